@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* org.gpuswitch1.Manager: the vtable of dbus/org.gpuswitch1.xml and its handlers. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "errors.h"
+#include "holders.h"
+#include "job.h"
+#include "manager.h"
+#include "plan.h"
+#include "polkit.h"
+#include "util.h"
+
+#ifndef GPUSWITCH_VERSION
+#define GPUSWITCH_VERSION "unknown"
+#endif
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", GPUSWITCH_VERSION);
+}
+
+static int property_get_gpus(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "o");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_gpus; i++) {
+                r = sd_bus_message_append(reply, "o", m->gpus[i]->object_path);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int method_list_gpus(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(osss)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_gpus; i++) {
+                const ManagedGpu *g = m->gpus[i];
+
+                r = sd_bus_message_append(reply, "(osss)", g->object_path, g->address, g->name,
+                                          gpu_mode_to_string(g->mode));
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_gpu(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *arg;
+        ManagedGpu *g;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &arg);
+        if (r < 0)
+                return r;
+        g = manager_find_gpu(userdata, arg, error);
+        if (!g)
+                return -sd_bus_error_get_errno(error);
+        return sd_bus_reply_method_return(msg, "o", g->object_path);
+}
+
+static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(plan_freep) Plan *plan = NULL;
+        Manager *m = userdata;
+        const char *arg, *mode;
+        PlanPolicy policy;
+        ManagedGpu *g;
+        GpuMode target;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &arg, &mode);
+        if (r < 0)
+                return r;
+        target = gpu_mode_from_string(mode);
+        if (target != GPU_MODE_VFIO && target != GPU_MODE_HOST)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "unknown mode '%.32s': expected vfio or host", mode);
+        g = manager_find_gpu(m, arg, error);
+        if (!g)
+                return -sd_bus_error_get_errno(error);
+
+        /* sysfs reads only: quick, fine on the loop */
+        (void) managed_gpu_refresh(g);
+        policy = (PlanPolicy) { .allow_boot_vga = g->allow_boot_vga };
+        r = plan_make(&m->sysfs, g->state, target, &policy, &plan, error);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(sssss)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < plan->n_steps; i++) {
+                const PlanStep *st = &plan->steps[i];
+                char class[16];
+
+                snprintf(class, sizeof class, "0x%06x", st->function->class);
+                r = sd_bus_message_append(reply, "(sssss)", st->function->address, class, strempty(st->from),
+                                          strempty(st->to), plan_action_to_string(st->action));
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int holders_reply(sd_bus_message *msg, ManagedGpu *g) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ DeviceNode *nodes = NULL;
+        _cleanup_free_ Holder *holders = NULL;
+        size_t n_nodes, n;
+        int r;
+
+        (void) managed_gpu_refresh(g);
+        r = gpu_device_nodes(&g->manager->sysfs, g->state, &nodes, &n_nodes);
+        if (r < 0)
+                return log_error_errno(r, "%s: finding its device nodes", g->address);
+        r = holders_scan("/proc", nodes, n_nodes, &holders, &n);
+        if (r < 0)
+                return log_error_errno(r, "%s: scanning for holders", g->address);
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(uuss)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_message_append(reply, "(uuss)", (uint32_t) holders[i].pid, (uint32_t) holders[i].uid,
+                                          holders[i].comm, holders[i].node);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *arg;
+        ManagedGpu *g;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &arg);
+        if (r < 0)
+                return r;
+        g = manager_find_gpu(userdata, arg, error);
+        if (!g)
+                return -sd_bus_error_get_errno(error);
+        return holders_reply(msg, g);
+}
+
+/* What Switch carries from the request through polkit to the job. */
+typedef struct SwitchRequest {
+        ManagedGpu *gpu;
+        GpuMode target;
+        uint64_t flags;
+} SwitchRequest;
+
+static void switch_start(sd_bus_message *msg, ManagedGpu *g, GpuMode target, uint64_t flags) {
+        int r;
+
+        /* Checked again: another switch may have started while polkit was asked. */
+        if (g->job) {
+                (void) sd_bus_reply_method_errorf(msg, GS_ERROR_BUSY, "%s is switching to %s already", g->address,
+                                                  gpu_mode_to_string(g->job->target));
+                return;
+        }
+        r = job_start(g, msg, target, flags);
+        if (r < 0) {
+                log_error_errno(r, "%s: starting the switch", g->address);
+                (void) sd_bus_reply_method_errnof(msg, r, "%s: cannot start the switch: %m", g->address);
+        }
+}
+
+static void on_switch_authorized(sd_bus_message *msg, int authorized, const sd_bus_error *error, void *userdata) {
+        SwitchRequest *req = userdata;
+
+        if (authorized > 0)
+                switch_start(msg, req->gpu, req->target, req->flags);
+        else
+                (void) sd_bus_reply_method_error(msg, error);
+        free(req);
+}
+
+static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *arg, *mode;
+        const char *details[5];
+        SwitchRequest *req;
+        uint64_t flags;
+        ManagedGpu *g;
+        GpuMode target;
+        int r;
+
+        r = sd_bus_message_read(msg, "sst", &arg, &mode, &flags);
+        if (r < 0)
+                return r;
+        target = gpu_mode_from_string(mode);
+        if (target != GPU_MODE_VFIO && target != GPU_MODE_HOST)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "unknown mode '%.32s': expected vfio or host", mode);
+        if (flags & ~SWITCH_FLAGS_ALL)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "unknown flags 0x%" PRIx64,
+                                         flags & ~SWITCH_FLAGS_ALL);
+        g = manager_find_gpu(m, arg, error);
+        if (!g)
+                return -sd_bus_error_get_errno(error);
+        if (g->job)
+                return sd_bus_error_setf(error, GS_ERROR_BUSY, "%s is switching to %s already", g->address,
+                                         gpu_mode_to_string(g->job->target));
+
+        details[0] = "gpu";
+        details[1] = g->address;
+        details[2] = "mode";
+        details[3] = gpu_mode_to_string(target);
+        details[4] = NULL;
+
+        req = calloc(1, sizeof *req);
+        if (!req)
+                return -ENOMEM;
+        *req = (SwitchRequest) { .gpu = g, .target = target, .flags = flags };
+
+        r = polkit_check_async(msg, (flags & SWITCH_FLAG_TERMINATE_HOLDERS) ? POLKIT_ACTION_TERMINATE_HOLDERS
+                                                                            : POLKIT_ACTION_SWITCH,
+                               details, on_switch_authorized, req);
+        if (r < 0) {
+                free(req);
+                return log_error_errno(r, "%s: asking polkit", g->address);
+        }
+        if (r > 0) {
+                switch_start(msg, g, target, flags);
+                free(req);
+        }
+        /* The reply comes when the switch is done. */
+        return 1;
+}
+
+const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Gpus", "ao", property_get_gpus, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("ListGpus",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(osss)", gpus),
+                                method_list_gpus, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetGpu",
+                                SD_BUS_ARGS("s", gpu),
+                                SD_BUS_RESULT("o", object),
+                                method_get_gpu, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Switch",
+                                SD_BUS_ARGS("s", gpu, "s", mode, "t", flags),
+                                SD_BUS_NO_RESULT,
+                                method_switch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Plan",
+                                SD_BUS_ARGS("s", gpu, "s", mode),
+                                SD_BUS_RESULT("a(sssss)", steps),
+                                method_plan, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListHolders",
+                                SD_BUS_ARGS("s", gpu),
+                                SD_BUS_RESULT("a(uuss)", holders),
+                                method_list_holders, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gpu.h"
+#include "pci-address.h"
+
+#define GPUSWITCH_CONFIG_FILE "/etc/gpuswitch/gpuswitch.conf"
+
+/* A [Gpu 0000:0a:00] section. */
+typedef struct GpuConfig {
+        PciAddress slot;
+        char address[PCI_SLOT_STRLEN];
+        GpuMode default_mode;     /* host, vfio or keep */
+        char *host_driver;        /* HostDriver=, for the display function(s); NULL: detect */
+        bool allow_boot_vga;      /* AllowBootVga= */
+} GpuConfig;
+
+typedef struct Config {
+        bool gpus_auto;           /* Gpus=auto: NVIDIA display controllers but the boot VGA */
+        PciAddress *gpus;         /* Gpus=0000:0a:00;... */
+        size_t n_gpus;
+        GpuConfig *sections;
+        size_t n_sections;
+} Config;
+
+void config_free(Config *c);
+static inline void config_freep(Config **c) { config_free(*c); }
+
+/* Parses the INI text; origin names it in error messages.  On error
+ * *error_message says what is wrong, naming the group and key. */
+int config_parse(const char *data, size_t len, const char *origin, Config **ret, char **error_message);
+
+/* Loads path; a missing file is the defaults (Gpus=auto). */
+int config_load(const char *path, Config **ret, char **error_message);
+
+/* The [Gpu ...] section for a slot, or NULL. */
+const GpuConfig *config_find_gpu(const Config *c, const PciAddress *slot);

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+static const char *const gpu_mode_table[_GPU_MODE_MAX] = {
+        [GPU_MODE_HOST] = "host",
+        [GPU_MODE_VFIO] = "vfio",
+        [GPU_MODE_MIXED] = "mixed",
+        [GPU_MODE_SWITCHING] = "switching",
+        [GPU_MODE_KEEP] = "keep",
+};
+
+const char *gpu_mode_to_string(GpuMode m) {
+        if (m < 0 || m >= _GPU_MODE_MAX)
+                return NULL;
+        return gpu_mode_table[m];
+}
+
+GpuMode gpu_mode_from_string(const char *s) {
+        if (!s)
+                return _GPU_MODE_INVALID;
+        for (int i = 0; i < _GPU_MODE_MAX; i++)
+                if (streq(gpu_mode_table[i], s))
+                        return (GpuMode) i;
+        return _GPU_MODE_INVALID;
+}
+
+void pci_function_done(PciFunction *f) {
+        free(f->modalias);
+        free(f->driver);
+        free(f->driver_override);
+        free(f->host_driver);
+        *f = (PciFunction) {};
+}
+
+void gpu_free(Gpu *g) {
+        if (!g)
+                return;
+        for (size_t i = 0; i < g->n_functions; i++)
+                pci_function_done(&g->functions[i]);
+        free(g->functions);
+        free(g);
+}
+
+static int pci_function_read(const Sysfs *s, const char *address, PciFunction *f) {
+        unsigned long class, vendor, device, boot_vga;
+        unsigned group;
+        char *override = NULL;
+        int r;
+
+        if (strlen(address) >= sizeof f->address)
+                return -EINVAL;
+        strcpy(f->address, address);
+
+        r = sysfs_read_hex(s, address, "class", &class);
+        if (r < 0)
+                return log_debug_errno(r, "%s: reading class", address);
+        r = sysfs_read_hex(s, address, "vendor", &vendor);
+        if (r < 0)
+                return log_debug_errno(r, "%s: reading vendor", address);
+        r = sysfs_read_hex(s, address, "device", &device);
+        if (r < 0)
+                return log_debug_errno(r, "%s: reading device", address);
+        f->class = (uint32_t) class;
+        f->vendor = (uint16_t) vendor;
+        f->device = (uint16_t) device;
+
+        (void) sysfs_read_attr(s, address, "modalias", &f->modalias);
+
+        r = sysfs_read_driver(s, address, &f->driver);
+        if (r < 0)
+                return log_debug_errno(r, "%s: reading driver link", address);
+
+        r = sysfs_read_attr(s, address, "driver_override", &override);
+        if (r >= 0 && !isempty(override) && !streq(override, "(null)"))
+                f->driver_override = override;
+        else
+                free(override);
+
+        r = sysfs_read_iommu_group(s, address, &group);
+        f->iommu_group = r >= 0 ? (int) group : -1;
+
+        /* boot_vga exists only on VGA-class functions. */
+        f->boot_vga = sysfs_read_hex(s, address, "boot_vga", &boot_vga) >= 0 && boot_vga == 1;
+        return 0;
+}
+
+static int compare_functions(const void *a, const void *b) {
+        return strcmp(((const PciFunction *) a)->address, ((const PciFunction *) b)->address);
+}
+
+int gpu_read(const Sysfs *s, const PciAddress *slot, Gpu **ret) {
+        _cleanup_(gpu_freep) Gpu *g = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_free_ char *devices = NULL;
+        struct dirent *de;
+
+        if (asprintf(&devices, "%s/bus/pci/devices", s->root) < 0)
+                return -ENOMEM;
+        d = opendir(devices);
+        if (!d)
+                return log_debug_errno(errno, "opening %s", devices);
+
+        g = calloc(1, sizeof *g);
+        if (!g)
+                return -ENOMEM;
+        pci_address_format_slot(slot, g->address);
+
+        while ((de = readdir(d))) {
+                PciAddress a;
+                PciFunction *fs;
+                int r;
+
+                if (pci_address_parse(de->d_name, &a) < 0 || a.function < 0)
+                        continue;
+                if (!pci_address_same_slot(&a, slot))
+                        continue;
+
+                fs = realloc(g->functions, (g->n_functions + 1) * sizeof *fs);
+                if (!fs)
+                        return -ENOMEM;
+                g->functions = fs;
+                fs[g->n_functions] = (PciFunction) {};
+                r = pci_function_read(s, de->d_name, &fs[g->n_functions]);
+                g->n_functions++;
+                if (r < 0)
+                        return r;
+        }
+        if (g->n_functions == 0)
+                return -ENODEV;
+
+        qsort(g->functions, g->n_functions, sizeof *g->functions, compare_functions);
+        *ret = TAKE_PTR(g);
+        return 0;
+}
+
+static int strdup_maybe(const char *s, char **ret) {
+        *ret = NULL;
+        if (!s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int gpu_copy(const Gpu *g, Gpu **ret) {
+        _cleanup_(gpu_freep) Gpu *c = calloc(1, sizeof *c);
+
+        if (!c)
+                return -ENOMEM;
+        memcpy(c->address, g->address, sizeof c->address);
+        c->functions = calloc(g->n_functions, sizeof *c->functions);
+        if (!c->functions)
+                return -ENOMEM;
+        c->n_functions = g->n_functions;
+        for (size_t i = 0; i < g->n_functions; i++) {
+                const PciFunction *f = &g->functions[i];
+                PciFunction *t = &c->functions[i];
+
+                *t = *f;
+                t->modalias = t->driver = t->driver_override = t->host_driver = NULL;
+                if (strdup_maybe(f->modalias, &t->modalias) < 0 ||
+                    strdup_maybe(f->driver, &t->driver) < 0 ||
+                    strdup_maybe(f->driver_override, &t->driver_override) < 0 ||
+                    strdup_maybe(f->host_driver, &t->host_driver) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int gpu_reread(const Sysfs *s, const Gpu *tmpl, Gpu **ret) {
+        _cleanup_(gpu_freep) Gpu *g = NULL;
+        PciAddress slot;
+        int r;
+
+        r = pci_address_parse(tmpl->address, &slot);
+        if (r < 0)
+                return r;
+        r = gpu_read(s, &slot, &g);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < g->n_functions; i++) {
+                const PciFunction *old = gpu_find_function(tmpl, g->functions[i].address);
+
+                if (old && old->host_driver) {
+                        g->functions[i].host_driver = strdup(old->host_driver);
+                        if (!g->functions[i].host_driver)
+                                return -ENOMEM;
+                }
+        }
+        *ret = TAKE_PTR(g);
+        return 0;
+}
+
+PciFunction *gpu_find_function(const Gpu *g, const char *address) {
+        for (size_t i = 0; i < g->n_functions; i++)
+                if (streq(g->functions[i].address, address))
+                        return &g->functions[i];
+        return NULL;
+}
+
+GpuMode gpu_derive_mode(const Gpu *g) {
+        size_t on_vfio = 0, missing_host = 0;
+
+        for (size_t i = 0; i < g->n_functions; i++) {
+                const PciFunction *f = &g->functions[i];
+
+                if (streq_ptr(f->driver, VFIO_PCI_DRIVER))
+                        on_vfio++;
+                else if (!f->driver && f->host_driver)
+                        missing_host++;
+        }
+        if (on_vfio == g->n_functions)
+                return GPU_MODE_VFIO;
+        if (on_vfio == 0 && missing_host == 0)
+                return GPU_MODE_HOST;
+        return GPU_MODE_MIXED;
+}
+
+bool pci_function_is_display(const PciFunction *f) {
+        return (f->class >> 16) == PCI_CLASS_DISPLAY;
+}
+
+bool gpu_is_boot_vga(const Gpu *g) {
+        for (size_t i = 0; i < g->n_functions; i++)
+                if (g->functions[i].boot_vga)
+                        return true;
+        return false;
+}
+
+size_t gpu_iommu_groups(const Gpu *g, unsigned *groups, size_t max) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < g->n_functions; i++) {
+                int grp = g->functions[i].iommu_group;
+                size_t j;
+
+                if (grp < 0)
+                        continue;
+                /* insertion into a sorted, deduplicated array */
+                for (j = 0; j < n && groups[j] < (unsigned) grp; j++)
+                        ;
+                if (j < n && groups[j] == (unsigned) grp)
+                        continue;
+                if (n == max)
+                        break;
+                memmove(groups + j + 1, groups + j, (n - j) * sizeof *groups);
+                groups[j] = (unsigned) grp;
+                n++;
+        }
+        return n;
+}

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "holders.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "util.h"
+
+#define NVIDIA_MAJOR 195
+#define NVIDIA_CTL_MINOR 255
+#define NVIDIA_MODESET_MINOR 254
+
+static int nodes_add(DeviceNode **nodes, size_t *n, dev_t devnum, const char *name) {
+        DeviceNode *l;
+
+        for (size_t i = 0; i < *n; i++)
+                if ((*nodes)[i].devnum == devnum)
+                        return 0;
+        l = realloc(*nodes, (*n + 1) * sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        *nodes = l;
+        l[*n] = (DeviceNode) { .devnum = devnum };
+        snprintf(l[*n].name, sizeof l[*n].name, "%s", name);
+        (*n)++;
+        return 0;
+}
+
+/* A sysfs "dev" attribute: "226:0". */
+static int read_devnum(const char *path, dev_t *ret) {
+        _cleanup_free_ char *v = NULL;
+        unsigned ma, mi;
+        int r;
+
+        r = read_one_line_file(path, &v);
+        if (r < 0)
+                return r;
+        if (sscanf(v, "%u:%u", &ma, &mi) != 2)
+                return -EINVAL;
+        *ret = makedev(ma, mi);
+        return 0;
+}
+
+/* Every DIR/<entry>/dev below a function: drm/card0/dev, sound/card0/controlC0/dev... */
+static int add_class_nodes(const char *dir, int depth, DeviceNode **nodes, size_t *n) {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *sub = NULL, *dev = NULL;
+                dev_t devnum;
+                int r;
+
+                if (de->d_name[0] == '.' || streq(de->d_name, "device") || streq(de->d_name, "subsystem"))
+                        continue;
+                if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0 || asprintf(&dev, "%s/dev", sub) < 0)
+                        return -ENOMEM;
+                if (read_devnum(dev, &devnum) >= 0) {
+                        r = nodes_add(nodes, n, devnum, de->d_name);
+                        if (r < 0)
+                                return r;
+                }
+                if (depth > 0) {
+                        r = add_class_nodes(sub, depth - 1, nodes, n);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* /proc/driver/nvidia/gpus/ADDR/information has "Device Minor: N". */
+static int nvidia_minor(const char *function, unsigned *ret) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[256];
+
+        if (asprintf(&p, "/proc/driver/nvidia/gpus/%s/information", function) < 0)
+                return -ENOMEM;
+        f = fopen(p, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof line, f))
+                if (sscanf(line, "Device Minor: %u", ret) == 1)
+                        return 0;
+        return -ENOENT;
+}
+
+static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode **nodes, size_t *n) {
+        _cleanup_free_ char *drm = sysfs_function_path(s, f->address, "drm");
+        _cleanup_free_ char *sound = sysfs_function_path(s, f->address, "sound");
+        int r;
+
+        if (!drm || !sound)
+                return -ENOMEM;
+        r = add_class_nodes(drm, 0, nodes, n);
+        if (r < 0)
+                return r;
+        r = add_class_nodes(sound, 1, nodes, n);
+        if (r < 0)
+                return r;
+
+        if (streq_ptr(f->driver, VFIO_PCI_DRIVER) && f->iommu_group >= 0) {
+                _cleanup_free_ char *dev = NULL;
+                char name[32];
+                dev_t devnum;
+
+                if (asprintf(&dev, "%s/class/vfio/%d/dev", s->root, f->iommu_group) < 0)
+                        return -ENOMEM;
+                snprintf(name, sizeof name, "vfio/%d", f->iommu_group);
+                if (read_devnum(dev, &devnum) >= 0) {
+                        r = nodes_add(nodes, n, devnum, name);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        if (streq_ptr(f->driver, "nvidia")) {
+                struct stat st;
+                unsigned minor;
+                char name[32];
+
+                if (nvidia_minor(f->address, &minor) >= 0) {
+                        snprintf(name, sizeof name, "nvidia%u", minor);
+                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, minor), name);
+                        if (r < 0)
+                                return r;
+                }
+                /* Shared by every NVIDIA GPU, but a holder of these keeps the
+                 * driver's usage count up just the same. */
+                r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_CTL_MINOR), "nvidiactl");
+                if (r >= 0)
+                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_MODESET_MINOR), "nvidia-modeset");
+                if (r >= 0 && stat("/dev/nvidia-uvm", &st) >= 0 && S_ISCHR(st.st_mode))
+                        r = nodes_add(nodes, n, st.st_rdev, "nvidia-uvm");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int gpu_device_nodes(const Sysfs *s, const Gpu *g, DeviceNode **ret, size_t *ret_n) {
+        _cleanup_free_ DeviceNode *nodes = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < g->n_functions; i++) {
+                int r = add_function_nodes(s, &g->functions[i], &nodes, &n);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(nodes);
+        *ret_n = n;
+        return 0;
+}
+
+static const DeviceNode *match_node(const DeviceNode *nodes, size_t n, dev_t devnum) {
+        for (size_t i = 0; i < n; i++)
+                if (nodes[i].devnum == devnum)
+                        return &nodes[i];
+        return NULL;
+}
+
+static int holders_add(Holder **l, size_t *n, pid_t pid, uid_t uid, const char *comm, const char *node) {
+        Holder *h;
+
+        for (size_t i = 0; i < *n; i++)
+                if ((*l)[i].pid == pid && streq((*l)[i].node, node))
+                        return 0;
+        h = realloc(*l, (*n + 1) * sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        *l = h;
+        h[*n] = (Holder) { .pid = pid, .uid = uid };
+        snprintf(h[*n].comm, sizeof h[*n].comm, "%s", comm);
+        snprintf(h[*n].node, sizeof h[*n].node, "%s", node);
+        (*n)++;
+        return 0;
+}
+
+/* One process: its fd folder, each entry stat()ed through the link. */
+static int scan_process(int proc_fd, const char *pid_name, const DeviceNode *nodes, size_t n_nodes, Holder **l,
+                        size_t *n) {
+        _cleanup_close_ int pid_fd = -1, fd_dir_fd = -1;
+        _cleanup_closedir_ DIR *fds = NULL;
+        struct dirent *de;
+        struct stat pst;
+        char comm[32] = "?";
+
+        pid_fd = openat(proc_fd, pid_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pid_fd < 0)
+                return 0;               /* gone already */
+        fd_dir_fd = openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd_dir_fd < 0)
+                return 0;               /* gone, or a kernel thread */
+        fds = fdopendir(fd_dir_fd);
+        if (!fds)
+                return -errno;
+        fd_dir_fd = -1;
+
+        while ((de = readdir(fds))) {
+                const DeviceNode *hit;
+                struct stat st;
+                int r;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (fstatat(dirfd(fds), de->d_name, &st, 0) < 0 || !S_ISCHR(st.st_mode))
+                        continue;
+                hit = match_node(nodes, n_nodes, st.st_rdev);
+                if (!hit)
+                        continue;
+                if (comm[0] == '?') {
+                        _cleanup_close_ int cfd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
+                        ssize_t k = cfd >= 0 ? read(cfd, comm, sizeof comm - 1) : -1;
+
+                        comm[k > 0 ? k : 0] = 0;
+                        comm[strcspn(comm, "\n")] = 0;
+                }
+                if (fstat(pid_fd, &pst) < 0)
+                        continue;
+                r = holders_add(l, n, (pid_t) atoi(pid_name), pst.st_uid, comm, hit->name);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int holders_scan(const char *proc_root, const DeviceNode *nodes, size_t n_nodes, Holder **ret, size_t *ret_n) {
+        _cleanup_free_ Holder *l = NULL;
+        _cleanup_closedir_ DIR *proc = NULL;
+        struct dirent *de;
+        size_t n = 0;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (n_nodes == 0)
+                return 0;
+        proc = opendir(proc_root);
+        if (!proc)
+                return -errno;
+        while ((de = readdir(proc))) {
+                int r;
+
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                r = scan_process(dirfd(proc), de->d_name, nodes, n_nodes, &l, &n);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(l);
+        *ret_n = n;
+        return 0;
+}
+
+char *holders_describe(const Holder *h, size_t n) {
+        char *s = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&s, &len);
+
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%s%d (%s, uid %u) holds %s", i ? ", " : "", (int) h[i].pid, h[i].comm,
+                        (unsigned) h[i].uid, h[i].node);
+        if (fclose(f) != 0) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
+#include <signal.h>
+#include <time.h>
+
+static bool process_alive(pid_t pid) {
+        return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+int holders_terminate(const Holder *h, size_t n, unsigned timeout_ms) {
+        const struct timespec tick = { .tv_nsec = 20 * 1000 * 1000 };
+        int killed = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                log_notice("terminating %d (%s, uid %u), holder of %s", (int) h[i].pid, h[i].comm,
+                           (unsigned) h[i].uid, h[i].node);
+                (void) kill(h[i].pid, SIGTERM);
+        }
+        for (unsigned waited = 0; waited < timeout_ms; waited += 20) {
+                bool any = false;
+
+                for (size_t i = 0; i < n && !any; i++)
+                        any = process_alive(h[i].pid);
+                if (!any)
+                        return 0;
+                nanosleep(&tick, NULL);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (process_alive(h[i].pid)) {
+                        log_notice("killing %d (%s): still alive %u ms after SIGTERM", (int) h[i].pid, h[i].comm,
+                                   timeout_ms);
+                        (void) kill(h[i].pid, SIGKILL);
+                        killed++;
+                }
+        return killed;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "gpu.h"
+#include "sysfs.h"
+
+/* A device node of the GPU that a process may hold open. */
+typedef struct DeviceNode {
+        dev_t devnum;
+        char name[48];           /* "card0", "renderD128", "controlC0", "vfio/7", "nvidia0" */
+} DeviceNode;
+
+typedef struct Holder {
+        pid_t pid;
+        uid_t uid;
+        char comm[32];
+        char node[48];           /* the DeviceNode name it holds */
+} Holder;
+
+/* The character devices that belong to the GPU's functions: DRM card and
+ * render nodes, ALSA nodes, the VFIO group of a function on vfio-pci and,
+ * for nvidia, /dev/nvidiaN and its control nodes. */
+int gpu_device_nodes(const Sysfs *s, const Gpu *g, DeviceNode **ret, size_t *ret_n);
+
+/* Every process under proc_root ("/proc") with one of the nodes open,
+ * matched by device number over /proc/PID/fd.  One entry per process and
+ * node. */
+int holders_scan(const char *proc_root, const DeviceNode *nodes, size_t n_nodes, Holder **ret, size_t *ret_n);
+
+/* "1234 (Xwayland, uid 1000) holds card0, ..." for error messages. */
+char *holders_describe(const Holder *h, size_t n);
+
+/* SIGTERM to each holder, up to timeout_ms for them to go, then SIGKILL
+ * to what is left.  Returns the number that needed SIGKILL. */
+int holders_terminate(const Holder *h, size_t n, unsigned timeout_ms);

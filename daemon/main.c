@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gpuswitchd: owns the PCI rebinding of the managed GPUs and offers it on
+ * the system bus as org.gpuswitch1. */
+#include <getopt.h>
+#include <signal.h>
+
+#include "config.h"
+#include "errors.h"
+#include "manager.h"
+#include "util.h"
+
+static const char *arg_config = GPUSWITCH_CONFIG_FILE;
+
+static void help(void) {
+        printf("gpuswitchd [OPTIONS...]\n\n"
+               "Moves GPUs between their host drivers and vfio-pci for the callers\n"
+               "that polkit allows, on the system bus as " GPUSWITCH_BUS_NAME ".\n\n"
+               "  -h --help            Show this help\n"
+               "     --version         Show the version\n"
+               "  -c --config=FILE     Configuration file (default " GPUSWITCH_CONFIG_FILE ")\n"
+               "     --check-config    Parse the configuration, report and exit\n"
+               "  -d --debug           Log debug messages\n");
+}
+
+static int parse_argv(int argc, char *argv[], bool *check_only) {
+        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG };
+        static const struct option options[] = {
+                { "help",         no_argument,       NULL, 'h' },
+                { "version",      no_argument,       NULL, ARG_VERSION },
+                { "config",       required_argument, NULL, 'c' },
+                { "check-config", no_argument,       NULL, ARG_CHECK_CONFIG },
+                { "debug",        no_argument,       NULL, 'd' },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "hc:d", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        puts(GPUSWITCH_VERSION);
+                        return 0;
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        *check_only = true;
+                        break;
+                case 'd':
+                        gs_log_max_level = LOG_LEVEL_DEBUG;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("unexpected argument '%s'", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_free_ char *config_error = NULL;
+        bool check_only = false;
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv, &check_only);
+        if (r <= 0)
+                return r;
+
+        r = manager_new(&m);
+        if (r < 0)
+                return log_error_errno(r, "setting up");
+        r = config_load(arg_config, &m->config, &config_error);
+        if (r < 0) {
+                log_error("%s", config_error ? config_error : "reading the configuration failed");
+                return r;
+        }
+        if (check_only) {
+                printf("%s: ok\n", arg_config);
+                return 0;
+        }
+
+        r = manager_discover(m);
+        if (r < 0)
+                return log_error_errno(r, "finding the GPUs to manage");
+        if (m->n_gpus == 0)
+                log_notice("no GPU to manage (Gpus=%s in %s)", m->config->gpus_auto ? "auto" : "list", arg_config);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "watching signals");
+
+        (void) gs_errors_register();
+        r = sd_bus_open_system(&m->bus);
+        if (r < 0)
+                return log_error_errno(r, "connecting to the system bus");
+        r = manager_attach_bus(m);
+        if (r < 0)
+                return r;
+        (void) uevent_monitor_start(m);
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "attaching the bus to the event loop");
+        /* The name last: callers see the objects complete or not at all. */
+        r = sd_bus_request_name(m->bus, GPUSWITCH_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "taking the bus name " GPUSWITCH_BUS_NAME);
+
+        log_info("gpuswitchd " GPUSWITCH_VERSION " running, %zu GPU(s)", m->n_gpus);
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "event loop");
+        log_info("gpuswitchd stopping");
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "gpu.h"
+#include "sysfs.h"
+
+#define GPUSWITCH_BUS_NAME "org.gpuswitch1"
+#define GPUSWITCH_MANAGER_PATH "/org/gpuswitch1"
+#define GPUSWITCH_GPU_PATH_PREFIX "/org/gpuswitch1/gpu"
+#define GPUSWITCH_MANAGER_INTERFACE "org.gpuswitch1.Manager"
+#define GPUSWITCH_GPU_INTERFACE "org.gpuswitch1.Gpu"
+
+#define SWITCH_FLAG_TERMINATE_HOLDERS UINT64_C(0x1)
+#define SWITCH_FLAGS_ALL SWITCH_FLAG_TERMINATE_HOLDERS
+
+typedef struct Manager Manager;
+typedef struct Job Job;
+
+/* A GPU the daemon manages: its last known state and the switch under way. */
+typedef struct ManagedGpu {
+        Manager *manager;
+        PciAddress slot;
+        char address[PCI_SLOT_STRLEN];
+        char *object_path;
+        char *name;
+        Gpu *state;               /* last read from sysfs, host drivers filled in */
+        GpuMode mode;             /* derived from state, or switching */
+        GpuMode default_mode;
+        bool allow_boot_vga;
+        bool boot_vga;
+        Job *job;                 /* the switch under way, NULL when idle */
+} ManagedGpu;
+
+/* The daemon's one context. */
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        Sysfs sysfs;
+        Config *config;
+        ManagedGpu **gpus;
+        size_t n_gpus;
+        sd_event_source *uevent_source;
+        sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
+};
+
+int manager_new(Manager **ret);
+void manager_free(Manager *m);
+static inline void manager_freep(Manager **m) { manager_free(*m); }
+
+/* Finds the GPUs to manage from the config and reads their state. */
+int manager_discover(Manager *m);
+
+/* Connects the vtables and the uevent monitor; bus must be set. */
+int manager_attach_bus(Manager *m);
+
+/* By the "gpu" argument of a method: slot, function, short form or ""
+ * for the only GPU.  NoSuchGpu or InvalidArgs in error otherwise. */
+ManagedGpu *manager_find_gpu(Manager *m, const char *arg, sd_bus_error *error);
+ManagedGpu *manager_find_gpu_by_path(Manager *m, const char *path);
+
+/* Reads the GPU's functions again; emits PropertiesChanged when Mode or
+ * Functions changed. */
+int managed_gpu_refresh(ManagedGpu *g);
+void managed_gpu_set_mode(ManagedGpu *g, GpuMode mode);
+
+/* bus-manager.c, bus-gpu.c */
+extern const sd_bus_vtable manager_vtable[];
+extern const sd_bus_vtable gpu_vtable[];
+
+/* uevent.c: follows bind/unbind of managed functions, whoever does them. */
+int uevent_monitor_start(Manager *m);

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "polkit.h"
+
+#include <stdlib.h>
+
+#include "util.h"
+
+/* polkit's CheckAuthorizationFlags */
+#define POLKIT_ALLOW_USER_INTERACTION 1u
+
+#define POLKIT_TIMEOUT_USEC (25ULL * 1000 * 1000)
+/* A person may take a while to type a password. */
+#define POLKIT_INTERACTIVE_TIMEOUT_USEC (300ULL * 1000 * 1000)
+
+typedef struct AuthQuery {
+        sd_bus_message *request;
+        char *action;
+        AuthCallback cb;
+        void *userdata;
+        bool interactive;
+} AuthQuery;
+
+static void auth_query_free(void *p) {
+        AuthQuery *q = p;
+
+        sd_bus_message_unref(q->request);
+        free(q->action);
+        free(q);
+}
+
+static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        AuthQuery *q = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const sd_bus_error *e;
+        int authorized = 0, challenge = 0, r;
+
+        e = sd_bus_message_get_error(reply);
+        if (e) {
+                /* No polkitd: nobody but root may change anything. */
+                log_warning("polkit: checking %s failed: %s: %s", q->action, e->name, strempty(e->message));
+                sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
+                                  "not authorized for %s: polkit could not be asked (%s)", q->action,
+                                  strempty(e->message));
+                q->cb(q->request, 0, &error, q->userdata);
+                return 0;
+        }
+
+        r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+        if (r < 0) {
+                log_warning_errno(r, "polkit: unexpected reply to CheckAuthorization for %s", q->action);
+                sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
+                                  "not authorized for %s: polkit's answer could not be read", q->action);
+                q->cb(q->request, 0, &error, q->userdata);
+                return 0;
+        }
+
+        if (authorized) {
+                q->cb(q->request, 1, NULL, q->userdata);
+                return 0;
+        }
+        if (challenge && !q->interactive)
+                sd_bus_error_setf(&error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                                  "authentication is required for %s (polkit): run it from a terminal or "
+                                  "an agent, or add a polkit rule", q->action);
+        else
+                sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
+                                  "not authorized for %s (polkit)", q->action);
+        q->cb(q->request, 0, &error, q->userdata);
+        return 0;
+}
+
+int polkit_check_async(sd_bus_message *request, const char *action, const char *const *details,
+                       AuthCallback cb, void *userdata) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        sd_bus *bus = sd_bus_message_get_bus(request);
+        const char *sender = sd_bus_message_get_sender(request);
+        AuthQuery *q;
+        uid_t euid;
+        int r;
+
+        /* root needs no one's permission (as systemd's bus-polkit does it):
+         * boot scripts and hooks work without polkitd. */
+        r = sd_bus_query_sender_creds(request, SD_BUS_CREDS_EUID, &creds);
+        if (r >= 0 && sd_bus_creds_get_euid(creds, &euid) >= 0 && euid == 0)
+                return 1;
+        if (!sender)
+                return -EBADMSG;
+
+        r = sd_bus_message_new_method_call(bus, &call, "org.freedesktop.PolicyKit1",
+                                           "/org/freedesktop/PolicyKit1/Authority",
+                                           "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(call, "(sa{sv})s", "system-bus-name", 1, "name", "s", sender, action);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(call, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        for (const char *const *d = details; d && d[0] && d[1]; d += 2) {
+                r = sd_bus_message_append(call, "{ss}", d[0], d[1]);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(call);
+        if (r < 0)
+                return r;
+
+        q = calloc(1, sizeof *q);
+        if (!q)
+                return -ENOMEM;
+        q->request = sd_bus_message_ref(request);
+        q->cb = cb;
+        q->userdata = userdata;
+        q->interactive = sd_bus_message_get_allow_interactive_authorization(request) > 0;
+        q->action = strdup(action);
+        if (!q->action) {
+                auth_query_free(q);
+                return -ENOMEM;
+        }
+
+        r = sd_bus_message_append(call, "us", q->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0u, "");
+        if (r >= 0) {
+                sd_bus_slot *slot = NULL;
+
+                /* A floating slot: the query lives until polkit answers or the
+                 * bus goes away, and the destroy callback frees it either way. */
+                r = sd_bus_call_async(bus, &slot, call, on_polkit_reply, q,
+                                      q->interactive ? POLKIT_INTERACTIVE_TIMEOUT_USEC : POLKIT_TIMEOUT_USEC);
+                if (r >= 0) {
+                        sd_bus_slot_set_destroy_callback(slot, auth_query_free);
+                        sd_bus_slot_set_floating(slot, 1);
+                        sd_bus_slot_unref(slot);
+                        return 0;
+                }
+        }
+        auth_query_free(q);
+        return r;
+}

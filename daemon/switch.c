@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "switch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "errors.h"
+#include "util.h"
+
+/* What a function looked like before we touched it. */
+typedef struct Saved {
+        const PciFunction *function;
+        bool touched;
+} Saved;
+
+static int read_driver_now(const Sysfs *s, const char *function, char **ret) {
+        int r = sysfs_read_driver(s, function, ret);
+        if (r < 0)
+                log_error_errno(r, "%s: reading the driver link", function);
+        return r;
+}
+
+/* For the plan's target driver: loaded, so that drivers_probe finds it.
+ * Writing driver_override loads nothing by itself. */
+static int ensure_driver(Sysfs *s, const char *function, const char *driver, const char *modalias) {
+        int r;
+
+        if (sysfs_have_driver(s, driver))
+                return 0;
+        r = sysfs_load_module(s, driver);
+        if (r < 0 && modalias)
+                r = sysfs_load_module(s, modalias);
+        if (r < 0)
+                return log_error_errno(r, "%s: loading the module for %s", function, driver);
+        if (!sysfs_have_driver(s, driver))
+                return log_error_errno(ENOENT, "%s: module loaded, but no PCI driver %s", function, driver);
+        log_info("%s: loaded %s", function, driver);
+        return 0;
+}
+
+static int move_to_vfio(Sysfs *s, const PlanStep *st, const char **failed_step) {
+        const char *fn = st->function->address;
+        _cleanup_free_ char *now = NULL;
+        int r;
+
+        *failed_step = "driver_override";
+        r = sysfs_set_driver_override(s, fn, VFIO_PCI_DRIVER);
+        if (r < 0)
+                return log_error_errno(r, "%s: writing driver_override=vfio-pci", fn);
+
+        r = read_driver_now(s, fn, &now);
+        if (r < 0)
+                return r;
+        if (now) {
+                *failed_step = "unbind";
+                r = sysfs_unbind(s, fn, now);
+                if (r < 0)
+                        return log_error_errno(r, "%s: unbinding from %s", fn, now);
+        }
+
+        *failed_step = "drivers_probe";
+        r = sysfs_drivers_probe(s, fn);
+        if (r < 0)
+                return log_error_errno(r, "%s: drivers_probe", fn);
+
+        *failed_step = "verify";
+        free(now);
+        now = NULL;
+        r = read_driver_now(s, fn, &now);
+        if (r < 0)
+                return r;
+        if (!streq_ptr(now, VFIO_PCI_DRIVER))
+                return log_error_errno(EIO, "%s: after drivers_probe the function is on %s, not vfio-pci",
+                                       fn, now ? now : "no driver");
+        log_info("%s: %s -> vfio-pci", fn, st->from ? st->from : "(unbound)");
+        return 0;
+}
+
+static int move_to_host(Sysfs *s, const PlanStep *st, const char **failed_step) {
+        const PciFunction *f = st->function;
+        const char *fn = f->address;
+        _cleanup_free_ char *now = NULL;
+        int r;
+
+        if (st->to) {
+                *failed_step = "load driver";
+                r = ensure_driver(s, fn, st->to, f->modalias);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Cleared before the unbind: with vfio-pci still in driver_override
+         * the probe below could bind nothing else. */
+        *failed_step = "driver_override";
+        r = sysfs_set_driver_override(s, fn, NULL);
+        if (r < 0)
+                return log_error_errno(r, "%s: clearing driver_override", fn);
+
+        r = read_driver_now(s, fn, &now);
+        if (r < 0)
+                return r;
+        if (streq_ptr(now, VFIO_PCI_DRIVER)) {
+                *failed_step = "unbind";
+                r = sysfs_unbind(s, fn, now);
+                if (r < 0)
+                        return log_error_errno(r, "%s: unbinding from vfio-pci", fn);
+        } else if (now)
+                return 0;      /* on a host driver already; only the override needed clearing */
+
+        *failed_step = "drivers_probe";
+        r = sysfs_drivers_probe(s, fn);
+        if (r < 0)
+                return log_error_errno(r, "%s: drivers_probe", fn);
+
+        *failed_step = "verify";
+        free(now);
+        now = NULL;
+        r = read_driver_now(s, fn, &now);
+        if (r < 0)
+                return r;
+        /* Another driver than the default may match first (nouveau before
+         * nvidia, say): bind the default one by name. */
+        if (st->to && now && !streq(now, st->to) && !streq(now, VFIO_PCI_DRIVER)) {
+                log_notice("%s: %s bound instead of %s, rebinding", fn, now, st->to);
+                *failed_step = "unbind";
+                r = sysfs_unbind(s, fn, now);
+                if (r < 0)
+                        return log_error_errno(r, "%s: unbinding from %s", fn, now);
+                free(now);
+                now = NULL;
+        }
+        if (st->to && !now) {
+                *failed_step = "bind";
+                r = sysfs_bind(s, fn, st->to);
+                if (r < 0)
+                        return log_error_errno(r, "%s: binding to %s", fn, st->to);
+                r = read_driver_now(s, fn, &now);
+                if (r < 0)
+                        return r;
+        }
+        *failed_step = "verify";
+        if (st->to ? !streq_ptr(now, st->to) : streq_ptr(now, VFIO_PCI_DRIVER))
+                return log_error_errno(EIO, "%s: after drivers_probe the function is on %s, not %s",
+                                       fn, now ? now : "no driver", st->to ? st->to : "no driver");
+        log_info("%s: vfio-pci -> %s", fn, now ? now : "(unbound)");
+        return 0;
+}
+
+/* Puts one function back where it was: its driver_override, then its
+ * driver.  Returns 0 when the driver link shows the original driver. */
+static int restore_function(Sysfs *s, const PciFunction *f) {
+        const char *fn = f->address;
+        _cleanup_free_ char *now = NULL;
+        int r;
+
+        r = sysfs_set_driver_override(s, fn, f->driver_override);
+        if (r < 0)
+                log_error_errno(r, "%s: rollback: restoring driver_override", fn);
+
+        r = read_driver_now(s, fn, &now);
+        if (r < 0)
+                return r;
+        if (streq_ptr(now, f->driver))
+                return 0;
+        if (now) {
+                r = sysfs_unbind(s, fn, now);
+                if (r < 0)
+                        return log_error_errno(r, "%s: rollback: unbinding from %s", fn, now);
+        }
+        if (f->driver) {
+                r = sysfs_drivers_probe(s, fn);
+                if (r < 0)
+                        log_error_errno(r, "%s: rollback: drivers_probe", fn);
+                free(now);
+                now = NULL;
+                r = read_driver_now(s, fn, &now);
+                if (r < 0)
+                        return r;
+                if (!now) {
+                        r = sysfs_bind(s, fn, f->driver);
+                        if (r < 0)
+                                log_error_errno(r, "%s: rollback: binding to %s", fn, f->driver);
+                        free(now);
+                        now = NULL;
+                        r = read_driver_now(s, fn, &now);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (!streq_ptr(now, f->driver))
+                return log_error_errno(EIO, "%s: rollback: on %s, expected %s", fn,
+                                       now ? now : "no driver", f->driver ? f->driver : "no driver");
+        log_info("%s: rolled back to %s", fn, f->driver ? f->driver : "(unbound)");
+        return 0;
+}
+
+int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error) {
+        _cleanup_free_ Saved *saved = NULL;
+        _cleanup_free_ char *left = NULL;
+        const char *failed_step = NULL;
+        size_t failed = SIZE_MAX;
+        int r = 0;
+
+        if (plan_is_noop(p))
+                return 0;
+
+        if (p->target == GPU_MODE_VFIO) {
+                r = ensure_driver(s, g->address, VFIO_PCI_DRIVER, NULL);
+                if (r < 0) {
+                        sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED,
+                                          "cannot load vfio-pci: %s; nothing was changed", strerror(-r));
+                        return r;
+                }
+        }
+
+        saved = calloc(p->n_steps, sizeof *saved);
+        if (!saved)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < p->n_steps; i++) {
+                const PlanStep *st = &p->steps[i];
+
+                saved[i].function = st->function;
+                if (st->action != PLAN_MOVE)
+                        continue;
+                saved[i].touched = true;
+                r = p->target == GPU_MODE_VFIO ? move_to_vfio(s, st, &failed_step)
+                                               : move_to_host(s, st, &failed_step);
+                if (r < 0) {
+                        failed = i;
+                        break;
+                }
+        }
+        if (failed == SIZE_MAX)
+                return 0;
+
+        /* Roll back in reverse order, every function we touched. */
+        size_t n_left = 0, len = 0;
+        for (size_t i = failed + 1; i-- > 0;) {
+                const PciFunction *f = saved[i].function;
+                char *nl;
+
+                if (!saved[i].touched || restore_function(s, f) >= 0)
+                        continue;
+                nl = realloc(left, len + strlen(f->address) + 3);
+                if (!nl)
+                        return -ENOMEM;
+                left = nl;
+                len += (size_t) sprintf(left + len, "%s%s", n_left ? ", " : "", f->address);
+                n_left++;
+        }
+
+        if (n_left == 0)
+                sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED,
+                                  "switching %s to %s failed at %s (%s): %s; rolled back, every function "
+                                  "is on the driver it had",
+                                  g->address, gpu_mode_to_string(p->target), p->steps[failed].function->address,
+                                  failed_step, strerror(-r));
+        else
+                sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED,
+                                  "switching %s to %s failed at %s (%s): %s; rollback incomplete, %s not "
+                                  "back on the original driver: the GPU is mixed",
+                                  g->address, gpu_mode_to_string(p->target), p->steps[failed].function->address,
+                                  failed_step, strerror(-r), left);
+        return r;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+/* Where the engine reads and writes the kernel's PCI state.  In the daemon
+ * this is /sys with plain writes; the unit tests point it at a tree of
+ * their own and put a simulated kernel behind write(). */
+typedef struct Sysfs Sysfs;
+typedef int (*SysfsWriteFunc)(Sysfs *s, const char *path, const char *value);
+typedef int (*SysfsLoadFunc)(Sysfs *s, const char *module);
+
+struct Sysfs {
+        const char *root;          /* "/sys" */
+        SysfsWriteFunc write;      /* NULL: write the file */
+        SysfsLoadFunc load_module; /* NULL: libkmod */
+        void *userdata;
+        /* Test hook: "0000:01:00.2/probe" makes that step of that function
+         * (override, unbind or probe) fail with -EIO, as if the kernel had
+         * refused the write. */
+        char *fail_at;
+};
+
+/* The daemon's view: /sys (or $GPUSWITCH_SYSFS_ROOT for tests), with the
+ * fault-injection hook from $GPUSWITCH_TEST_FAIL_AT. */
+void sysfs_init_from_env(Sysfs *s);
+
+/* "<root>/bus/pci/devices/<function>/<attr>" into a new string. */
+char *sysfs_function_path(const Sysfs *s, const char *function, const char *attr);
+
+/* Reads an attribute of a function, newline stripped. */
+int sysfs_read_attr(const Sysfs *s, const char *function, const char *attr, char **ret);
+int sysfs_read_hex(const Sysfs *s, const char *function, const char *attr, unsigned long *ret);
+/* The driver a function is bound to, or NULL (return 0) when unbound. */
+int sysfs_read_driver(const Sysfs *s, const char *function, char **ret);
+/* The function's IOMMU group number, or -ENOENT without an IOMMU. */
+int sysfs_read_iommu_group(const Sysfs *s, const char *function, unsigned *ret);
+
+/* The writes of the kernel sequence (sysfs-bus-pci ABI).  Each one
+ * returns 0 or -errno; the caller verifies the outcome. */
+int sysfs_set_driver_override(Sysfs *s, const char *function, const char *driver);
+int sysfs_unbind(Sysfs *s, const char *function, const char *driver);
+int sysfs_drivers_probe(Sysfs *s, const char *function);
+/* Binds to one named driver: drivers/DRIVER/bind. */
+int sysfs_bind(Sysfs *s, const char *function, const char *driver);
+
+/* Whether DRIVER is registered with the PCI bus (its module is loaded). */
+bool sysfs_have_driver(const Sysfs *s, const char *driver);
+/* Loads a module by name or alias, through load_module or libkmod. */
+int sysfs_load_module(Sysfs *s, const char *module);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Kernel uevents on the PCI bus: someone else (a script, libvirt, a udev
+ * rule) may bind or unbind a managed function, and the Mode and Functions
+ * properties have to follow.  The kernel's own netlink group is read, not
+ * udev's: it works without udevd (initramfs, the test VM) and carries the
+ * bind/unbind events as they happen. */
+#include <linux/netlink.h>
+#include <sys/socket.h>
+
+#include "manager.h"
+#include "util.h"
+
+#define UEVENT_KERNEL_GROUP 1
+
+static void handle_uevent(Manager *m, const char *buf, size_t len) {
+        const char *subsystem = NULL, *slot_name = NULL;
+
+        /* "ACTION@DEVPATH\0KEY=VALUE\0KEY=VALUE\0..." */
+        for (size_t i = strnlen(buf, len) + 1; i < len; i += strnlen(buf + i, len - i) + 1) {
+                const char *kv = buf + i;
+
+                if (strncmp(kv, "SUBSYSTEM=", 10) == 0)
+                        subsystem = kv + 10;
+                else if (strncmp(kv, "PCI_SLOT_NAME=", 14) == 0)
+                        slot_name = kv + 14;
+        }
+        if (!subsystem || !streq(subsystem, "pci") || !slot_name)
+                return;
+
+        PciAddress a;
+        if (pci_address_parse(slot_name, &a) < 0)
+                return;
+        for (size_t i = 0; i < m->n_gpus; i++)
+                if (pci_address_same_slot(&m->gpus[i]->slot, &a)) {
+                        log_debug("%s: uevent %s", slot_name, buf);
+                        (void) managed_gpu_refresh(m->gpus[i]);
+                }
+}
+
+static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        char buf[8192];
+
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        /* ENOBUFS: events were lost; refresh everything. */
+                        if (errno == ENOBUFS) {
+                                for (size_t i = 0; i < ((Manager *) userdata)->n_gpus; i++)
+                                        (void) managed_gpu_refresh(((Manager *) userdata)->gpus[i]);
+                                continue;
+                        }
+                        return log_warning_errno(errno, "reading uevents");
+                }
+                buf[n] = 0;
+                handle_uevent(userdata, buf, (size_t) n);
+        }
+}
+
+int uevent_monitor_start(Manager *m) {
+        struct sockaddr_nl sa = {
+                .nl_family = AF_NETLINK,
+                .nl_groups = UEVENT_KERNEL_GROUP,
+        };
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+        if (fd < 0)
+                return log_warning_errno(errno, "opening the uevent socket");
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return log_warning_errno(errno, "binding the uevent socket");
+        r = sd_event_add_io(m->event, &m->uevent_source, fd, EPOLLIN, on_uevent, m);
+        if (r < 0)
+                return log_warning_errno(r, "watching uevents");
+        r = sd_event_source_set_io_fd_own(m->uevent_source, 1);
+        if (r < 0)
+                return r;
+        TAKE_FD(fd);
+        return 0;
+}
