@@ -125,30 +125,52 @@ static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int holders_reply(sd_bus_message *msg, ManagedGpu *g) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+/* ListHolders: the scan reads every process's fd table, which takes a
+ * while on a busy machine: done on a worker, replied from its completion. */
+typedef struct HoldersQuery {
+        sd_bus_message *request;
+        Gpu *snapshot;
+        const Sysfs *sysfs;
+        Holder *holders;
+        size_t n_holders;
+} HoldersQuery;
+
+static void holders_query_free(HoldersQuery *q) {
+        sd_bus_message_unref(q->request);
+        gpu_free(q->snapshot);
+        free(q->holders);
+        free(q);
+}
+
+static int holders_work(void *userdata) {
+        HoldersQuery *q = userdata;
         _cleanup_free_ DeviceNode *nodes = NULL;
-        _cleanup_free_ Holder *holders = NULL;
-        size_t n_nodes, n;
+        size_t n_nodes;
         int r;
 
-        (void) managed_gpu_refresh(g);
-        r = gpu_device_nodes(&g->manager->sysfs, g->state, &nodes, &n_nodes);
+        r = gpu_device_nodes(q->sysfs, q->snapshot, &nodes, &n_nodes);
         if (r < 0)
-                return log_error_errno(r, "%s: finding its device nodes", g->address);
-        r = holders_scan("/proc", nodes, n_nodes, &holders, &n);
+                return log_error_errno(r, "%s: finding its device nodes", q->snapshot->address);
+        r = holders_scan("/proc", nodes, n_nodes, &q->holders, &q->n_holders);
         if (r < 0)
-                return log_error_errno(r, "%s: scanning for holders", g->address);
+                return log_error_errno(r, "%s: scanning for holders", q->snapshot->address);
+        return 0;
+}
 
-        r = sd_bus_message_new_method_return(msg, &reply);
+static int holders_reply(HoldersQuery *q) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(q->request, &reply);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(reply, 'a', "(uuss)");
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                r = sd_bus_message_append(reply, "(uuss)", (uint32_t) holders[i].pid, (uint32_t) holders[i].uid,
-                                          holders[i].comm, holders[i].node);
+        for (size_t i = 0; i < q->n_holders; i++) {
+                const Holder *h = &q->holders[i];
+
+                r = sd_bus_message_append(reply, "(uuss)", (uint32_t) h->pid, (uint32_t) h->uid, h->comm, h->node);
                 if (r < 0)
                         return r;
         }
@@ -158,7 +180,20 @@ static int holders_reply(sd_bus_message *msg, ManagedGpu *g) {
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static void on_holders_done(int result, void *userdata) {
+        HoldersQuery *q = userdata;
+        int r;
+
+        r = result < 0 ? sd_bus_reply_method_errnof(q->request, result, "%s: scanning for holders: %m",
+                                                    q->snapshot->address)
+                       : holders_reply(q);
+        if (r < 0)
+                log_warning_errno(r, "%s: replying to ListHolders", q->snapshot->address);
+        holders_query_free(q);
+}
+
 static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        HoldersQuery *q;
         const char *arg;
         ManagedGpu *g;
         int r;
@@ -169,7 +204,21 @@ static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error
         g = manager_find_gpu(userdata, arg, error);
         if (!g)
                 return -sd_bus_error_get_errno(error);
-        return holders_reply(msg, g);
+
+        (void) managed_gpu_refresh(g);
+        q = calloc(1, sizeof *q);
+        if (!q)
+                return -ENOMEM;
+        q->request = sd_bus_message_ref(msg);
+        q->sysfs = &g->manager->sysfs;
+        r = gpu_copy(g->state, &q->snapshot);
+        if (r >= 0)
+                r = worker_start(g->manager->event, &g->manager->workers, holders_work, on_holders_done, q);
+        if (r < 0) {
+                holders_query_free(q);
+                return log_error_errno(r, "%s: starting the holder scan", g->address);
+        }
+        return 1;
 }
 
 /* What Switch carries from the request through polkit to the job. */

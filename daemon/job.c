@@ -1,24 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "job.h"
 
-#include <pthread.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 
 #include "errors.h"
 #include "holders.h"
 #include "switch.h"
 #include "util.h"
+#include "worker.h"
 
 #define HOLDERS_TERM_TIMEOUT_MS 5000
 
 void job_free(Job *j) {
         if (!j)
                 return;
-        if (j->thread_started)
-                pthread_join(j->thread, NULL);
-        sd_event_source_disable_unref(j->done_source);
-        closep(&j->done_fd);
         sd_bus_message_unref(j->request);
         sd_bus_error_free(&j->error);
         gpu_free(j->snapshot);
@@ -80,28 +75,21 @@ static int job_work(Job *j) {
         return switch_run(s, now, plan, &j->error);
 }
 
-static void *job_thread(void *p) {
-        Job *j = p;
-
-        j->result = job_work(j);
-        (void) eventfd_write(j->done_fd, 1);
-        return NULL;
+static int job_thread(void *userdata) {
+        return job_work(userdata);
 }
 
-static int on_job_done(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+static void on_job_done(int result, void *userdata) {
         Job *j = userdata;
         ManagedGpu *g = j->gpu;
         int r;
 
-        pthread_join(j->thread, NULL);
-        j->thread_started = false;
         g->job = NULL;
-
         managed_gpu_refresh(g);
 
-        if (j->result < 0) {
+        if (result < 0) {
                 if (!sd_bus_error_is_set(&j->error))
-                        sd_bus_error_set_errnof(&j->error, j->result, "switching %s to %s: %m", g->address,
+                        sd_bus_error_set_errnof(&j->error, result, "switching %s to %s: %m", g->address,
                                                 gpu_mode_to_string(j->target));
                 log_error("%s: switch to %s failed: %s", g->address, gpu_mode_to_string(j->target),
                           j->error.message);
@@ -114,7 +102,6 @@ static int on_job_done(sd_event_source *es, int fd, uint32_t revents, void *user
                 log_warning_errno(r, "%s: replying to the switch request", g->address);
 
         job_free(j);
-        return 0;
 }
 
 int job_start(ManagedGpu *g, sd_bus_message *request, GpuMode target, uint64_t flags) {
@@ -134,22 +121,14 @@ int job_start(ManagedGpu *g, sd_bus_message *request, GpuMode target, uint64_t f
                 .request = sd_bus_message_ref(request),
                 .policy.allow_boot_vga = g->allow_boot_vga,
                 .error = SD_BUS_ERROR_NULL,
-                .done_fd = -1,
         };
 
         r = gpu_copy(g->state, &j->snapshot);
         if (r < 0)
                 return r;
-        j->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (j->done_fd < 0)
-                return -errno;
-        r = sd_event_add_io(g->manager->event, &j->done_source, j->done_fd, EPOLLIN, on_job_done, j);
+        r = worker_start(g->manager->event, &g->manager->workers, job_thread, on_job_done, j);
         if (r < 0)
                 return r;
-        r = -pthread_create(&j->thread, NULL, job_thread, j);
-        if (r < 0)
-                return r;
-        j->thread_started = true;
 
         log_info("%s: switching to %s", g->address, gpu_mode_to_string(target));
         g->job = TAKE_PTR(j);

@@ -15,8 +15,6 @@
 static void managed_gpu_free(ManagedGpu *g) {
         if (!g)
                 return;
-        /* A switch under way is waited for: its thread writes to sysfs and
-         * must not be cut off halfway. */
         job_free(g->job);
         gpu_free(g->state);
         free(g->object_path);
@@ -45,6 +43,9 @@ void manager_free(Manager *m) {
         sd_bus_slot_unref(m->gpu_slot);
         sd_bus_slot_unref(m->gpu_enumerator_slot);
         sd_event_source_disable_unref(m->uevent_source);
+        /* A switch under way is waited for: its thread writes to sysfs and
+         * must not be cut off halfway. */
+        worker_join_all(&m->workers);
         for (size_t i = 0; i < m->n_gpus; i++)
                 managed_gpu_free(m->gpus[i]);
         free(m->gpus);

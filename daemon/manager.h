@@ -7,6 +7,7 @@
 #include "config.h"
 #include "gpu.h"
 #include "sysfs.h"
+#include "worker.h"
 
 #define GPUSWITCH_BUS_NAME "org.gpuswitch1"
 #define GPUSWITCH_MANAGER_PATH "/org/gpuswitch1"
@@ -45,6 +46,7 @@ struct Manager {
         size_t n_gpus;
         sd_event_source *uevent_source;
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
+        Worker *workers;          /* switches and scans under way */
 };
 
 int manager_new(Manager **ret);

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Installs what building gpuswitch and running its tests need (Debian 12).
+# Pass --build-only for the build dependencies alone.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+build=(cmake gcc make pkg-config libsystemd-dev libglib2.0-dev libjson-glib-dev libkmod-dev
+       systemd dbus polkitd python3)
+vm=()
+if [ "${1:-}" != --build-only ]; then
+        # the QEMU guest: kernel tools, busybox, qemu; and the userspace it borrows
+        vm=(qemu-system-x86 busybox-static kmod cpio xz-utils libc6-dev linux-libc-dev
+            util-linux passwd procps psmisc)
+fi
+missing=()
+for p in "${build[@]}" "${vm[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+        [ "$(id -u)" = 0 ] || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+        if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' 2>/dev/null | head -1)" ] || [ "${APT_UPDATE:-0}" = 1 ]; then
+                apt-get update
+        fi
+        apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+if [ -x tests/vm/deps.sh ] && [ "${1:-}" != --build-only ]; then
+        tests/vm/deps.sh
+fi
