@@ -20,6 +20,23 @@ static int read_driver_now(const Sysfs *s, const char *function, char **ret) {
         return r;
 }
 
+/* After an unbind the driver link must be gone: a driver whose remove()
+ * failed leaves the function bound, and a probe then changes nothing. */
+static int unbind_verified(Sysfs *s, const char *fn, const char *driver) {
+        _cleanup_free_ char *now = NULL;
+        int r;
+
+        r = sysfs_unbind(s, fn, driver);
+        if (r < 0)
+                return log_error_errno(r, "%s: unbinding from %s", fn, driver);
+        r = read_driver_now(s, fn, &now);
+        if (r < 0)
+                return r;
+        if (now)
+                return log_error_errno(EBUSY, "%s: still on %s after the unbind", fn, now);
+        return 0;
+}
+
 /* For the plan's target driver: loaded, so that drivers_probe finds it.
  * Writing driver_override loads nothing by itself. */
 static int ensure_driver(Sysfs *s, const char *function, const char *driver, const char *modalias) {
@@ -53,9 +70,9 @@ static int move_to_vfio(Sysfs *s, const PlanStep *st, const char **failed_step) 
                 return r;
         if (now) {
                 *failed_step = "unbind";
-                r = sysfs_unbind(s, fn, now);
+                r = unbind_verified(s, fn, now);
                 if (r < 0)
-                        return log_error_errno(r, "%s: unbinding from %s", fn, now);
+                        return r;
         }
 
         *failed_step = "drivers_probe";
@@ -101,9 +118,9 @@ static int move_to_host(Sysfs *s, const PlanStep *st, const char **failed_step) 
                 return r;
         if (streq_ptr(now, VFIO_PCI_DRIVER)) {
                 *failed_step = "unbind";
-                r = sysfs_unbind(s, fn, now);
+                r = unbind_verified(s, fn, now);
                 if (r < 0)
-                        return log_error_errno(r, "%s: unbinding from vfio-pci", fn);
+                        return r;
         } else if (now)
                 return 0;      /* on a host driver already; only the override needed clearing */
 
@@ -123,9 +140,9 @@ static int move_to_host(Sysfs *s, const PlanStep *st, const char **failed_step) 
         if (st->to && now && !streq(now, st->to) && !streq(now, VFIO_PCI_DRIVER)) {
                 log_notice("%s: %s bound instead of %s, rebinding", fn, now, st->to);
                 *failed_step = "unbind";
-                r = sysfs_unbind(s, fn, now);
+                r = unbind_verified(s, fn, now);
                 if (r < 0)
-                        return log_error_errno(r, "%s: unbinding from %s", fn, now);
+                        return r;
                 free(now);
                 now = NULL;
         }
