@@ -1,0 +1,61 @@
+#!/bin/bash
+# Stage 2, PID 1 in the guest, on the build machine's userspace (overlay):
+# load the drivers of the emulated GPU, install the staged gpuswitch, start
+# dbus-daemon and polkitd, make test users, run the test script, power off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LANG=C.UTF-8
+for a in $(cat /proc/cmdline); do
+        case "$a" in
+        vmtest.stage=*) STAGE=${a#*=} ;;
+        vmtest.script=*) SCRIPT=${a#*=} ;;
+        vmtest.vfiocheck=*) export VFIOCHECK=${a#*=} ;;
+        esac
+done
+up() { cut -d' ' -f1 /proc/uptime; }
+echo "VMTEST: stage 2 at $(up)s, kernel $(uname -r)"
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
+hostname gpuswitch-vm
+
+# The drivers of the "GPU" and the NIC, as udev would load them.  vfio-pci
+# is left to the daemon, which must load it itself.
+for m in bochs snd_hda_intel snd_hda_codec_generic xhci_pci e1000e; do
+        modprobe "$m" || echo "VMTEST: modprobe $m failed"
+done
+sleep 0.3   # the HDA codec probes asynchronously
+
+# gpuswitch as `cmake --install` puts it; --keep-directory-symlink because
+# /lib is a link to usr/lib here.
+if [ -n "$STAGE" ] && [ -d "$STAGE" ]; then
+        tar -C "$STAGE" -cf - . | tar -C / -xf - --keep-directory-symlink --no-same-owner
+fi
+
+mkdir -p /run/dbus
+dbus-daemon --system --fork || echo "VMTEST: dbus-daemon failed"
+for i in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
+/usr/lib/polkit-1/polkitd --no-debug >/tmp/polkitd.log 2>&1 &
+has_owner() {
+        dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
+                "string:$1" 2>/dev/null | grep -q 'boolean true'
+}
+for i in $(seq 100); do has_owner org.freedesktop.PolicyKit1 && break; sleep 0.1; done
+has_owner org.freedesktop.PolicyKit1 || { echo "VMTEST: polkitd did not start:"; cat /tmp/polkitd.log; }
+groupadd -f gpuswitch
+useradd -M -u 1001 -s /bin/bash alice
+useradd -M -u 1002 -s /bin/bash bob
+echo "VMTEST: ready at $(up)s"
+
+if [ -n "$SCRIPT" ]; then
+        bash "$SCRIPT"
+        echo "VMTEST: script exited $? at $(up)s"
+fi
+# The script calls finish; if it died early, end here all the same.
+echo "VMTEST: GUEST-DONE"
+sync
+echo o > /proc/sysrq-trigger
+sleep 10

@@ -1,0 +1,49 @@
+# Sourced by the guest test scripts (tests/vm/guest/*.sh), inside the QEMU
+# guest only: these helpers read the guest's sysfs; the scripts write it.
+
+# The emulated GPU (see run-vm-test.sh): VGA 1234:1111, HDA 8086:293e and
+# xHCI 1b36:000d on one slot; the NIC e1000e 8086:10d3 on another.
+find_bdf() { # VENDOR DEVICE -> the first function with those IDs
+        local d
+        for d in /sys/bus/pci/devices/*; do
+                [ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ] && { echo "${d##*/}"; return 0; }
+        done
+        return 1
+}
+gpu_fns() { echo "$(find_bdf 0x1234 0x1111) $(find_bdf 0x8086 0x293e) $(find_bdf 0x1b36 0x000d)"; }
+nic_bdf() { find_bdf 0x8086 0x10d3; }
+
+drv() { # BDF -> its driver, or "none"
+        local l=/sys/bus/pci/devices/$1/driver
+        [ -e "$l" ] && basename "$(readlink "$l")" || echo none
+}
+override() { cat "/sys/bus/pci/devices/$1/driver_override"; }
+grp() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"; }
+
+VMTEST_PASS=0
+VMTEST_FAIL=0
+result() { # NAME PASS|FAIL [DETAIL]
+        echo "RESULT $1 $2 ${3:-}"
+        if [ "$2" = PASS ]; then VMTEST_PASS=$((VMTEST_PASS + 1)); else VMTEST_FAIL=$((VMTEST_FAIL + 1)); fi
+}
+check() { # NAME CMD...: PASS when the command succeeds
+        local name=$1; shift
+        if "$@"; then result "$name" PASS; else result "$name" FAIL "$*"; fi
+}
+bus_has_owner() { # NAME: someone owns it on the system bus
+        dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
+                "string:$1" 2>/dev/null | grep -q 'boolean true'
+}
+as_user() { # USER CMD...: with the user's uid, gid and groups, as a login would
+        local u=$1; shift
+        setpriv --reuid="$u" --regid="$u" --init-groups -- env HOME=/tmp USER="$u" "$@"
+}
+finish() {
+        echo "==== kernel warnings"
+        dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' | head -20
+        echo "VMTEST: $VMTEST_PASS passed, $VMTEST_FAIL failed in $(basename "$0")"
+        echo "VMTEST: GUEST-DONE"
+        sync
+        echo o > /proc/sysrq-trigger
+        sleep 10
+}
