@@ -4,6 +4,8 @@
 # dbus-daemon and polkitd, make test users, run the test script, power off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LANG=C.UTF-8
+# the serial console is a terminal: no pagers waiting for a key
+export SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0
 for a in $(cat /proc/cmdline); do
         case "$a" in
         vmtest.stage=*) STAGE=${a#*=} ;;

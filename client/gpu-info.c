@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gpu-info.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu-arg.h"
+#include "output.h"
+#include "util.h"
+
+#define BUS_NAME "org.gpuswitch1"
+#define GPU_INTERFACE "org.gpuswitch1.Gpu"
+
+void gpu_info_free(GpuInfo *g) {
+        if (!g)
+                return;
+        for (size_t i = 0; i < g->n_functions; i++) {
+                g_free(g->functions[i].address);
+                g_free(g->functions[i].class_code);
+                g_free(g->functions[i].driver);
+                g_free(g->functions[i].host_driver);
+        }
+        g_free(g->functions);
+        g_free(g->iommu_groups);
+        g_free(g->object);
+        g_free(g->address);
+        g_free(g->name);
+        g_free(g->mode);
+        g_free(g->default_mode);
+        g_free(g);
+}
+
+static int read_string(sd_bus_message *m, char **ret) {
+        const char *s;
+        int r = sd_bus_message_read(m, "v", "s", &s);
+
+        if (r >= 0)
+                *ret = g_strdup(s);
+        return r;
+}
+
+static int read_functions(sd_bus_message *m, GpuInfo *g) {
+        const char *a, *c, *d, *h;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "a(ssss)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "(ssss)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(ssss)", &a, &c, &d, &h)) > 0) {
+                g->functions = g_renew(FunctionInfo, g->functions, g->n_functions + 1);
+                g->functions[g->n_functions++] = (FunctionInfo) {
+                        g_strdup(a), g_strdup(c), g_strdup(d), g_strdup(h),
+                };
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_groups(sd_bus_message *m, GpuInfo *g) {
+        uint32_t u;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "au");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "u");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "u", &u)) > 0) {
+                g->iommu_groups = g_renew(unsigned, g->iommu_groups, g->n_iommu_groups + 1);
+                g->iommu_groups[g->n_iommu_groups++] = u;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+int gpu_info_get(sd_bus *bus, const char *object, GpuInfo **ret, sd_bus_error *error) {
+        g_autoptr(GpuInfo) g = g_new0(GpuInfo, 1);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *key;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, object, "org.freedesktop.DBus.Properties", "GetAll", error, &reply,
+                               "s", GPU_INTERFACE);
+        if (r < 0)
+                return r;
+        g->object = g_strdup(object);
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        break;
+                if (strcmp(key, "Address") == 0)
+                        r = read_string(reply, &g->address);
+                else if (strcmp(key, "Name") == 0)
+                        r = read_string(reply, &g->name);
+                else if (strcmp(key, "Mode") == 0)
+                        r = read_string(reply, &g->mode);
+                else if (strcmp(key, "DefaultMode") == 0)
+                        r = read_string(reply, &g->default_mode);
+                else if (strcmp(key, "BootVga") == 0) {
+                        int b;
+                        r = sd_bus_message_read(reply, "v", "b", &b);
+                        g->boot_vga = b;
+                } else if (strcmp(key, "Functions") == 0)
+                        r = read_functions(reply, g);
+                else if (strcmp(key, "IommuGroups") == 0)
+                        r = read_groups(reply, g);
+                else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "reading the properties of %s: %m", object);
+        if (!g->address || !g->mode)
+                return sd_bus_error_set_errnof(error, EBADMSG, "%s lacks Address or Mode", object);
+        *ret = g_steal_pointer(&g);
+        return 0;
+}
+
+static const char *mode_color(const char *mode) {
+        if (strcmp(mode, "host") == 0 || strcmp(mode, "vfio") == 0)
+                return ansi_green();
+        return ansi_yellow();
+}
+
+void gpu_info_print(const GpuInfo *g) {
+        g_autoptr(Table) t = table_new(4, "FUNCTION", "CLASS", "DRIVER", "HOST DRIVER");
+        g_autoptr(GString) groups = g_string_new(NULL);
+
+        for (size_t i = 0; i < g->n_iommu_groups; i++)
+                g_string_append_printf(groups, "%s%u", i ? " " : "", g->iommu_groups[i]);
+
+        printf("%s%s%s  %s\n", ansi_bold(), g->address, ansi_normal(), g->name ? g->name : "");
+        printf("          Mode: %s%s%s\n", mode_color(g->mode), g->mode, ansi_normal());
+        printf("  Default mode: %s\n", g->default_mode ? g->default_mode : "-");
+        printf("      Boot VGA: %s\n", g->boot_vga ? "yes" : "no");
+        printf("  IOMMU groups: %s\n\n", groups->len ? groups->str : "none (no IOMMU)");
+
+        for (size_t i = 0; i < g->n_functions; i++) {
+                const FunctionInfo *f = &g->functions[i];
+                unsigned long class_code;
+                const char *cls = pci_class_parse(f->class_code, &class_code) >= 0 ? pci_class_name(class_code) : f->class_code;
+
+                table_add_row(t, f->address, cls, f->driver, f->host_driver);
+        }
+        table_print(t, stdout);
+}
+
+static void add_nullable(JsonBuilder *b, const char *key, const char *value) {
+        json_builder_set_member_name(b, key);
+        if (value && *value)
+                json_builder_add_string_value(b, value);
+        else
+                json_builder_add_null_value(b);
+}
+
+JsonNode *gpu_info_to_json(const GpuInfo *g) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        add_nullable(b, "address", g->address);
+        add_nullable(b, "object", g->object);
+        add_nullable(b, "name", g->name);
+        add_nullable(b, "mode", g->mode);
+        add_nullable(b, "default_mode", g->default_mode);
+        json_builder_set_member_name(b, "boot_vga");
+        json_builder_add_boolean_value(b, g->boot_vga);
+        json_builder_set_member_name(b, "iommu_groups");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < g->n_iommu_groups; i++)
+                json_builder_add_int_value(b, g->iommu_groups[i]);
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "functions");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < g->n_functions; i++) {
+                const FunctionInfo *f = &g->functions[i];
+                unsigned long class_code;
+
+                json_builder_begin_object(b);
+                add_nullable(b, "address", f->address);
+                add_nullable(b, "class", f->class_code);
+                add_nullable(b, "class_name",
+                             pci_class_parse(f->class_code, &class_code) >= 0 ? pci_class_name(class_code) : NULL);
+                add_nullable(b, "driver", f->driver);
+                add_nullable(b, "host_driver", f->host_driver);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}

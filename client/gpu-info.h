@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+/* One function of the Functions property. */
+typedef struct FunctionInfo {
+        char *address, *class_code, *driver, *host_driver;
+} FunctionInfo;
+
+/* The org.gpuswitch1.Gpu properties of one object. */
+typedef struct GpuInfo {
+        char *object, *address, *name, *mode, *default_mode;
+        bool boot_vga;
+        unsigned *iommu_groups;
+        size_t n_iommu_groups;
+        FunctionInfo *functions;
+        size_t n_functions;
+} GpuInfo;
+
+void gpu_info_free(GpuInfo *g);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GpuInfo, gpu_info_free)
+
+/* GetAll on the object; error set on failure. */
+int gpu_info_get(sd_bus *bus, const char *object, GpuInfo **ret, sd_bus_error *error);
+
+void gpu_info_print(const GpuInfo *g);
+/* The --json form: see the schema at the top of gpuswitchctl.c. */
+JsonNode *gpu_info_to_json(const GpuInfo *g);

@@ -1,0 +1,517 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gpuswitchctl: asks gpuswitchd to move a GPU between its host drivers and
+ * vfio-pci, and shows what it manages.
+ *
+ * --json output, one object per run (a stable schema, fields only added):
+ *   status   {"gpus": [GPU...]}
+ *            GPU = {"address": "0000:0a:00", "object": "/org/gpuswitch1/gpu/0000_0a_00",
+ *                   "name": str, "mode": "host"|"vfio"|"mixed"|"switching",
+ *                   "default_mode": "host"|"vfio"|"keep", "boot_vga": bool,
+ *                   "iommu_groups": [int...],
+ *                   "functions": [{"address": "0000:0a:00.0", "class": "0x030000",
+ *                                  "class_name": "VGA", "driver": str|null,
+ *                                  "host_driver": str|null}...]}
+ *   vfio, host, nvidia   GPU, as it is after the switch
+ *   plan     {"gpu": "0000:0a:00", "mode": "vfio", "steps": [{"function": str, "class": str,
+ *             "from": str|null, "to": str|null, "action": "move"|"keep"}...]}
+ *   holders  {"gpu": "0000:0a:00", "holders": [{"pid": int, "uid": int, "user": str,
+ *             "command": str, "node": str}...]}
+ *   errors   {"error": "org.gpuswitch1.Error.GpuInUse", "message": str} on stdout, and the
+ *            exit code as without --json.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "gpu-arg.h"
+#include "gpu-info.h"
+#include "output.h"
+#include "polkit-agent.h"
+#include "util.h"
+
+#define BUS_NAME "org.gpuswitch1"
+#define MANAGER_PATH "/org/gpuswitch1"
+#define MANAGER_INTERFACE "org.gpuswitch1.Manager"
+#define SWITCH_FLAG_TERMINATE_HOLDERS UINT64_C(0x1)
+#define USEC_PER_SEC UINT64_C(1000000)
+
+static bool arg_json;
+static bool arg_force;
+static bool arg_ask_password = true;
+static bool arg_quiet;
+static unsigned arg_timeout_sec = 120;
+
+/* Prints an error of the daemon or the bus in one line and returns the
+ * exit code the table gives it. */
+static int fail_bus(const char *what, const sd_bus_error *e, int r) {
+        const char *name = sd_bus_error_is_set(e) ? e->name : NULL;
+        const char *msg = sd_bus_error_is_set(e) && e->message ? e->message : strerror(r < 0 ? -r : r);
+        int code;
+
+        if (arg_json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+                g_autoptr(JsonNode) n = NULL;
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "error");
+                json_builder_add_string_value(b, name ? name : "org.freedesktop.DBus.Error.Failed");
+                json_builder_set_member_name(b, "message");
+                json_builder_add_string_value(b, msg);
+                json_builder_end_object(b);
+                n = json_builder_get_root(b);
+                json_print(n, stdout);
+        }
+
+        if (name && (streq(name, SD_BUS_ERROR_SERVICE_UNKNOWN) || streq(name, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
+                     streq(name, SD_BUS_ERROR_DISCONNECTED) ||
+                     streq(name, "org.freedesktop.DBus.Error.Spawn.ChildExited") ||
+                     streq(name, "org.freedesktop.DBus.Error.Spawn.Failed"))) {
+                fprintf(stderr, "gpuswitchctl: cannot reach gpuswitchd on the system bus: %s\n", msg);
+                return GS_EXIT_FAILURE;
+        }
+        if (name && (streq(name, SD_BUS_ERROR_NO_REPLY) || streq(name, SD_BUS_ERROR_TIMEOUT))) {
+                fprintf(stderr, "gpuswitchctl: %s: no answer within %u s; see 'gpuswitchctl status'\n", what,
+                        arg_timeout_sec);
+                return GS_EXIT_FAILURE;
+        }
+        code = gs_error_exit_code(name);
+        if (code == GS_EXIT_NOT_AUTHORIZED)
+                fprintf(stderr, "gpuswitchctl: %s: not authorized (polkit): %s\n", what, msg);
+        else
+                fprintf(stderr, "gpuswitchctl: %s: %s\n", what, msg);
+        return code;
+}
+
+static int usage_error(const char *fmt, ...) _printf_(1, 2);
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fputs("gpuswitchctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs("\nTry 'gpuswitchctl --help'.\n", stderr);
+        return GS_EXIT_USAGE;
+}
+
+/* The object path of the GPU argument ("" = the only one). */
+static int get_gpu_object(sd_bus *bus, const char *gpu, char **ret, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "GetGpu", error, &reply, "s", gpu);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return r;
+        *ret = strdup(path);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int verb_status(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(GPtrArray) objects = g_ptr_array_new_with_free_func(free);
+        const char *object, *address, *name, *mode;
+        int r;
+
+        if (*gpu) {
+                char *o = NULL;
+
+                r = get_gpu_object(bus, gpu, &o, &error);
+                if (r < 0)
+                        return fail_bus("status", &error, r);
+                g_ptr_array_add(objects, o);
+        } else {
+                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListGpus", &error, &reply, NULL);
+                if (r < 0)
+                        return fail_bus("status", &error, r);
+                r = sd_bus_message_enter_container(reply, 'a', "(osss)");
+                while (r >= 0 && (r = sd_bus_message_read(reply, "(osss)", &object, &address, &name, &mode)) > 0)
+                        g_ptr_array_add(objects, strdup(object));
+                if (r < 0)
+                        return fail_bus("status", &error, r);
+        }
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "gpus");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < objects->len; i++) {
+                g_autoptr(GpuInfo) info = NULL;
+
+                r = gpu_info_get(bus, g_ptr_array_index(objects, i), &info, &error);
+                if (r < 0)
+                        return fail_bus("status", &error, r);
+                if (arg_json)
+                        json_builder_add_value(b, gpu_info_to_json(info));
+                else {
+                        if (i > 0)
+                                putchar('\n');
+                        gpu_info_print(info);
+                }
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+
+        if (arg_json) {
+                g_autoptr(JsonNode) n = json_builder_get_root(b);
+                json_print(n, stdout);
+        } else if (objects->len == 0)
+                printf("No GPU is managed (see Gpus= in /etc/gpuswitch/gpuswitch.conf).\n");
+        return 0;
+}
+
+/* nvidia = host, where the display function's host driver is nvidia:
+ * checked before anything moves. */
+static int check_nvidia(sd_bus *bus, const char *gpu) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *object = NULL;
+        g_autoptr(GpuInfo) info = NULL;
+        int r;
+
+        r = get_gpu_object(bus, gpu, &object, &error);
+        if (r >= 0)
+                r = gpu_info_get(bus, object, &info, &error);
+        if (r < 0)
+                return fail_bus("nvidia", &error, r);
+        for (size_t i = 0; i < info->n_functions; i++) {
+                const FunctionInfo *f = &info->functions[i];
+                unsigned long class_code;
+
+                if (pci_class_parse(f->class_code, &class_code) < 0 || (class_code >> 16) != 0x03)
+                        continue;
+                if (!f->host_driver || !streq(f->host_driver, "nvidia")) {
+                        fprintf(stderr, "gpuswitchctl: nvidia: the host driver of %s is %s, not nvidia; "
+                                "use 'gpuswitchctl host' (or set HostDriver=nvidia)\n",
+                                f->address, f->host_driver && *f->host_driver ? f->host_driver : "none");
+                        return GS_EXIT_FAILURE;
+                }
+        }
+        return 0;
+}
+
+static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char *verb) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_free_ char *object = NULL;
+        g_autoptr(GpuInfo) info = NULL;
+        char what[64];
+        size_t on_target = 0;
+        int r;
+
+        snprintf(what, sizeof what, "switching %s to %s", *gpu ? gpu : "the GPU", mode);
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Switch");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sst", gpu, mode, arg_force ? SWITCH_FLAG_TERMINATE_HOLDERS : 0);
+        if (r < 0)
+                return fail_bus(what, &error, r);
+        r = sd_bus_call(bus, m, (uint64_t) arg_timeout_sec * USEC_PER_SEC, &error, &reply);
+        if (r < 0)
+                return fail_bus(what, &error, r);
+
+        if (arg_quiet && !arg_json)
+                return 0;
+        r = get_gpu_object(bus, gpu, &object, &error);
+        if (r >= 0)
+                r = gpu_info_get(bus, object, &info, &error);
+        if (r < 0)
+                return fail_bus(verb, &error, r);
+        if (arg_json) {
+                g_autoptr(JsonNode) n = gpu_info_to_json(info);
+                json_print(n, stdout);
+                return 0;
+        }
+        for (size_t i = 0; i < info->n_functions; i++)
+                if (streq(mode, "vfio") ? streq(info->functions[i].driver, "vfio-pci")
+                                        : !streq(info->functions[i].driver, "vfio-pci"))
+                        on_target++;
+        printf("%s: %s (%zu of %zu functions on %s)\n", info->address, info->mode, on_target, info->n_functions,
+               streq(mode, "vfio") ? "vfio-pci" : "their host drivers");
+        return 0;
+}
+
+static int verb_vfio(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        return do_switch(bus, gpu, "vfio", "vfio");
+}
+
+static int verb_host(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        return do_switch(bus, gpu, "host", "host");
+}
+
+static int verb_nvidia(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        int r = check_nvidia(bus, gpu);
+
+        return r != 0 ? r : do_switch(bus, gpu, "host", "nvidia");
+}
+
+static int verb_plan(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(Table) t = table_new(5, "FUNCTION", "CLASS", "NOW", "TARGET", "ACTION");
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        const char *mode = argv[1], *fn, *cls, *from, *to, *action;
+        _cleanup_free_ char *object = NULL;
+        g_autoptr(GpuInfo) info = NULL;
+        size_t moves = 0;
+        char what[64];
+        int r;
+
+        snprintf(what, sizeof what, "planning %s", mode);
+        r = get_gpu_object(bus, gpu, &object, &error);
+        if (r >= 0)
+                r = gpu_info_get(bus, object, &info, &error);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Plan", &error, &reply, "ss",
+                                       info->address, mode);
+        if (r < 0)
+                return fail_bus(what, &error, r);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "gpu");
+        json_builder_add_string_value(b, info->address);
+        json_builder_set_member_name(b, "mode");
+        json_builder_add_string_value(b, mode);
+        json_builder_set_member_name(b, "steps");
+        json_builder_begin_array(b);
+        r = sd_bus_message_enter_container(reply, 'a', "(sssss)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(sssss)", &fn, &cls, &from, &to, &action)) > 0) {
+                unsigned long class_code;
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "function");
+                json_builder_add_string_value(b, fn);
+                json_builder_set_member_name(b, "class");
+                json_builder_add_string_value(b, cls);
+                json_builder_set_member_name(b, "from");
+                *from ? json_builder_add_string_value(b, from) : json_builder_add_null_value(b);
+                json_builder_set_member_name(b, "to");
+                *to ? json_builder_add_string_value(b, to) : json_builder_add_null_value(b);
+                json_builder_set_member_name(b, "action");
+                json_builder_add_string_value(b, action);
+                json_builder_end_object(b);
+                table_add_row(t, fn, pci_class_parse(cls, &class_code) >= 0 ? pci_class_name(class_code) : cls,
+                              from, to, action);
+                moves += streq(action, "move");
+        }
+        if (r < 0)
+                return fail_bus(what, &error, r);
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+
+        if (arg_json) {
+                g_autoptr(JsonNode) n = json_builder_get_root(b);
+                json_print(n, stdout);
+        } else if (moves == 0)
+                printf("%s is in %s mode already: nothing to do.\n", info->address, mode);
+        else {
+                printf("Switching %s to %s would move %zu function%s:\n\n", info->address, mode, moves,
+                       moves == 1 ? "" : "s");
+                table_print(t, stdout);
+        }
+        return 0;
+}
+
+static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(Table) t = table_new(4, "PID", "USER", "COMMAND", "NODE");
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        _cleanup_free_ char *object = NULL;
+        g_autoptr(GpuInfo) info = NULL;
+        const char *comm, *node;
+        uint32_t pid, uid;
+        int r;
+
+        r = get_gpu_object(bus, gpu, &object, &error);
+        if (r >= 0)
+                r = gpu_info_get(bus, object, &info, &error);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListHolders", &error, &reply,
+                                       "s", info->address);
+        if (r < 0)
+                return fail_bus("holders", &error, r);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "gpu");
+        json_builder_add_string_value(b, info->address);
+        json_builder_set_member_name(b, "holders");
+        json_builder_begin_array(b);
+        r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
+                struct passwd *pw = getpwuid(uid);
+                char pid_s[16], user_s[32];
+
+                snprintf(pid_s, sizeof pid_s, "%u", pid);
+                snprintf(user_s, sizeof user_s, "%u", uid);
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "pid");
+                json_builder_add_int_value(b, pid);
+                json_builder_set_member_name(b, "uid");
+                json_builder_add_int_value(b, uid);
+                json_builder_set_member_name(b, "user");
+                json_builder_add_string_value(b, pw ? pw->pw_name : user_s);
+                json_builder_set_member_name(b, "command");
+                json_builder_add_string_value(b, comm);
+                json_builder_set_member_name(b, "node");
+                json_builder_add_string_value(b, node);
+                json_builder_end_object(b);
+                table_add_row(t, pid_s, pw ? pw->pw_name : user_s, comm, node);
+        }
+        if (r < 0)
+                return fail_bus("holders", &error, r);
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+
+        if (arg_json) {
+                g_autoptr(JsonNode) n = json_builder_get_root(b);
+                json_print(n, stdout);
+        } else if (table_rows(t) == 0)
+                printf("No process holds %s.\n", info->address);
+        else
+                table_print(t, stdout);
+        return 0;
+}
+
+typedef int (*VerbFunc)(sd_bus *bus, int argc, char **argv, const char *gpu);
+
+/* argv[0] is the verb; min/max count it.  The GPU is the last argument
+ * when there is one past the verb's own. */
+typedef struct Verb {
+        const char *name;
+        int min_args, max_args;
+        bool takes_mode;     /* argv[1] is a MODE */
+        bool changes;        /* may ask polkit: start an agent */
+        VerbFunc run;
+} Verb;
+
+static const Verb verbs[] = {
+        { "status",  1, 2, false, false, verb_status },
+        { "vfio",    1, 2, false, true,  verb_vfio },
+        { "host",    1, 2, false, true,  verb_host },
+        { "nvidia",  1, 2, false, true,  verb_nvidia },
+        { "plan",    2, 3, true,  false, verb_plan },
+        { "holders", 1, 2, false, false, verb_holders },
+};
+
+static void help(void) {
+        printf("gpuswitchctl [OPTIONS...] COMMAND [GPU]\n\n"
+               "Move a GPU between its host drivers and vfio-pci.\n\n"
+               "Commands:\n"
+               "  status [GPU]       Show the managed GPUs (the default)\n"
+               "  vfio [GPU]         Move every function of the GPU to vfio-pci\n"
+               "  host [GPU]         Move every function back to its host driver\n"
+               "  nvidia [GPU]       Like host, checking that the host driver is nvidia\n"
+               "  plan MODE [GPU]    Show what switching to MODE (vfio, host) would do\n"
+               "  holders [GPU]      Show the processes that hold the GPU\n\n"
+               "GPU is 0000:0a:00, 0a:00 or a function such as 0000:0a:00.1; it may be\n"
+               "left out when one GPU is managed.\n\n"
+               "Options:\n"
+               "  -h --help           Show this help\n"
+               "     --version        Show the version\n"
+               "     --json           Machine-readable output\n"
+               "     --force          End the processes holding the GPU, then switch\n"
+               "     --no-ask-password  Do not ask for a password (polkit)\n"
+               "     --timeout=SEC    Give up waiting for a switch after SEC seconds (120)\n"
+               "  -q --quiet          Print nothing on success\n\n"
+               "Exit status: 0 ok, 1 failure, 2 usage, 3 GPU in use, 4 not authorized,\n"
+               "5 no such GPU, 6 busy.\n");
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_FORCE, ARG_NO_ASK_PASSWORD, ARG_TIMEOUT };
+        static const struct option options[] = {
+                { "help",            no_argument,       NULL, 'h' },
+                { "version",         no_argument,       NULL, ARG_VERSION },
+                { "json",            no_argument,       NULL, ARG_JSON },
+                { "force",           no_argument,       NULL, ARG_FORCE },
+                { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD },
+                { "timeout",         required_argument, NULL, ARG_TIMEOUT },
+                { "quiet",           no_argument,       NULL, 'q' },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        puts(GPUSWITCH_VERSION);
+                        return 0;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_FORCE:
+                        arg_force = true;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        arg_ask_password = false;
+                        break;
+                case ARG_TIMEOUT:
+                        if (timeout_arg_parse(optarg, &arg_timeout_sec) < 0)
+                                return -usage_error("--timeout=%s: expected a number of seconds (1..86400)", optarg);
+                        break;
+                case 'q':
+                        arg_quiet = true;
+                        break;
+                default:
+                        return -GS_EXIT_USAGE;
+                }
+        return 1;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        char gpu[PCI_SLOT_STRLEN];
+        const char *verb_name, *gpu_arg = NULL;
+        const Verb *verb = NULL;
+        int r, n_args;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return -r;
+
+        verb_name = optind < argc ? argv[optind] : "status";
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, verb_name))
+                        verb = &verbs[i];
+        if (!verb)
+                return usage_error("unknown command '%s'", verb_name);
+
+        n_args = optind < argc ? argc - optind : 1;
+        if (n_args < verb->min_args || n_args > verb->max_args)
+                return usage_error("%s: %s", verb_name, n_args < verb->min_args ? "missing argument" : "too many arguments");
+        if (verb->takes_mode && mode_arg_check(argv[optind + 1]) < 0)
+                return usage_error("unknown mode '%s': expected vfio or host", argv[optind + 1]);
+        if (n_args == verb->max_args)
+                gpu_arg = argv[argc - 1];
+        if (gpu_arg_normalize(gpu_arg, gpu) < 0)
+                return usage_error("'%s' is not a PCI address such as 0000:0a:00, 0a:00 or 0000:0a:00.1", gpu_arg);
+
+        (void) gs_errors_register();
+        r = sd_bus_open_system(&bus);
+        if (r < 0) {
+                fprintf(stderr, "gpuswitchctl: cannot reach gpuswitchd on the system bus: %s\n", strerror(-r));
+                return GS_EXIT_FAILURE;
+        }
+        if (verb->changes && arg_ask_password && isatty(STDIN_FILENO)) {
+                (void) sd_bus_set_allow_interactive_authorization(bus, 1);
+                (void) polkit_agent_open();
+        }
+        r = verb->run(bus, n_args, argv + (optind < argc ? optind : argc - 1), gpu);
+        polkit_agent_close();
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        return run(argc, argv);
+}

@@ -1,0 +1,195 @@
+#!/bin/bash
+# The daemon, installed as on a user's machine, with dbus-daemon and polkitd:
+# the acceptance tests of switching a GPU (issue 2).  Runs as PID 1's child
+# inside the QEMU guest, never on the host: it rebinds PCI devices.
+. "$(dirname "$0")/../guest-lib.sh"
+
+CTL=gpuswitchctl
+read -r VGA HDA XHCI < <(gpu_fns)
+NIC=$(nic_bdf)
+SLOT=${VGA%.*}
+FNS="$VGA $HDA $XHCI"
+declare -A ORIG
+for f in $FNS $NIC; do ORIG[$f]=$(drv $f); done
+echo "GPU slot $SLOT: $VGA=${ORIG[$VGA]} $HDA=${ORIG[$HDA]} $XHCI=${ORIG[$XHCI]}; NIC $NIC=${ORIG[$NIC]}"
+
+all_on() { # DRIVER: every GPU function on it
+        local f; for f in $FNS; do [ "$(drv $f)" = "$1" ] || return 1; done; }
+all_original() { # every function on its original driver, no driver_override left
+        local f; for f in $FNS; do
+                [ "$(drv $f)" = "${ORIG[$f]}" ] || return 1
+                [ "$(override $f)" = "(null)" ] || return 1
+        done; }
+state() { local f; for f in $FNS; do printf '%s=%s[%s] ' "$f" "$(drv $f)" "$(override $f)"; done; }
+nic_untouched() { [ "$(drv $NIC)" = "${ORIG[$NIC]}" ] && [ "$(override $NIC)" = "(null)" ]; }
+# exit code of a command, its output kept in $OUT
+run() { OUT=$("$@" 2>&1); RC=$?; echo "\$ $* -> rc=$RC"; [ -n "$OUT" ] && echo "$OUT" | sed 's/^/    /'; return 0; }
+expect_rc() { # NAME RC: the last run's exit code
+        [ "$RC" = "$2" ] && result "$1" PASS "rc=$RC" || result "$1" FAIL "rc=$RC want $2: $OUT"; }
+restart_daemon() { # ENV...: stop the daemon; the next call activates it again (or start it with ENV)
+        pkill -x gpuswitchd; for i in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done
+        if [ $# -gt 0 ]; then
+                env "$@" /usr/libexec/gpuswitchd >>/tmp/gpuswitchd-manual.log 2>&1 &
+                for i in $(seq 100); do busctl --system status org.gpuswitch1 >/dev/null 2>&1 && break; sleep 0.1; done
+        fi
+}
+
+# ---- install-time setup, as a user would do it ----------------------------
+mkdir -p /etc/gpuswitch
+printf '[Daemon]\nGpus=%s\n' "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+
+# ---- status, through bus activation ---------------------------------------
+run $CTL status
+expect_rc status-runs 0
+echo "$OUT" | grep -q "$SLOT" && echo "$OUT" | grep -qw host && echo "$OUT" | grep -q "$VGA" \
+        && result status-shows-gpu PASS || result status-shows-gpu FAIL "$OUT"
+pgrep -x gpuswitchd >/dev/null && result bus-activation PASS || result bus-activation FAIL "no gpuswitchd process"
+run $CTL --json status
+echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d)' >/dev/null 2>&1 \
+        && result status-json PASS || result status-json FAIL "$OUT"
+run busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${SLOT//:/_} org.gpuswitch1.Gpu Mode
+[ "$OUT" = 's "host"' ] && result mode-property-host PASS || result mode-property-host FAIL "$OUT"
+
+# ---- the boot VGA is refused unless the config allows it -----------------
+if [ "$(cat /sys/bus/pci/devices/$VGA/boot_vga 2>/dev/null)" = 1 ]; then
+        run $CTL vfio
+        expect_rc boot-vga-refused 1
+        echo "$OUT" | grep -qi "boot VGA" && all_original && result boot-vga-refused-message PASS \
+                || result boot-vga-refused-message FAIL "$OUT $(state)"
+        printf '[Daemon]\nGpus=%s\n[Gpu %s]\nAllowBootVga=yes\n' "$SLOT" "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+        restart_daemon
+fi
+
+# ---- dry run --------------------------------------------------------------
+run $CTL plan vfio
+expect_rc plan-runs 0
+echo "$OUT" | grep -q vfio-pci && all_original && result plan-changes-nothing PASS \
+        || result plan-changes-nothing FAIL "$(state)"
+
+# ---- unprivileged, no polkit rule: denied, nothing moved --------------------
+run as_user alice $CTL --no-ask-password vfio
+expect_rc unprivileged-denied 4
+all_original && result unprivileged-denied-nothing-moved PASS || result unprivileged-denied-nothing-moved FAIL "$(state)"
+run as_user alice busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "" vfio 0
+[ $RC != 0 ] && echo "$OUT" | grep -qiE "AccessDenied|not authorized|Access denied|Interactive" && all_original \
+        && result busctl-unprivileged-denied PASS || result busctl-unprivileged-denied FAIL "$OUT"
+
+# ---- the group rule: alice may switch ----------------------------------------
+install -m644 /usr/share/doc/gpuswitch/examples/50-gpuswitch-group.rules /etc/polkit-1/rules.d/
+usermod -aG gpuswitch alice
+sleep 1   # polkitd reloads rules.d on its own (inotify)
+run as_user alice $CTL --no-ask-password vfio
+expect_rc group-user-vfio 0
+all_on vfio-pci && for f in $FNS; do [ "$(override $f)" = vfio-pci ] || false; done \
+        && result every-function-on-vfio-pci PASS "$(state)" || result every-function-on-vfio-pci FAIL "$(state)"
+G=$(grp $VGA)
+run $VFIOCHECK $G $VGA --dma
+expect_rc vfio-group-viable-and-opens 0
+run busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${SLOT//:/_} org.gpuswitch1.Gpu Mode
+[ "$OUT" = 's "vfio"' ] && result mode-property-vfio PASS || result mode-property-vfio FAIL "$OUT"
+nic_untouched && result nic-untouched-1 PASS || result nic-untouched-1 FAIL "$(drv $NIC)"
+
+run as_user alice $CTL --no-ask-password host
+expect_rc group-user-host 0
+all_original && result back-to-host-drivers-override-cleared PASS "$(state)" \
+        || result back-to-host-drivers-override-cleared FAIL "$(state)"
+
+# ---- the same through busctl ----------------------------------------------------
+run as_user alice busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "$SLOT" vfio 0
+expect_rc busctl-switch-vfio 0
+all_on vfio-pci && result busctl-vfio-state PASS || result busctl-vfio-state FAIL "$(state)"
+run as_user alice busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "$VGA" host 0
+expect_rc busctl-switch-host 0
+all_original && result busctl-host-state PASS || result busctl-host-state FAIL "$(state)"
+
+# ---- bad input: clear errors, nothing moved, the daemon lives -------------------
+run $CTL vfio ../../../etc
+expect_rc client-rejects-path 2
+run $CTL frobnicate
+expect_rc client-rejects-unknown-verb 2
+run $CTL plan warp
+expect_rc client-rejects-unknown-mode 2
+run $CTL vfio 0000:3f:00
+expect_rc no-such-gpu 5
+echo "$OUT" | grep -q "0000:3f:00" && result no-such-gpu-named PASS || result no-such-gpu-named FAIL "$OUT"
+run busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "0000:01:00/../../../devices" vfio 0
+echo "$OUT" | grep -q "not a PCI address" && result bus-rejects-path PASS || result bus-rejects-path FAIL "$OUT"
+run busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "" warp 0
+echo "$OUT" | grep -q "unknown mode" && result bus-rejects-mode PASS || result bus-rejects-mode FAIL "$OUT"
+run busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "" vfio 0x80
+echo "$OUT" | grep -q "unknown flags" && result bus-rejects-flags PASS || result bus-rejects-flags FAIL "$OUT"
+run busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Plan ss "$(head -c 3000 /dev/zero | tr '\0' a)" vfio
+echo "$OUT" | grep -q "not a PCI address" && result bus-rejects-long PASS || result bus-rejects-long FAIL "$OUT"
+all_original && pgrep -x gpuswitchd >/dev/null && result bad-input-changed-nothing PASS \
+        || result bad-input-changed-nothing FAIL "$(state)"
+
+# ---- two clients at once ------------------------------------------------------------
+as_user alice $CTL --no-ask-password vfio >/tmp/c1.out 2>&1 & p1=$!
+as_user alice $CTL --no-ask-password vfio >/tmp/c2.out 2>&1 & p2=$!
+wait $p1; r1=$?; wait $p2; r2=$?
+echo "concurrent vfio: rc $r1 $r2: $(cat /tmp/c1.out /tmp/c2.out | tr '\n' ' ')"
+{ [ $r1 = 0 ] || [ $r2 = 0 ]; } && { [ $r1 = 0 ] || [ $r1 = 6 ]; } && { [ $r2 = 0 ] || [ $r2 = 6 ]; } && all_on vfio-pci \
+        && result concurrent-same-mode PASS "rc $r1 $r2" || result concurrent-same-mode FAIL "rc $r1 $r2 $(state)"
+as_user alice $CTL --no-ask-password host >/tmp/c1.out 2>&1 & p1=$!
+as_user alice $CTL --no-ask-password vfio >/tmp/c2.out 2>&1 & p2=$!
+wait $p1; r1=$?; wait $p2; r2=$?
+mode=$(busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${SLOT//:/_} org.gpuswitch1.Gpu Mode)
+echo "concurrent host+vfio: rc $r1 $r2, mode $mode: $(state)"
+{ { [ "$mode" = 's "vfio"' ] && all_on vfio-pci; } || { [ "$mode" = 's "host"' ] && all_original; }; } \
+        && result concurrent-opposite-consistent PASS "$mode" || result concurrent-opposite-consistent FAIL "$mode $(state)"
+$CTL host >/dev/null 2>&1
+all_original && result back-home PASS || result back-home FAIL "$(state)"
+
+# ---- the bus is answered while a switch is under way ------------------------
+# Mode is "switching" only while the worker thread does the kernel writes:
+# a reply saying so was sent during the switch.
+$CTL vfio >/tmp/sw.out 2>&1 & sw=$!
+seen=""
+while kill -0 $sw 2>/dev/null; do
+        m=$(busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${SLOT//:/_} org.gpuswitch1.Gpu Mode 2>&1)
+        seen="$seen ${m#s }"
+done
+wait $sw; rsw=$?
+echo "Mode replies during the switch:$seen"
+[ $rsw = 0 ] && echo "$seen" | grep -q '"switching"' && result answered-while-switching PASS \
+        || result answered-while-switching FAIL "rc=$rsw seen:$seen"
+$CTL host >/dev/null 2>&1
+
+# ---- PropertiesChanged when Mode changes ---------------------------------------
+busctl --system monitor org.gpuswitch1 >/tmp/monitor.log 2>&1 & mon=$!
+sleep 0.5
+$CTL vfio >/dev/null 2>&1; $CTL host >/dev/null 2>&1
+sleep 0.5; kill $mon 2>/dev/null
+grep -q PropertiesChanged /tmp/monitor.log && grep -q '"switching"' /tmp/monitor.log \
+        && result properties-changed-emitted PASS || result properties-changed-emitted FAIL "$(grep -c . /tmp/monitor.log) lines"
+
+# ---- someone else rebinds a function: the daemon follows (uevents) ------------
+echo vfio-pci > /sys/bus/pci/devices/$XHCI/driver_override
+echo $XHCI > /sys/bus/pci/devices/$XHCI/driver/unbind
+echo $XHCI > /sys/bus/pci/drivers_probe
+sleep 0.5
+run busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${SLOT//:/_} org.gpuswitch1.Gpu Mode
+[ "$OUT" = 's "mixed"' ] && result external-rebind-seen-mixed PASS || result external-rebind-seen-mixed FAIL "$OUT"
+run $CTL host
+expect_rc mixed-back-to-host 0
+all_original && result mixed-repaired PASS || result mixed-repaired FAIL "$(state)"
+
+# ---- a failure injected mid-switch is rolled back ----------------------------------
+# To vfio the functions move .2, .1, then .0: failing .0's probe leaves two
+# functions to roll back.
+restart_daemon GPUSWITCH_TEST_FAIL_AT=$VGA/probe
+run $CTL vfio
+expect_rc injected-failure-fails 1
+echo "$OUT" | grep -q "rolled back" && result injected-failure-says-rolled-back PASS \
+        || result injected-failure-says-rolled-back FAIL "$OUT"
+all_original && result injected-failure-rolled-back PASS "$(state)" || result injected-failure-rolled-back FAIL "$(state)"
+restart_daemon GPUSWITCH_TEST_FAIL_AT=$HDA/unbind
+run $CTL vfio
+expect_rc injected-unbind-failure-fails 1
+all_original && result injected-unbind-failure-rolled-back PASS "$(state)" \
+        || result injected-unbind-failure-rolled-back FAIL "$(state)"
+restart_daemon
+
+nic_untouched && result nic-never-moved PASS "$(drv $NIC)" || result nic-never-moved FAIL "$(drv $NIC)"
+echo "---- daemon log (manual runs) ----"; cat /tmp/gpuswitchd-manual.log 2>/dev/null | tail -30
+finish
