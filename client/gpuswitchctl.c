@@ -19,6 +19,7 @@
  *   errors   {"error": "org.gpuswitch1.Error.GpuInUse", "message": str} on stdout, and the
  *            exit code as without --json.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <pwd.h>
@@ -82,6 +83,9 @@ static int fail_bus(const char *what, const sd_bus_error *e, int r) {
         code = gs_error_exit_code(name);
         if (code == GS_EXIT_NOT_AUTHORIZED)
                 fprintf(stderr, "gpuswitchctl: %s: not authorized (polkit): %s\n", what, msg);
+        else if (name && strncmp(name, "org.gpuswitch1.Error.", 21) == 0)
+                /* the daemon's own errors say what failed and where */
+                fprintf(stderr, "gpuswitchctl: %s\n", msg);
         else
                 fprintf(stderr, "gpuswitchctl: %s: %s\n", what, msg);
         return code;
@@ -208,6 +212,8 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
         int r;
 
         snprintf(what, sizeof what, "switching %s to %s", *gpu ? gpu : "the GPU", mode);
+        /* Left to the switch's own timeout in the daemon: the bus's default
+         * of 25 s is too short for a GPU that takes a while to let go. */
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Switch");
         if (r >= 0)
                 r = sd_bus_message_append(m, "sst", gpu, mode, arg_force ? SWITCH_FLAG_TERMINATE_HOLDERS : 0);
@@ -469,6 +475,15 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+static bool have_controlling_tty(void) {
+        int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         char gpu[PCI_SLOT_STRLEN];
@@ -503,7 +518,9 @@ static int run(int argc, char *argv[]) {
                 fprintf(stderr, "gpuswitchctl: cannot reach gpuswitchd on the system bus: %s\n", strerror(-r));
                 return GS_EXIT_FAILURE;
         }
-        if (verb->changes && arg_ask_password && isatty(STDIN_FILENO)) {
+        /* A password can only be asked on a terminal we control; root is
+         * authorized by the daemon without polkit. */
+        if (verb->changes && arg_ask_password && geteuid() != 0 && isatty(STDIN_FILENO) && have_controlling_tty()) {
                 (void) sd_bus_set_allow_interactive_authorization(bus, 1);
                 (void) polkit_agent_open();
         }
