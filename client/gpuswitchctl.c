@@ -212,13 +212,12 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
         int r;
 
         snprintf(what, sizeof what, "switching %s to %s", *gpu ? gpu : "the GPU", mode);
-        /* Left to the switch's own timeout in the daemon: the bus's default
-         * of 25 s is too short for a GPU that takes a while to let go. */
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Switch");
         if (r >= 0)
                 r = sd_bus_message_append(m, "sst", gpu, mode, arg_force ? SWITCH_FLAG_TERMINATE_HOLDERS : 0);
         if (r < 0)
                 return fail_bus(what, &error, r);
+        /* Not the bus's default 25 s: a GPU may take longer to let go. */
         r = sd_bus_call(bus, m, (uint64_t) arg_timeout_sec * USEC_PER_SEC, &error, &reply);
         if (r < 0)
                 return fail_bus(what, &error, r);
