@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "fake-sysfs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void die(const char *what) {
+        perror(what);
+        abort();
+}
+
+static void pathf(FakeKernel *k, char *buf, size_t len, const char *fmt, ...) _printf_(4, 5);
+static void pathf(FakeKernel *k, char *buf, size_t len, const char *fmt, ...) {
+        va_list ap;
+        int n = snprintf(buf, len, "%s/", k->root);
+
+        va_start(ap, fmt);
+        vsnprintf(buf + n, len - (size_t) n, fmt, ap);
+        va_end(ap);
+}
+
+static void mkdir_p(const char *p) {
+        char tmp[PATH_MAX];
+
+        snprintf(tmp, sizeof tmp, "%s", p);
+        for (char *s = tmp + 1; *s; s++)
+                if (*s == '/') {
+                        *s = 0;
+                        (void) mkdir(tmp, 0755);
+                        *s = '/';
+                }
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+                die(tmp);
+}
+
+static void put(const char *path, const char *value) {
+        FILE *f = fopen(path, "we");
+
+        if (!f)
+                die(path);
+        fputs(value, f);
+        fclose(f);
+}
+
+static int get(const char *path, char *buf, size_t len) {
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return -errno;
+        if (!fgets(buf, (int) len, f))
+                buf[0] = 0;
+        fclose(f);
+        buf[strcspn(buf, "\n")] = 0;
+        return 0;
+}
+
+void fake_add_driver(FakeKernel *k, const char *driver) {
+        char p[PATH_MAX];
+
+        pathf(k, p, sizeof p, "bus/pci/drivers/%s", driver);
+        mkdir_p(p);
+        pathf(k, p, sizeof p, "bus/pci/drivers/%s/bind", driver);
+        put(p, "");
+        pathf(k, p, sizeof p, "bus/pci/drivers/%s/unbind", driver);
+        put(p, "");
+}
+
+static bool have_driver(FakeKernel *k, const char *driver) {
+        char p[PATH_MAX];
+
+        pathf(k, p, sizeof p, "bus/pci/drivers/%s", driver);
+        return access(p, F_OK) == 0;
+}
+
+static int link_driver(FakeKernel *k, const char *addr, const char *driver) {
+        char p[PATH_MAX], target[PATH_MAX];
+
+        if (!have_driver(k, driver))
+                return -ENODEV;
+        if (streq(k->refuse_driver, driver) && (!k->refuse_device[0] || streq(k->refuse_device, addr)))
+                return 0;       /* its probe() failed: the device stays unbound */
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver", addr);
+        snprintf(target, sizeof target, "../../../bus/pci/drivers/%s", driver);
+        if (symlink(target, p) < 0)
+                die(p);
+        return 0;
+}
+
+void fake_set_group(FakeKernel *k, const char *addr, int group) {
+        char p[PATH_MAX], target[PATH_MAX];
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/iommu_group", addr);
+        (void) unlink(p);
+        snprintf(target, sizeof target, "../../../kernel/iommu_groups/%d", group);
+        if (symlink(target, p) < 0)
+                die(p);
+        pathf(k, p, sizeof p, "kernel/iommu_groups/%d/devices", group);
+        mkdir_p(p);
+        pathf(k, p, sizeof p, "kernel/iommu_groups/%d/devices/%s", group, addr);
+        snprintf(target, sizeof target, "../../../../devices/pci0000:00/%s", addr);
+        if (symlink(target, p) < 0)
+                die(p);
+}
+
+void fake_add_function(FakeKernel *k, const char *addr, unsigned class_code, unsigned vendor, unsigned device,
+                       const char *native, int iommu_group, bool boot_vga) {
+        char p[PATH_MAX], v[128], target[PATH_MAX];
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s", addr);
+        mkdir_p(p);
+#define ATTR(name, ...) do {                                                    \
+                pathf(k, p, sizeof p, "devices/pci0000:00/%s/" name, addr);     \
+                snprintf(v, sizeof v, __VA_ARGS__);                             \
+                put(p, v);                                                      \
+        } while (0)
+        ATTR("class", "0x%06x\n", class_code);
+        ATTR("vendor", "0x%04x\n", vendor);
+        ATTR("device", "0x%04x\n", device);
+        ATTR("modalias", "pci:v%08Xd%08Xsv00000000sd00000000bc%02Xsc%02Xi%02X\n", vendor, device,
+             (class_code >> 16) & 0xff, (class_code >> 8) & 0xff, class_code & 0xff);
+        ATTR("driver_override", "(null)\n");
+        ATTR("native_driver", "%s\n", native ? native : "");
+        if ((class_code >> 16) == 0x03)
+                ATTR("boot_vga", "%d\n", boot_vga ? 1 : 0);
+#undef ATTR
+        pathf(k, p, sizeof p, "bus/pci/devices");
+        mkdir_p(p);
+        pathf(k, p, sizeof p, "bus/pci/devices/%s", addr);
+        snprintf(target, sizeof target, "../../../devices/pci0000:00/%s", addr);
+        if (symlink(target, p) < 0)
+                die(p);
+        if (iommu_group >= 0)
+                fake_set_group(k, addr, iommu_group);
+        if (native) {
+                fake_add_driver(k, native);
+                if (link_driver(k, addr, native) < 0)
+                        die("bind");
+        }
+}
+
+static void add_module(FakeKernel *k, const char *module, const char *driver) {
+        char p[PATH_MAX];
+
+        pathf(k, p, sizeof p, "module/%s/drivers/pci:%s", module, driver);
+        mkdir_p(p);
+}
+
+void fake_put_attr(FakeKernel *k, const char *addr, const char *attr, const char *value) {
+        char p[PATH_MAX];
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/%s", addr, attr);
+        put(p, value);
+}
+
+const char *fake_driver(FakeKernel *k, const char *addr) {
+        static char buf[4][64];
+        static int i;
+        char p[PATH_MAX], target[PATH_MAX];
+        char *b = buf[i++ % 4];
+        ssize_t n;
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver", addr);
+        n = readlink(p, target, sizeof target - 1);
+        if (n < 0)
+                return "";
+        target[n] = 0;
+        snprintf(b, 64, "%s", strrchr(target, '/') + 1);
+        return b;
+}
+
+const char *fake_override(FakeKernel *k, const char *addr) {
+        static char buf[4][64];
+        static int i;
+        char p[PATH_MAX];
+        char *b = buf[i++ % 4];
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver_override", addr);
+        if (get(p, b, 64) < 0)
+                return "?";
+        return b;
+}
+
+const char *fake_state(FakeKernel *k) {
+        static char buf[256];
+        static const char *fns[] = { "0000:01:00.0", "0000:01:00.1", "0000:01:00.2" };
+        size_t n = 0;
+
+        for (size_t i = 0; i < 3; i++)
+                n += (size_t) snprintf(buf + n, sizeof buf - n, "%s%s[%s]", i ? " " : "", fake_driver(k, fns[i]),
+                                       fake_override(k, fns[i]));
+        return buf;
+}
+
+/* rel is PREFIX<name>SUFFIX, with no '/' in name: name into buf. */
+static bool match(const char *rel, const char *prefix, const char *suffix, char *buf, size_t len) {
+        size_t lp = strlen(prefix), ls = strlen(suffix), lr = strlen(rel), ln;
+
+        if (lr <= lp + ls || strncmp(rel, prefix, lp) != 0 || strcmp(rel + lr - ls, suffix) != 0)
+                return false;
+        ln = lr - lp - ls;
+        if (ln >= len || memchr(rel + lp, '/', ln))
+                return false;
+        memcpy(buf, rel + lp, ln);
+        buf[ln] = 0;
+        return true;
+}
+
+/* The simulated kernel: paths are taken apart relative to the root. */
+static int fake_write(Sysfs *s, const char *path, const char *value) {
+        FakeKernel *k = s->userdata;
+        size_t rl = strlen(k->root);
+        const char *rel;
+        char addr[64], drv[64], p[PATH_MAX], override[64];
+
+        if (strncmp(path, k->root, rl) != 0 || path[rl] != '/')
+                abort();        /* a write outside the fake tree: never */
+        rel = path + rl + 1;
+
+        k->n_writes++;
+        if (k->n_log < ELEMENTSOF(k->log))
+                snprintf(k->log[k->n_log++], sizeof k->log[0], "%s %s", rel, value);
+        if (k->fail_write && k->n_writes == k->fail_write)
+                return -k->fail_errno;
+
+        if (match(rel, "bus/pci/devices/", "/driver_override", addr, sizeof addr)) {
+                char v[64];
+
+                snprintf(v, sizeof v, "%s", value);
+                v[strcspn(v, "\n")] = 0;
+                pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver_override", addr);
+                if (access(p, F_OK) < 0)
+                        return -ENOENT;
+                put(p, v[0] ? v : "(null)");
+                return 0;
+        }
+        if (match(rel, "bus/pci/drivers/", "/unbind", drv, sizeof drv)) {
+                if (!streq(fake_driver(k, value), drv))
+                        return -ENODEV;
+                pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver", value);
+                return unlink(p) < 0 ? -errno : 0;
+        }
+        if (match(rel, "bus/pci/drivers/", "/bind", drv, sizeof drv)) {
+                if (*fake_driver(k, value))
+                        return -EBUSY;
+                snprintf(override, sizeof override, "%s", fake_override(k, value));
+                if (!streq(override, "(null)") && !streq(override, drv))
+                        return -ENODEV;
+                if (link_driver(k, value, drv) < 0 || !*fake_driver(k, value))
+                        return -ENODEV;
+                return 0;
+        }
+        if (streq(rel, "bus/pci/drivers_probe")) {
+                char native[64];
+
+                pathf(k, p, sizeof p, "devices/pci0000:00/%s/native_driver", value);
+                if (get(p, native, sizeof native) < 0)
+                        return -ENODEV;
+                if (*fake_driver(k, value))
+                        return 0;
+                snprintf(override, sizeof override, "%s", fake_override(k, value));
+                if (!streq(override, "(null)"))
+                        (void) link_driver(k, value, override);
+                else if (native[0])
+                        (void) link_driver(k, value, native);
+                return 0;
+        }
+        return -EACCES;
+}
+
+static int fake_load_module(Sysfs *s, const char *module) {
+        FakeKernel *k = s->userdata;
+
+        k->n_loads++;
+        if (k->load_fails)
+                return -ENOENT;
+        if (strncmp(module, "pci:", 4) == 0)
+                return 0;
+        fake_add_driver(k, module);
+        return 0;
+}
+
+FakeKernel *fake_kernel_new(void) {
+        FakeKernel *k = calloc(1, sizeof *k);
+        char p[PATH_MAX];
+
+        if (!k)
+                abort();
+        snprintf(k->root, sizeof k->root, "%s/gpuswitch-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        if (!mkdtemp(k->root))
+                die("mkdtemp");
+        k->sysfs = (Sysfs) {
+                .root = k->root,
+                .write = fake_write,
+                .load_module = fake_load_module,
+                .userdata = k,
+        };
+        k->fail_errno = EIO;
+
+        pathf(k, p, sizeof p, "bus/pci/drivers_probe");
+        mkdir_p(k->root);
+        {
+                char d[PATH_MAX];
+                pathf(k, d, sizeof d, "bus/pci");
+                mkdir_p(d);
+        }
+        put(p, "");
+
+        fake_add_function(k, "0000:00:05.0", 0x060400, 0x1b36, 0x000c, "pcieport", 5, false);
+        fake_add_function(k, "0000:01:00.0", 0x030000, 0x1234, 0x1111, "bochs-drm", 5, false);
+        fake_add_function(k, "0000:01:00.1", 0x040300, 0x8086, 0x293e, "snd_hda_intel", 5, false);
+        fake_add_function(k, "0000:01:00.2", 0x0c0330, 0x1b36, 0x000d, "xhci_hcd", 5, false);
+        fake_add_function(k, "0000:02:00.0", 0x020000, 0x8086, 0x10d3, "e1000e", 6, false);
+        add_module(k, "bochs", "bochs-drm");
+        add_module(k, "snd_hda_intel", "snd_hda_intel");
+        add_module(k, "xhci_pci", "xhci_hcd");
+        add_module(k, "e1000e", "e1000e");
+        return k;
+}
+
+void fake_kernel_free(FakeKernel *k) {
+        char cmd[PATH_MAX + 16];
+
+        if (!k)
+                return;
+        /* only ever our own mkdtemp folder */
+        if (strstr(k->root, "/gpuswitch-test-")) {
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", k->root);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "could not remove %s\n", k->root);
+        }
+        free(k);
+}

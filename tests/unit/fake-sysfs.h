@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sysfs.h"
+
+/* A sysfs tree in a temporary folder, shaped like the kernel's, and a
+ * simulated kernel behind its writes (the sysfs-bus-pci semantics the
+ * engine relies on).  Nothing here ever touches the real /sys. */
+typedef struct FakeKernel {
+        char root[256];
+        Sysfs sysfs;
+        int n_writes;
+        int fail_write;             /* make the Nth write (1-based) fail, 0: none */
+        int fail_errno;
+        char refuse_driver[32];     /* this driver's probe binds nothing ... */
+        char refuse_device[16];     /* ... on this function ("" = every one) */
+        bool load_fails;
+        int n_loads;
+        char log[128][160];         /* "drivers_probe 0000:01:00.0" and the like */
+        size_t n_log;
+} FakeKernel;
+
+/* The standard machine: the GPU slot 0000:01:00 with VGA (bochs-drm), HD
+ * audio (snd_hda_intel) and USB (xhci_hcd) in IOMMU group 5 with the root
+ * port 0000:00:05.0 (pcieport), and a NIC 0000:02:00.0 (e1000e) in group
+ * 6.  vfio-pci is not loaded; the VGA function is not the boot VGA. */
+FakeKernel *fake_kernel_new(void);
+void fake_kernel_free(FakeKernel *k);
+
+/* Adds a PCI function, bound to native (or unbound when NULL). */
+void fake_add_function(FakeKernel *k, const char *addr, unsigned class_code, unsigned vendor, unsigned device,
+                       const char *native, int iommu_group, bool boot_vga);
+void fake_add_driver(FakeKernel *k, const char *driver);
+/* Moves a function into another IOMMU group. */
+void fake_set_group(FakeKernel *k, const char *addr, int group);
+
+void fake_put_attr(FakeKernel *k, const char *addr, const char *attr, const char *value);
+
+/* What the tree says now: driver ("" when unbound) and driver_override. */
+const char *fake_driver(FakeKernel *k, const char *addr);
+const char *fake_override(FakeKernel *k, const char *addr);
+/* "drv[override] drv[override] ..." of the GPU's three functions. */
+const char *fake_state(FakeKernel *k);

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The D-Bus API as the daemon serves it: its introspection matches
+ * dbus/org.gpuswitch1.xml, and the methods answer as documented.  The
+ * daemon's Manager runs on a thread of its own, on a direct connection
+ * (a socketpair: no dbus-daemon), over the simulated sysfs. */
+#include <gio/gio.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "errors.h"
+#include "fake-sysfs.h"
+#include "manager.h"
+#include "testlib.h"
+#include "util.h"
+
+#define GPU_PATH "/org/gpuswitch1/gpu/0000_01_00"
+
+typedef struct Server {
+        int fd;
+        FakeKernel *kernel;
+        int result;
+} Server;
+
+static void *server_thread(void *p) {
+        Server *srv = p;
+        _cleanup_(manager_freep) Manager *m = NULL;
+        const char *conf = "[Daemon]\nGpus=0000:01:00\n[Gpu 0000:01:00]\nDefaultMode=host\n";
+        char *err = NULL;
+        sd_id128_t id;
+        int r;
+
+        r = manager_new(&m);
+        if (r >= 0)
+                r = config_parse(conf, strlen(conf), "test", &m->config, &err);
+        if (r < 0)
+                goto out;
+        free(m->sysfs.fail_at);
+        m->sysfs = srv->kernel->sysfs;      /* never the real /sys */
+        r = manager_discover(m);
+        if (r >= 0)
+                r = sd_bus_new(&m->bus);
+        if (r >= 0)
+                r = sd_bus_set_fd(m->bus, srv->fd, srv->fd);
+        if (r >= 0)
+                r = sd_id128_randomize(&id);
+        if (r >= 0)
+                r = sd_bus_set_server(m->bus, 1, id);
+        if (r >= 0)
+                r = sd_bus_start(m->bus);
+        if (r >= 0)
+                r = manager_attach_bus(m);
+        if (r >= 0)
+                r = sd_bus_attach_event(m->bus, m->event, 0);
+        if (r >= 0)
+                r = sd_bus_set_exit_on_disconnect(m->bus, 1);
+        if (r >= 0)
+                r = sd_event_loop(m->event);
+out:
+        g_free(err);
+        srv->result = r;
+        return NULL;
+}
+
+static GDBusNodeInfo *introspect(sd_bus *bus, const char *path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(GError) gerr = NULL;
+        const char *xml;
+        GDBusNodeInfo *info;
+
+        CHECK(sd_bus_call_method(bus, NULL, path, "org.freedesktop.DBus.Introspectable", "Introspect", &e,
+                                     &reply, NULL) >= 0);
+        if (!reply || sd_bus_message_read(reply, "s", &xml) < 0)
+                abort();
+        info = g_dbus_node_info_new_for_xml(xml, &gerr);
+        if (!info) {
+                fprintf(stderr, "%s: %s\n", path, gerr->message);
+                abort();
+        }
+        return info;
+}
+
+static const char *emits(GDBusAnnotationInfo **a) {
+        const char *v = g_dbus_annotation_info_lookup(a, "org.freedesktop.DBus.Property.EmitsChangedSignal");
+        return v ? v : "true";
+}
+
+static void compare_args(const char *where, GDBusArgInfo **want, GDBusArgInfo **got) {
+        size_t i;
+
+        for (i = 0; want && want[i]; i++) {
+                if (!got || !got[i]) {
+                        fprintf(stderr, "%s: argument %s missing\n", where, want[i]->name);
+                        test_failures++;
+                        return;
+                }
+                if (!streq(want[i]->name, got[i]->name) || !streq(want[i]->signature, got[i]->signature)) {
+                        fprintf(stderr, "%s: argument %zu is %s %s, the XML says %s %s\n", where, i, got[i]->name,
+                                got[i]->signature, want[i]->name, want[i]->signature);
+                        test_failures++;
+                }
+        }
+        if (got && got[i]) {
+                fprintf(stderr, "%s: extra argument %s\n", where, got[i]->name);
+                test_failures++;
+        }
+}
+
+/* Every method, argument and property of the XML's interface, in the
+ * served one, and nothing more. */
+static void compare_interface(GDBusInterfaceInfo *want, GDBusInterfaceInfo *got) {
+        size_t n_want = 0, n_got = 0;
+
+        if (!got) {
+                fprintf(stderr, "interface %s not served\n", want->name);
+                test_failures++;
+                return;
+        }
+        for (GDBusMethodInfo **m = want->methods; m && *m; m++, n_want++) {
+                GDBusMethodInfo *g = g_dbus_interface_info_lookup_method(got, (*m)->name);
+                char where[128];
+
+                snprintf(where, sizeof where, "%s.%s", want->name, (*m)->name);
+                if (!g) {
+                        fprintf(stderr, "%s: not served\n", where);
+                        test_failures++;
+                        continue;
+                }
+                compare_args(where, (*m)->in_args, g->in_args);
+                compare_args(where, (*m)->out_args, g->out_args);
+        }
+        for (GDBusMethodInfo **m = got->methods; m && *m; m++)
+                n_got++;
+        CHECK_INT(n_got, n_want);
+
+        n_want = n_got = 0;
+        for (GDBusPropertyInfo **p = want->properties; p && *p; p++, n_want++) {
+                GDBusPropertyInfo *g = g_dbus_interface_info_lookup_property(got, (*p)->name);
+
+                if (!g) {
+                        fprintf(stderr, "%s.%s: property not served\n", want->name, (*p)->name);
+                        test_failures++;
+                        continue;
+                }
+                CHECK_STR(g->signature, (*p)->signature);
+                CHECK_INT(g->flags, (*p)->flags);
+                if (!streq(emits(g->annotations), emits((*p)->annotations))) {
+                        fprintf(stderr, "%s.%s: EmitsChangedSignal %s, the XML says %s\n", want->name, (*p)->name,
+                                emits(g->annotations), emits((*p)->annotations));
+                        test_failures++;
+                }
+        }
+        for (GDBusPropertyInfo **p = got->properties; p && *p; p++)
+                n_got++;
+        CHECK_INT(n_got, n_want);
+}
+
+static void test_xml_matches(sd_bus *bus) {
+        g_autofree char *xml = NULL;
+        g_autoptr(GError) gerr = NULL;
+        GDBusNodeInfo *spec, *manager, *gpu;
+
+        CHECK(g_file_get_contents(DBUS_XML, &xml, NULL, &gerr));
+        spec = g_dbus_node_info_new_for_xml(xml, &gerr);
+        if (!spec) {
+                fprintf(stderr, "%s: %s\n", DBUS_XML, gerr ? gerr->message : "?");
+                abort();
+        }
+        manager = introspect(bus, "/org/gpuswitch1");
+        gpu = introspect(bus, GPU_PATH);
+        compare_interface(g_dbus_node_info_lookup_interface(spec, "org.gpuswitch1.Manager"),
+                          g_dbus_node_info_lookup_interface(manager, "org.gpuswitch1.Manager"));
+        compare_interface(g_dbus_node_info_lookup_interface(spec, "org.gpuswitch1.Gpu"),
+                          g_dbus_node_info_lookup_interface(gpu, "org.gpuswitch1.Gpu"));
+        /* the GPU object is listed under its parent */
+        {
+                GDBusNodeInfo *parent = introspect(bus, "/org/gpuswitch1/gpu");
+                CHECK(parent->nodes && parent->nodes[0] && streq(parent->nodes[0]->path, "0000_01_00"));
+                g_dbus_node_info_unref(parent);
+        }
+        g_dbus_node_info_unref(spec);
+        g_dbus_node_info_unref(manager);
+        g_dbus_node_info_unref(gpu);
+}
+
+static void expect_error(sd_bus *bus, const char *method, const char *want, const char *types, ...) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        va_list ap;
+
+        CHECK_INT(sd_bus_message_new_method_call(bus, &m, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", method), 0);
+        va_start(ap, types);
+        CHECK_INT(sd_bus_message_appendv(m, types, ap) >= 0, 1);
+        va_end(ap);
+        CHECK(sd_bus_call(bus, m, 0, &e, &reply) < 0);
+        CHECK_STR(e.name, want);
+}
+
+static void test_methods(sd_bus *bus, FakeKernel *k) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *o, *a, *n, *mode, *s1, *s2, *s3, *s4, *s5;
+        char *str = NULL;
+        int b;
+
+        CHECK(sd_bus_call_method(bus, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", "ListGpus", &e, &reply,
+                                     NULL) >= 0);
+        CHECK_INT(sd_bus_message_read(reply, "a(osss)", 1, &o, &a, &n, &mode), 1);
+        CHECK_STR(o, GPU_PATH);
+        CHECK_STR(a, "0000:01:00");
+        CHECK_STR(mode, "host");
+        reply = sd_bus_message_unref(reply);
+
+        for (const char *const *arg = (const char *const[]) { "", "0000:01:00", "01:00", "0000:01:00.2", NULL }; *arg;
+             arg++) {
+                CHECK(sd_bus_call_method(bus, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", "GetGpu", &e,
+                                             &reply, "s", *arg) >= 0);
+                CHECK_INT(sd_bus_message_read(reply, "o", &o), 1);
+                CHECK_STR(o, GPU_PATH);
+                reply = sd_bus_message_unref(reply);
+        }
+        expect_error(bus, "GetGpu", SD_BUS_ERROR_INVALID_ARGS, "s", "../x");
+        expect_error(bus, "GetGpu", GS_ERROR_NO_SUCH_GPU, "s", "0000:09:00");
+        expect_error(bus, "Plan", SD_BUS_ERROR_INVALID_ARGS, "ss", "", "bogus");
+        expect_error(bus, "Plan", GS_ERROR_NO_SUCH_GPU, "ss", "0000:09:00", "vfio");
+        expect_error(bus, "Switch", SD_BUS_ERROR_INVALID_ARGS, "sst", "", "bogus", (uint64_t) 0);
+        expect_error(bus, "Switch", SD_BUS_ERROR_INVALID_ARGS, "sst", "", "vfio", (uint64_t) 0x100);
+        expect_error(bus, "Switch", SD_BUS_ERROR_INVALID_ARGS, "sst", "0000:01:00/../../x", "vfio", (uint64_t) 0);
+        expect_error(bus, "ListHolders", GS_ERROR_NO_SUCH_GPU, "s", "0000:09:00");
+
+        CHECK(sd_bus_call_method(bus, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", "Plan", &e, &reply, "ss",
+                                     "", "vfio") >= 0);
+        CHECK_INT(sd_bus_message_enter_container(reply, 'a', "(sssss)"), 1);
+        CHECK_INT(sd_bus_message_read(reply, "(sssss)", &s1, &s2, &s3, &s4, &s5), 1);
+        CHECK_STR(s1, "0000:01:00.2");
+        CHECK_STR(s2, "0x0c0330");
+        CHECK_STR(s3, "xhci_hcd");
+        CHECK_STR(s4, "vfio-pci");
+        CHECK_STR(s5, "move");
+        reply = sd_bus_message_unref(reply);
+        /* a plan changes nothing */
+        CHECK_STR(fake_state(k), "bochs-drm[(null)] snd_hda_intel[(null)] xhci_hcd[(null)]");
+
+        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "Mode", &e, &str), 0);
+        CHECK_STR(str, "host");
+        free(str);
+        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "DefaultMode", &e, &str), 0);
+        CHECK_STR(str, "host");
+        free(str);
+        CHECK_INT(sd_bus_get_property_trivial(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "BootVga", &e, 'b', &b), 0);
+        CHECK_INT(b, 0);
+        CHECK_INT(sd_bus_get_property(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "Functions", &e, &reply, "a(ssss)"),
+                  0);
+        CHECK_INT(sd_bus_message_read(reply, "a(ssss)", 3, &s1, &s2, &s3, &s4, &a, &n, &o, &mode, &s5, &s5, &s5,
+                                      &s5), 1);
+        CHECK_STR(s1, "0000:01:00.0");
+        CHECK_STR(s2, "0x030000");
+        CHECK_STR(s3, "bochs-drm");
+        CHECK_STR(s4, "bochs-drm");
+        reply = sd_bus_message_unref(reply);
+        CHECK_INT(sd_bus_get_property(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "IommuGroups", &e, &reply, "au"), 0);
+        {
+                uint32_t grp = 0;
+                CHECK_INT(sd_bus_message_read(reply, "au", 1, &grp), 1);
+                CHECK_INT(grp, 5);
+        }
+        reply = sd_bus_message_unref(reply);
+}
+
+int main(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        Server srv = {};
+        pthread_t t;
+        int pair[2];
+
+        CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        srv.fd = pair[0];
+        srv.kernel = fake_kernel_new();
+        CHECK_INT(pthread_create(&t, NULL, server_thread, &srv), 0);
+
+        CHECK_INT(sd_bus_new(&bus), 0);
+        CHECK_INT(sd_bus_set_fd(bus, pair[1], pair[1]), 0);
+        CHECK(sd_bus_start(bus) >= 0);
+        (void) gs_errors_register();
+
+        test_xml_matches(bus);
+        test_methods(bus, srv.kernel);
+
+        bus = sd_bus_flush_close_unref(bus);
+        pthread_join(t, NULL);
+        CHECK_INT(srv.result >= 0, 1);
+        fake_kernel_free(srv.kernel);
+        TEST_MAIN_END();
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gpuswitchctl's parts that need no bus: arguments, class names, tables,
+ * the JSON form of a GPU. */
+#include <unistd.h>
+
+#include "gpu-arg.h"
+#include "gpu-info.h"
+#include "output.h"
+#include "testlib.h"
+
+static void test_args(void) {
+        char slot[PCI_SLOT_STRLEN];
+        unsigned t = 0;
+
+        CHECK_INT(gpu_arg_normalize("0000:0a:00", slot), 0);
+        CHECK_STR(slot, "0000:0a:00");
+        CHECK_INT(gpu_arg_normalize("0a:00", slot), 0);
+        CHECK_STR(slot, "0000:0a:00");
+        CHECK_INT(gpu_arg_normalize("0000:0A:00.3", slot), 0);
+        CHECK_STR(slot, "0000:0a:00");
+        CHECK_INT(gpu_arg_normalize("", slot), 0);
+        CHECK_STR(slot, "");
+        CHECK_INT(gpu_arg_normalize(NULL, slot), 0);
+        CHECK_STR(slot, "");
+        CHECK_INT(gpu_arg_normalize("../../x", slot), -EINVAL);
+        CHECK_INT(gpu_arg_normalize("0000:0a:00.9", slot), -EINVAL);
+        CHECK_INT(gpu_arg_normalize("nvidia", slot), -EINVAL);
+
+        CHECK_INT(mode_arg_check("vfio"), 0);
+        CHECK_INT(mode_arg_check("host"), 0);
+        CHECK_INT(mode_arg_check("nvidia"), -EINVAL);
+        CHECK_INT(mode_arg_check("mixed"), -EINVAL);
+        CHECK_INT(mode_arg_check(NULL), -EINVAL);
+
+        CHECK_INT(timeout_arg_parse("30", &t), 0);
+        CHECK_INT(t, 30);
+        CHECK_INT(timeout_arg_parse("0", &t), -EINVAL);
+        CHECK_INT(timeout_arg_parse("-5", &t), -EINVAL);
+        CHECK_INT(timeout_arg_parse("+5", &t), -EINVAL);
+        CHECK_INT(timeout_arg_parse("5s", &t), -EINVAL);
+        CHECK_INT(timeout_arg_parse("", &t), -EINVAL);
+        CHECK_INT(timeout_arg_parse("86401", &t), -EINVAL);
+        CHECK_INT(timeout_arg_parse("99999999999999999999", &t), -EINVAL);
+}
+
+static void test_classes(void) {
+        unsigned long c;
+
+        CHECK_STR(pci_class_name(0x030000), "VGA");
+        CHECK_STR(pci_class_name(0x030200), "3D");
+        CHECK_STR(pci_class_name(0x038000), "Display");
+        CHECK_STR(pci_class_name(0x040300), "Audio");
+        CHECK_STR(pci_class_name(0x0c0330), "USB");
+        CHECK_STR(pci_class_name(0x0c8000), "Serial bus");
+        CHECK_STR(pci_class_name(0x020000), "Network");
+        CHECK_STR(pci_class_name(0xff0000), "Other");
+        CHECK_INT(pci_class_parse("0x0c0330", &c), 0);
+        CHECK_INT(c, 0x0c0330);
+        CHECK_INT(pci_class_parse("", &c), -EINVAL);
+        CHECK_INT(pci_class_parse("0xzz", &c), -EINVAL);
+}
+
+/* What a function prints, captured through a pipe. */
+static char *capture_table(void) {
+        g_autoptr(Table) t = table_new(3, "FUNCTION", "CLASS", "DRIVER");
+        char buf[1024] = "";
+        FILE *f = fmemopen(buf, sizeof buf, "w");
+
+        table_add_row(t, "0000:01:00.0", "VGA", "bochs-drm");
+        table_add_row(t, "0000:01:00.1", "Audio", NULL);
+        CHECK_INT(table_rows(t), 2);
+        table_print(t, f);
+        fclose(f);
+        return strdup(buf);
+}
+
+static void test_table(void) {
+        char *s = capture_table();
+
+        /* not a terminal: no escape sequences, columns two spaces apart */
+        CHECK_STR(s, "FUNCTION      CLASS  DRIVER\n"
+                     "0000:01:00.0  VGA    bochs-drm\n"
+                     "0000:01:00.1  Audio  -\n");
+        free(s);
+}
+
+static void test_json(void) {
+        FunctionInfo fn[] = {
+                { "0000:01:00.0", "0x030000", "vfio-pci", "nvidia" },
+                { "0000:01:00.1", "0x040300", "", "" },
+        };
+        unsigned groups[] = { 12 };
+        GpuInfo g = {
+                .object = "/org/gpuswitch1/gpu/0000_01_00", .address = "0000:01:00", .name = "GA102",
+                .mode = "mixed", .default_mode = "keep", .boot_vga = false,
+                .iommu_groups = groups, .n_iommu_groups = 1, .functions = fn, .n_functions = 2,
+        };
+        g_autoptr(JsonNode) n = gpu_info_to_json(&g);
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autofree char *s = NULL;
+
+        json_generator_set_root(gen, n);
+        s = json_generator_to_data(gen, NULL);
+        CHECK_STR(s, "{\"address\":\"0000:01:00\",\"object\":\"/org/gpuswitch1/gpu/0000_01_00\",\"name\":\"GA102\","
+                     "\"mode\":\"mixed\",\"default_mode\":\"keep\",\"boot_vga\":false,\"iommu_groups\":[12],"
+                     "\"functions\":[{\"address\":\"0000:01:00.0\",\"class\":\"0x030000\",\"class_name\":\"VGA\","
+                     "\"driver\":\"vfio-pci\",\"host_driver\":\"nvidia\"},{\"address\":\"0000:01:00.1\","
+                     "\"class\":\"0x040300\",\"class_name\":\"Audio\",\"driver\":null,\"host_driver\":null}]}");
+}
+
+int main(void) {
+        test_args();
+        test_classes();
+        test_table();
+        test_json();
+        TEST_MAIN_END();
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <glib.h>
+
+#include "config.h"
+#include "testlib.h"
+
+static Config *parse_ok(const char *text) {
+        Config *c = NULL;
+        char *err = NULL;
+        int r = config_parse(text, strlen(text), "test.conf", &c, &err);
+
+        if (r < 0) {
+                fprintf(stderr, "rejected:\n%s\n-> %s\n", text, err);
+                test_failures++;
+        }
+        g_free(err);
+        return c;
+}
+
+/* Rejected, with a message that names what is wrong. */
+static void parse_bad(const char *text, const char *must_name) {
+        Config *c = NULL;
+        char *err = NULL;
+        int r = config_parse(text, strlen(text), "test.conf", &c, &err);
+
+        CHECK_INT(r, -EINVAL);
+        CHECK(c == NULL);
+        CHECK_CONTAINS(err, "test.conf");
+        CHECK_CONTAINS(err, must_name);
+        g_free(err);
+        config_free(c);
+}
+
+int main(void) {
+        Config *c;
+        char *err = NULL;
+        PciAddress a;
+
+        c = parse_ok("");
+        CHECK(c && c->gpus_auto && c->n_gpus == 0 && c->n_sections == 0);
+        config_free(c);
+
+        CHECK_INT(config_load("/nonexistent/gpuswitch.conf", &c, &err), 0);
+        CHECK(c && c->gpus_auto);
+        config_free(c);
+
+        c = parse_ok("[Daemon]\nGpus=auto\n");
+        CHECK(c && c->gpus_auto);
+        config_free(c);
+
+        c = parse_ok("# comment\n[Daemon]\nGpus=0000:0a:00;0b:00\n");
+        CHECK(c && !c->gpus_auto);
+        CHECK_INT(c->n_gpus, 2);
+        CHECK_INT(c->gpus[0].bus, 0x0a);
+        CHECK_INT(c->gpus[1].bus, 0x0b);
+        config_free(c);
+
+        c = parse_ok("[Daemon]\nGpus=0000:0a:00\n\n[Gpu 0000:0a:00]\nDefaultMode=vfio\nHostDriver=nvidia\n"
+                     "AllowBootVga=yes\n\n[Gpu 0b:00]\nDefaultMode=host\n");
+        CHECK_INT(c->n_sections, 2);
+        CHECK_INT(pci_address_parse("0000:0a:00", &a), 0);
+        CHECK(config_find_gpu(c, &a) != NULL);
+        CHECK_INT(config_find_gpu(c, &a)->default_mode, GPU_MODE_VFIO);
+        CHECK_STR(config_find_gpu(c, &a)->host_driver, "nvidia");
+        CHECK(config_find_gpu(c, &a)->allow_boot_vga);
+        CHECK_INT(pci_address_parse("0000:0b:00", &a), 0);
+        CHECK_INT(config_find_gpu(c, &a)->default_mode, GPU_MODE_HOST);
+        CHECK(!config_find_gpu(c, &a)->allow_boot_vga);
+        CHECK(config_find_gpu(c, &a)->host_driver == NULL);
+        CHECK_INT(pci_address_parse("0000:0c:00", &a), 0);
+        CHECK(config_find_gpu(c, &a) == NULL);
+        config_free(c);
+
+        c = parse_ok("[Gpu 0000:0a:00]\nDefaultMode=keep\n");
+        CHECK_INT(c->sections[0].default_mode, GPU_MODE_KEEP);
+        config_free(c);
+
+        parse_bad("[Demon]\nGpus=auto\n", "[Demon]");
+        parse_bad("[Daemon]\nGpuz=auto\n", "Gpuz");
+        parse_bad("[Gpu 0000:0a:00]\nDefualtMode=vfio\n", "DefualtMode");
+        parse_bad("[Gpu 0000:0a:00]\nDefaultMode=passthrough\n", "passthrough");
+        parse_bad("[Gpu 0000:0a:00]\nDefaultMode=mixed\n", "DefaultMode");
+        parse_bad("[Daemon]\nGpus=0000:0a:00;zz:00\n", "zz:00");
+        parse_bad("[Daemon]\nGpus=0000:0a:00.1\n", "0000:0a:00.1");
+        parse_bad("[Daemon]\nGpus=0a:00;0000:0a:00\n", "twice");
+        parse_bad("[Daemon]\nGpus=\n", "Gpus");
+        parse_bad("[Gpu ../../sys]\n", "../../sys");
+        parse_bad("[Gpu 0000:0a:00.2]\n", "0000:0a:00.2");
+        parse_bad("[Gpu 0000:0a:00]\n[Gpu 0a:00]\n", "second section");
+        parse_bad("[Gpu 0000:0a:00]\nHostDriver=../vfio-pci\n", "HostDriver");
+        parse_bad("[Gpu 0000:0a:00]\nHostDriver=a/b\n", "HostDriver");
+        parse_bad("[Gpu 0000:0a:00]\nAllowBootVga=maybe\n", "AllowBootVga");
+        parse_bad("this is not an ini file\n", "test.conf");
+        TEST_MAIN_END();
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The switch and its rollback, against the simulated kernel of fake-sysfs.c:
+ * a failure injected at every write of a switch leaves every function as it
+ * was. */
+#include "errors.h"
+#include "fake-sysfs.h"
+#include "gpu.h"
+#include "plan.h"
+#include "switch.h"
+#include "testlib.h"
+#include "util.h"
+
+#define HOST_STATE "bochs-drm[(null)] snd_hda_intel[(null)] xhci_hcd[(null)]"
+#define VFIO_STATE "vfio-pci[vfio-pci] vfio-pci[vfio-pci] vfio-pci[vfio-pci]"
+
+static const char *const host_drivers[] = { "bochs-drm", "snd_hda_intel", "xhci_hcd" };
+
+/* Plans and runs a switch as the daemon's job does. */
+static int do_switch(FakeKernel *k, GpuMode target, sd_bus_error *e) {
+        PciAddress slot;
+        _cleanup_(gpu_freep) Gpu *g = NULL;
+        _cleanup_(plan_freep) Plan *p = NULL;
+        PlanPolicy policy = {};
+        int r;
+
+        CHECK_INT(pci_address_parse("0000:01:00", &slot), 0);
+        r = gpu_read(&k->sysfs, &slot, &g);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < g->n_functions && i < 3; i++)
+                g->functions[i].host_driver = strdup(host_drivers[i]);
+        r = plan_make(&k->sysfs, g, target, &policy, &p, e);
+        if (r < 0)
+                return r;
+        return switch_run(&k->sysfs, g, p, e);
+}
+
+static void test_round_trip(void) {
+        FakeKernel *k = fake_kernel_new();
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        CHECK_STR(fake_state(k), HOST_STATE);
+        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), 0);
+        CHECK_STR(fake_state(k), VFIO_STATE);
+        CHECK_INT(k->n_loads, 1);               /* vfio-pci was loaded */
+        CHECK_STR(fake_driver(k, "0000:02:00.0"), "e1000e");
+        CHECK_STR(fake_driver(k, "0000:00:05.0"), "pcieport");
+
+        /* the kernel sequence for the first function, in order */
+        CHECK_INT(k->n_log >= 3, 1);
+        CHECK_STR(k->log[0], "bus/pci/devices/0000:01:00.2/driver_override vfio-pci");
+        CHECK_STR(k->log[1], "bus/pci/drivers/xhci_hcd/unbind 0000:01:00.2");
+        CHECK_STR(k->log[2], "bus/pci/drivers_probe 0000:01:00.2");
+        CHECK_STR(k->log[3], "bus/pci/devices/0000:01:00.1/driver_override vfio-pci");
+        CHECK_INT(k->n_log, 9);
+
+        /* again: nothing to do, nothing written */
+        k->n_log = 0;
+        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), 0);
+        CHECK_INT(k->n_log, 0);
+
+        CHECK_INT(do_switch(k, GPU_MODE_HOST, &e), 0);
+        CHECK_STR(fake_state(k), HOST_STATE);
+        /* back: override cleared with a newline first, function 0 first */
+        CHECK_STR(k->log[0], "bus/pci/devices/0000:01:00.0/driver_override \n");
+        CHECK_STR(k->log[1], "bus/pci/drivers/vfio-pci/unbind 0000:01:00.0");
+        CHECK_STR(k->log[2], "bus/pci/drivers_probe 0000:01:00.0");
+        CHECK(!sd_bus_error_is_set(&e));
+        fake_kernel_free(k);
+}
+
+static void test_load_failure(void) {
+        FakeKernel *k = fake_kernel_new();
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        k->load_fails = true;
+        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -ENOENT);
+        CHECK_STR(e.name, GS_ERROR_SWITCH_FAILED);
+        CHECK_CONTAINS(e.message, "vfio-pci");
+        CHECK_CONTAINS(e.message, "nothing was changed");
+        CHECK_STR(fake_state(k), HOST_STATE);
+        CHECK_INT(k->n_writes, 0);
+        sd_bus_error_free(&e);
+        fake_kernel_free(k);
+}
+
+/* Every write of a switch in turn fails: the error says rolled back and the
+ * tree is as before.  start: the state to begin from. */
+static void test_every_failure(GpuMode from, GpuMode to, const char *from_state) {
+        int writes_in_clean_run;
+
+        {
+                FakeKernel *k = fake_kernel_new();
+                sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                if (from == GPU_MODE_VFIO)
+                        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), 0);
+                k->n_writes = 0;
+                CHECK_INT(do_switch(k, to, &e), 0);
+                writes_in_clean_run = k->n_writes;
+                fake_kernel_free(k);
+        }
+        CHECK_INT(writes_in_clean_run, 9);
+
+        for (int n = 1; n <= writes_in_clean_run; n++) {
+                FakeKernel *k = fake_kernel_new();
+                sd_bus_error e = SD_BUS_ERROR_NULL;
+                int r;
+
+                if (from == GPU_MODE_VFIO)
+                        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), 0);
+                CHECK_STR(fake_state(k), from_state);
+                k->n_writes = 0;
+                k->fail_write = n;
+                r = do_switch(k, to, &e);
+                if (r != -EIO || !sd_bus_error_has_name(&e, GS_ERROR_SWITCH_FAILED)) {
+                        fprintf(stderr, "write %d: r=%d %s\n", n, r, e.name ? e.name : "(no error)");
+                        test_failures++;
+                }
+                CHECK_CONTAINS(e.message, "rolled back");
+                if (strcmp(fake_state(k), from_state) != 0) {
+                        fprintf(stderr, "%s -> %s, write %d failed: left %s\n", gpu_mode_to_string(from),
+                                gpu_mode_to_string(to), n, fake_state(k));
+                        test_failures++;
+                }
+                CHECK_STR(fake_driver(k, "0000:02:00.0"), "e1000e");
+                sd_bus_error_free(&e);
+                fake_kernel_free(k);
+        }
+}
+
+static void test_probe_binds_nothing(void) {
+        FakeKernel *k = fake_kernel_new();
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        /* vfio-pci's probe fails on function 1 */
+        fake_add_driver(k, "vfio-pci");
+        snprintf(k->refuse_driver, sizeof k->refuse_driver, "vfio-pci");
+        snprintf(k->refuse_device, sizeof k->refuse_device, "0000:01:00.1");
+        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -EIO);
+        CHECK_STR(e.name, GS_ERROR_SWITCH_FAILED);
+        CHECK_CONTAINS(e.message, "0000:01:00.1");
+        CHECK_CONTAINS(e.message, "rolled back");
+        CHECK_STR(fake_state(k), HOST_STATE);
+        sd_bus_error_free(&e);
+        fake_kernel_free(k);
+}
+
+static void test_rollback_incomplete(void) {
+        FakeKernel *k = fake_kernel_new();
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        /* function 2 moves, function 1 fails, and xhci_hcd will not take
+         * function 2 back */
+        fake_add_driver(k, "vfio-pci");
+        k->fail_write = 5;      /* function 1's unbind */
+        snprintf(k->refuse_driver, sizeof k->refuse_driver, "xhci_hcd");
+        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -EIO);
+        CHECK_STR(e.name, GS_ERROR_SWITCH_FAILED);
+        CHECK_CONTAINS(e.message, "rollback incomplete");
+        CHECK_CONTAINS(e.message, "0000:01:00.2");
+        CHECK_CONTAINS(e.message, "mixed");
+        CHECK_STR(fake_driver(k, "0000:01:00.1"), "snd_hda_intel");
+        CHECK_STR(fake_driver(k, "0000:01:00.0"), "bochs-drm");
+        sd_bus_error_free(&e);
+        fake_kernel_free(k);
+}
+
+static void test_fail_at_hook(void) {
+        FakeKernel *k = fake_kernel_new();
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        k->sysfs.fail_at = strdup("0000:01:00.0/probe");
+        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -EIO);
+        CHECK_CONTAINS(e.message, "0000:01:00.0 (drivers_probe)");
+        CHECK_CONTAINS(e.message, "rolled back");
+        CHECK_STR(fake_state(k), HOST_STATE);
+        free(k->sysfs.fail_at);
+        sd_bus_error_free(&e);
+        fake_kernel_free(k);
+}
+
+int main(void) {
+        test_round_trip();
+        test_load_failure();
+        test_every_failure(GPU_MODE_HOST, GPU_MODE_VFIO, HOST_STATE);
+        test_every_failure(GPU_MODE_VFIO, GPU_MODE_HOST, VFIO_STATE);
+        test_probe_binds_nothing();
+        test_rollback_incomplete();
+        test_fail_at_hook();
+        TEST_MAIN_END();
+}
