@@ -61,17 +61,25 @@ static int method_list_gpus(sd_bus_message *msg, void *userdata, sd_bus_error *e
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_get_gpu(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+/* The methods whose only argument is a GPU. */
+static int read_gpu_arg(sd_bus_message *msg, Manager *m, ManagedGpu **ret, sd_bus_error *error) {
         const char *arg;
-        ManagedGpu *g;
         int r;
 
         r = sd_bus_message_read(msg, "s", &arg);
         if (r < 0)
                 return r;
-        g = manager_find_gpu(userdata, arg, error);
-        if (!g)
-                return -sd_bus_error_get_errno(error);
+        *ret = manager_find_gpu(m, arg, error);
+        return *ret ? 0 : -sd_bus_error_get_errno(error);
+}
+
+static int method_get_gpu(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        ManagedGpu *g;
+        int r;
+
+        r = read_gpu_arg(msg, userdata, &g, error);
+        if (r < 0)
+                return r;
         return sd_bus_reply_method_return(msg, "o", g->object_path);
 }
 
@@ -194,16 +202,12 @@ static void on_holders_done(int result, void *userdata) {
 
 static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         HoldersQuery *q;
-        const char *arg;
         ManagedGpu *g;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &arg);
+        r = read_gpu_arg(msg, userdata, &g, error);
         if (r < 0)
                 return r;
-        g = manager_find_gpu(userdata, arg, error);
-        if (!g)
-                return -sd_bus_error_get_errno(error);
 
         (void) managed_gpu_refresh(g);
         q = calloc(1, sizeof *q);

@@ -37,6 +37,20 @@ static int unbind_verified(Sysfs *s, const char *fn, const char *driver) {
         return 0;
 }
 
+/* drivers_probe, then what bound (NULL: nothing did). */
+static int probe_and_read(Sysfs *s, const char *fn, char **now, const char **failed_step) {
+        int r;
+
+        *failed_step = "drivers_probe";
+        r = sysfs_drivers_probe(s, fn);
+        if (r < 0)
+                return log_error_errno(r, "%s: drivers_probe", fn);
+        *failed_step = "verify";
+        free(*now);
+        *now = NULL;
+        return read_driver_now(s, fn, now);
+}
+
 /* For the plan's target driver: loaded, so that drivers_probe finds it.
  * Writing driver_override loads nothing by itself. */
 static int ensure_driver(Sysfs *s, const char *function, const char *driver, const char *modalias) {
@@ -75,15 +89,7 @@ static int move_to_vfio(Sysfs *s, const PlanStep *st, const char **failed_step) 
                         return r;
         }
 
-        *failed_step = "drivers_probe";
-        r = sysfs_drivers_probe(s, fn);
-        if (r < 0)
-                return log_error_errno(r, "%s: drivers_probe", fn);
-
-        *failed_step = "verify";
-        free(now);
-        now = NULL;
-        r = read_driver_now(s, fn, &now);
+        r = probe_and_read(s, fn, &now, failed_step);
         if (r < 0)
                 return r;
         if (!streq_ptr(now, VFIO_PCI_DRIVER))
@@ -124,15 +130,7 @@ static int move_to_host(Sysfs *s, const PlanStep *st, const char **failed_step) 
         } else if (now)
                 return 0;      /* on a host driver already; only the override needed clearing */
 
-        *failed_step = "drivers_probe";
-        r = sysfs_drivers_probe(s, fn);
-        if (r < 0)
-                return log_error_errno(r, "%s: drivers_probe", fn);
-
-        *failed_step = "verify";
-        free(now);
-        now = NULL;
-        r = read_driver_now(s, fn, &now);
+        r = probe_and_read(s, fn, &now, failed_step);
         if (r < 0)
                 return r;
         /* Another driver than the default may match first (nouveau before
