@@ -82,7 +82,7 @@ static int fail_bus(const char *what, const sd_bus_error *e, int r) {
         }
         code = gs_error_exit_code(name);
         if (code == GS_EXIT_NOT_AUTHORIZED)
-                fprintf(stderr, "gpuswitchctl: %s: not authorized (polkit): %s\n", what, msg);
+                fprintf(stderr, "gpuswitchctl: %s: not authorized: %s\n", what, msg);
         else if (name && strncmp(name, "org.gpuswitch1.Error.", 21) == 0)
                 /* the daemon's own errors say what failed and where */
                 fprintf(stderr, "gpuswitchctl: %s\n", msg);

@@ -12,4 +12,4 @@ cmake --build "$B" -j"$(nproc)" >/dev/null
 rm -rf "$B/stage"
 DESTDIR="$B/stage" cmake --install "$B" >/dev/null
 exec tests/vm/run-vm-test.sh --stage "$B/stage" --script tests/vm/guest/demo.sh --work "$B/vmwork" \
-        --log "$B/vm-demo.log"
+        --log "$B/vm-demo.log" --show

@@ -60,4 +60,4 @@ fi
 echo "VMTEST: GUEST-DONE"
 sync
 echo o > /proc/sysrq-trigger
-sleep 10
+sleep 10 2>/dev/null

@@ -45,5 +45,5 @@ finish() {
         echo "VMTEST: GUEST-DONE"
         sync
         echo o > /proc/sysrq-trigger
-        sleep 10
+        sleep 10 2>/dev/null
 }

@@ -4,13 +4,16 @@
 # runs a test script there.  Every PCI write happens inside the guest: this
 # machine's /sys is never written.
 #
-#   run-vm-test.sh --stage DIR --script GUEST_SCRIPT [--work DIR] [--log FILE] [--timeout SEC]
+#   run-vm-test.sh --stage DIR --script GUEST_SCRIPT [--work DIR] [--log FILE] [--timeout SEC] [--show]
+#
+# --show prints the guest's console as it goes (the demo); otherwise it is
+# only in the log.
 #
 # Prints the guest's RESULT lines and ends with "N passed, N failed"; exits 0
 # only when the guest finished, something passed and nothing failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-STAGE= SCRIPT= WORK=$PWD/vmwork LOG= TIMEOUT=600
+STAGE= SCRIPT= WORK=$PWD/vmwork LOG= TIMEOUT=600 SHOW=0
 while [ $# -gt 0 ]; do
         case "$1" in
         --stage) STAGE=$(cd "$2" && pwd); shift 2 ;;
@@ -18,6 +21,7 @@ while [ $# -gt 0 ]; do
         --work) WORK=$2; shift 2 ;;
         --log) LOG=$2; shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
+        --show) SHOW=1; shift ;;
         *) echo "run-vm-test: unknown argument $1" >&2; exit 2 ;;
         esac
 done
@@ -89,8 +93,9 @@ timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -machine q35,kernel-irqchip=
         -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x6 \
         -netdev user,id=n0,restrict=on -device e1000e,bus=rp2,netdev=n0 \
         -virtfs local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap \
-        -kernel vmlinux -initrd initramfs.cpio.gz -append "$append" </dev/null > "$LOG" 2>&1
-qrc=$?
+        -kernel vmlinux -initrd initramfs.cpio.gz -append "$append" </dev/null 2>&1 |
+        if [ $SHOW = 1 ]; then tee "$LOG" | tr -d '\r' | grep -vE '^(RESULT|\[ *[0-9]+\.[0-9]+\]) '; else cat > "$LOG"; fi
+qrc=${PIPESTATUS[0]}
 set -e
 
 # 5. Judge by what the guest printed: QEMU exits 0 on a guest panic too.
