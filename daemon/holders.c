@@ -58,6 +58,11 @@ static int add_class_nodes(const char *dir, int depth, DeviceNode **nodes, size_
 
                 if (de->d_name[0] == '.' || streq(de->d_name, "device") || streq(de->d_name, "subsystem"))
                         continue;
+                /* DRM's legacy controlD* entry has no node of its own: its
+                 * "dev" repeats the card's (6.1), so it would name card0's
+                 * holders after a node that does not exist. */
+                if (strncmp(de->d_name, "controlD", 8) == 0)
+                        continue;
                 if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0 || asprintf(&dev, "%s/dev", sub) < 0)
                         return -ENOMEM;
                 if (read_devnum(dev, &devnum) >= 0) {
@@ -92,18 +97,23 @@ static int nvidia_minor(const char *function, unsigned *ret) {
 }
 
 static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode **nodes, size_t *n) {
-        _cleanup_free_ char *drm = sysfs_function_path(s, f->address, "drm");
-        _cleanup_free_ char *sound = sysfs_function_path(s, f->address, "sound");
+        /* The classes whose open nodes keep a driver's remove() waiting:
+         * DRM card and render nodes, ALSA's (snd_card_free waits for every
+         * file), and misc devices (the test VM's stand-in for nvidia). */
+        static const struct { const char *dir; int depth; } classes[] = {
+                { "drm", 0 }, { "sound", 1 }, { "misc", 0 },
+        };
         int r;
 
-        if (!drm || !sound)
-                return -ENOMEM;
-        r = add_class_nodes(drm, 0, nodes, n);
-        if (r < 0)
-                return r;
-        r = add_class_nodes(sound, 1, nodes, n);
-        if (r < 0)
-                return r;
+        for (size_t i = 0; i < ELEMENTSOF(classes); i++) {
+                _cleanup_free_ char *dir = sysfs_function_path(s, f->address, classes[i].dir);
+
+                if (!dir)
+                        return -ENOMEM;
+                r = add_class_nodes(dir, classes[i].depth, nodes, n);
+                if (r < 0)
+                        return r;
+        }
 
         if (streq_ptr(f->driver, VFIO_PCI_DRIVER) && f->iommu_group >= 0) {
                 _cleanup_free_ char *dev = NULL;
@@ -277,8 +287,26 @@ char *holders_describe(const Holder *h, size_t n) {
 #include <signal.h>
 #include <time.h>
 
+/* A zombie holds no files any more: gone, for our purpose, even while
+ * its parent has not reaped it. */
 static bool process_alive(pid_t pid) {
-        return kill(pid, 0) == 0 || errno != ESRCH;
+        char path[64], buf[256], *p;
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+                return false;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno != ENOENT;
+        n = read(fd, buf, sizeof buf - 1);
+        if (n <= 0)
+                return true;
+        buf[n] = 0;
+        /* "pid (comm) S ...": the state follows the last ')' */
+        p = strrchr(buf, ')');
+        return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
 int holders_terminate(const Holder *h, size_t n, unsigned timeout_ms) {

@@ -11,6 +11,7 @@ for a in $(cat /proc/cmdline); do
         vmtest.stage=*) STAGE=${a#*=} ;;
         vmtest.script=*) SCRIPT=${a#*=} ;;
         vmtest.vfiocheck=*) export VFIOCHECK=${a#*=} ;;
+        vmtest.testmod=*) TESTMOD=${a#*=} ;;
         esac
 done
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -29,6 +30,7 @@ hostname gpuswitch-vm
 for m in bochs snd_hda_intel snd_hda_codec_generic xhci_pci e1000e; do
         modprobe "$m" || echo "VMTEST: modprobe $m failed"
 done
+[ -n "$TESTMOD" ] && { insmod "$TESTMOD" || echo "VMTEST: insmod $TESTMOD failed"; }
 sleep 0.3   # the HDA codec probes asynchronously
 
 # gpuswitch as `cmake --install` puts it; --keep-directory-symlink because

@@ -1,8 +1,9 @@
 # Sourced by the guest test scripts (tests/vm/guest/*.sh), inside the QEMU
 # guest only: these helpers read the guest's sysfs; the scripts write it.
 
-# The emulated GPU (see run-vm-test.sh): VGA 1234:1111, HDA 8086:293e and
-# xHCI 1b36:000d on one slot; the NIC e1000e 8086:10d3 on another.
+# The emulated GPU (see run-vm-test.sh): VGA 1234:1111, HDA 8086:293e,
+# xHCI 1b36:000d and edu 1234:11e8 (on gpuswitch_test, the nvidia stand-in)
+# on one slot; the NIC e1000e 8086:10d3 on another.
 find_bdf() { # VENDOR DEVICE -> the first function with those IDs
         local d
         for d in /sys/bus/pci/devices/*; do
@@ -10,7 +11,9 @@ find_bdf() { # VENDOR DEVICE -> the first function with those IDs
         done
         return 1
 }
-gpu_fns() { echo "$(find_bdf 0x1234 0x1111) $(find_bdf 0x8086 0x293e) $(find_bdf 0x1b36 0x000d)"; }
+gpu_fns() {
+        echo "$(find_bdf 0x1234 0x1111) $(find_bdf 0x8086 0x293e) $(find_bdf 0x1b36 0x000d) $(find_bdf 0x1234 0x11e8)"
+}
 nic_bdf() { find_bdf 0x8086 0x10d3; }
 
 drv() { # BDF -> its driver, or "none"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Boots Debian's own kernel in QEMU with an emulated IOMMU and a
-# three-function "GPU", installs a gpuswitch staging tree in the guest and
+# four-function "GPU" (VGA, HD audio, USB, and QEMU's edu device driven by
+# our nvidia stand-in, module/gpuswitch_test.c), installs a gpuswitch staging tree in the guest and
 # runs a test script there.  Every PCI write happens inside the guest: this
 # machine's /sys is never written.
 #
@@ -73,6 +74,11 @@ if [ ! -f initramfs.cpio.gz ] || [ "$here/init" -nt initramfs.cpio.gz ]; then
         rm -rf "$R"
 fi
 
+# The stand-in for nvidia (module/): a driver whose remove() waits for its users.
+if [ ! -f module/gpuswitch_test.ko ] || [ "$here/module/gpuswitch_test.c" -nt module/gpuswitch_test.ko ]; then
+        "$here/module/build.sh" "$KVER" "$WORK/module"
+fi
+
 # 4. Boot.  KVM does not work on these machines: TCG.
 accel=(-accel tcg -cpu max)
 if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ "${VMTEST_KVM:-1}" = 1 ]; then
@@ -80,7 +86,7 @@ if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ "${VMTEST_KVM:-1}" =
 fi
 append="console=ttyS0 panic=-1 loglevel=4 intel_iommu=on iommu=pt"
 append+=" vmtest.modules=$MODDIR vmtest.stage2=$here/guest-init.sh vmtest.script=$SCRIPT"
-append+=" vmtest.vfiocheck=$WORK/vfiocheck${STAGE:+ vmtest.stage=$STAGE}"
+append+=" vmtest.vfiocheck=$WORK/vfiocheck vmtest.testmod=$WORK/module/gpuswitch_test.ko${STAGE:+ vmtest.stage=$STAGE}"
 set +e
 timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -machine q35,kernel-irqchip=split -smp 1 -m 2048 \
         -nodefaults -no-reboot -display none -serial stdio \
@@ -90,6 +96,7 @@ timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -machine q35,kernel-irqchip=
         -device ich9-intel-hda,bus=rp1,addr=0x0.1,id=hda0 \
         -audiodev none,id=snd0 -device hda-duplex,bus=hda0.0,audiodev=snd0 \
         -device qemu-xhci,bus=rp1,addr=0x0.2 \
+        -device edu,bus=rp1,addr=0x0.3 \
         -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x6 \
         -netdev user,id=n0,restrict=on -device e1000e,bus=rp2,netdev=n0 \
         -virtfs local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap \

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The demo, inside the QEMU guest: what a user sees.
 . "$(dirname "$0")/../guest-lib.sh"
-read -r VGA HDA XHCI < <(gpu_fns)
+read -r VGA HDA XHCI EDU < <(gpu_fns)
 SLOT=${VGA%.*}
 say() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
 show() { printf '\033[36m%s$ %s\033[0m\n' "${USERNAME:-alice}" "$*"; }
@@ -28,6 +28,6 @@ USERNAME=bob show gpuswitchctl vfio; as_user bob gpuswitchctl --no-ask-password 
 say "Scripts: busctl"
 show "busctl call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager ListGpus"
 as_user alice busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager ListGpus
-for f in $VGA $HDA $XHCI; do [ "$(drv $f)" != vfio-pci ] || result demo FAIL "$f left on vfio-pci"; done
+for f in $VGA $HDA $XHCI $EDU; do [ "$(drv $f)" != vfio-pci ] || result demo FAIL "$f left on vfio-pci"; done
 result demo PASS "round trip done"
 finish

@@ -5,13 +5,13 @@
 . "$(dirname "$0")/../guest-lib.sh"
 
 CTL=gpuswitchctl
-read -r VGA HDA XHCI < <(gpu_fns)
+read -r VGA HDA XHCI EDU < <(gpu_fns)
 NIC=$(nic_bdf)
 SLOT=${VGA%.*}
-FNS="$VGA $HDA $XHCI"
+FNS="$VGA $HDA $XHCI $EDU"
 declare -A ORIG
 for f in $FNS $NIC; do ORIG[$f]=$(drv $f); done
-echo "GPU slot $SLOT: $VGA=${ORIG[$VGA]} $HDA=${ORIG[$HDA]} $XHCI=${ORIG[$XHCI]}; NIC $NIC=${ORIG[$NIC]}"
+echo "GPU slot $SLOT: $VGA=${ORIG[$VGA]} $HDA=${ORIG[$HDA]} $XHCI=${ORIG[$XHCI]} $EDU=${ORIG[$EDU]}; NIC $NIC=${ORIG[$NIC]}"
 
 all_on() { # DRIVER: every GPU function on it
         local f; for f in $FNS; do [ "$(drv $f)" = "$1" ] || return 1; done; }
