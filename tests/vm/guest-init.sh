@@ -34,9 +34,11 @@ done
 sleep 0.3   # the HDA codec probes asynchronously
 
 # gpuswitch as `cmake --install` puts it; --keep-directory-symlink because
-# /lib is a link to usr/lib here.
+# /lib is a link to usr/lib here, --no-overwrite-dir so that the stage's own
+# directories (a mktemp -d stage is mode 0700) do not change those of / or
+# /usr: with / at 0700 no user could run anything.
 if [ -n "$STAGE" ] && [ -d "$STAGE" ]; then
-        tar -C "$STAGE" -cf - . | tar -C / -xf - --keep-directory-symlink --no-same-owner
+        tar -C "$STAGE" -cf - . | tar -C / -xf - --keep-directory-symlink --no-overwrite-dir --no-same-owner
 fi
 
 mkdir -p /run/dbus
@@ -47,7 +49,8 @@ has_owner() {
         dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
                 "string:$1" 2>/dev/null | grep -q 'boolean true'
 }
-for i in $(seq 100); do has_owner org.freedesktop.PolicyKit1 && break; sleep 0.1; done
+# at most ~15 s: a dbus-send costs a few tenths of a second under TCG
+for i in $(seq 40); do has_owner org.freedesktop.PolicyKit1 && break; sleep 0.1; done
 has_owner org.freedesktop.PolicyKit1 || { echo "VMTEST: polkitd did not start:"; cat /tmp/polkitd.log; }
 groupadd -f gpuswitch
 useradd -M -u 1001 -s /bin/bash alice
@@ -56,10 +59,12 @@ echo "VMTEST: ready at $(up)s"
 
 if [ -n "$SCRIPT" ]; then
         bash "$SCRIPT"
-        echo "VMTEST: script exited $? at $(up)s"
+        rc=$?
+        # finish powers off and never returns: a script back here died early.
+        echo "RESULT guest-script FAIL $(basename "$SCRIPT") exited $rc without calling finish at $(up)s"
 fi
-# The script calls finish; if it died early, end here all the same.
 echo "VMTEST: GUEST-DONE"
 sync
 echo o > /proc/sysrq-trigger
-sleep 10 2>/dev/null
+exec 2>/dev/null
+while :; do read -rt 10 <> <(:) || true; done

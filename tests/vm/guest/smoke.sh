@@ -13,6 +13,7 @@ for f in $VGA $HDA $XHCI $EDU $NIC; do echo "$f $(drv $f) group $(grp $f) boot_v
 [ "$(grp $VGA)" = "$(grp $HDA)" ] && [ "$(grp $VGA)" = "$(grp $XHCI)" ] && [ "$(grp $VGA)" = "$(grp $EDU)" ] \
         && result gpu-one-iommu-group PASS "group $(grp $VGA)" || result gpu-one-iommu-group FAIL
 [ "$(drv $NIC)" = e1000e ] && [ "$(grp $NIC)" != "$(grp $VGA)" ] && result nic-apart PASS || result nic-apart FAIL
+[ "$(stat -c %a /)" = 755 ] && result root-dir-mode PASS || result root-dir-mode FAIL "/ is $(stat -c %a /) after the stage copy"
 check polkit-on-bus bus_has_owner org.freedesktop.PolicyKit1
 [ "$(as_user alice id -u)" = 1001 ] && result as-user PASS || result as-user FAIL "$(as_user alice id -u)"
 check vfio-pci-loads modprobe vfio-pci
