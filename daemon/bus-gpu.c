@@ -23,6 +23,12 @@ static int property_get_mode(sd_bus *bus, const char *path, const char *interfac
         return sd_bus_message_append(reply, "s", gpu_mode_to_string(g->mode));
 }
 
+static int property_get_step(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        ManagedGpu *g = userdata;
+        return sd_bus_message_append(reply, "s", strempty(g->step));
+}
+
 static int property_get_default_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         ManagedGpu *g = userdata;
@@ -79,6 +85,7 @@ const sd_bus_vtable gpu_vtable[] = {
         SD_BUS_PROPERTY("Address", "s", property_get_address, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Name", "s", property_get_name, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Step", "s", property_get_step, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Functions", "a(ssss)", property_get_functions, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("IommuGroups", "au", property_get_iommu_groups, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("BootVga", "b", property_get_boot_vga, 0, SD_BUS_VTABLE_PROPERTY_CONST),

@@ -65,17 +65,32 @@ static int parse_bool(GKeyFile *kf, const char *origin, const char *group, const
 }
 
 static int parse_daemon(GKeyFile *kf, const char *origin, Config *c, char **error_message) {
-        static const char *const known[] = { "Gpus", NULL };
-        g_autofree char *gpus = NULL;
+        static const char *const known[] = { "Gpus", "StepTimeoutSec", NULL };
+        g_autofree char *gpus = NULL, *timeout = NULL;
         g_auto(GStrv) items = NULL;
         int r;
 
         c->gpus_auto = true;
+        c->step_timeout_sec = DEFAULT_STEP_TIMEOUT_SEC;
         if (!g_key_file_has_group(kf, GROUP_DAEMON))
                 return 0;
         r = check_keys(kf, origin, GROUP_DAEMON, known, error_message);
         if (r < 0)
                 return r;
+
+        timeout = g_key_file_get_value(kf, GROUP_DAEMON, "StepTimeoutSec", NULL);
+        if (timeout) {
+                char *end;
+                unsigned long v;
+
+                g_strstrip(timeout);
+                errno = 0;
+                v = strtoul(timeout, &end, 10);
+                if (errno != 0 || end == timeout || *end != 0 || v < 1 || v > 3600 || timeout[0] == '-')
+                        return fail(error_message, "%s: [Daemon]: StepTimeoutSec='%s': expected seconds from 1 to 3600",
+                                    origin, timeout);
+                c->step_timeout_sec = (unsigned) v;
+        }
 
         gpus = g_key_file_get_value(kf, GROUP_DAEMON, "Gpus", NULL);
         if (!gpus)

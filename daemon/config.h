@@ -24,7 +24,10 @@ typedef struct Config {
         size_t n_gpus;
         GpuConfig *sections;
         size_t n_sections;
+        unsigned step_timeout_sec; /* StepTimeoutSec=: a kernel write taking longer is reported */
 } Config;
+
+#define DEFAULT_STEP_TIMEOUT_SEC 20
 
 void config_free(Config *c);
 static inline void config_freep(Config **c) { config_free(*c); }

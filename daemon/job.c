@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "job.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "errors.h"
 #include "holders.h"
@@ -10,10 +12,13 @@
 #include "worker.h"
 
 #define HOLDERS_TERM_TIMEOUT_MS 5000
+#define WATCHDOG_INTERVAL_USEC (250ULL * 1000)
 
 void job_free(Job *j) {
         if (!j)
                 return;
+        sd_event_source_disable_unref(j->watchdog);
+        pthread_mutex_destroy(&j->lock);
         sd_bus_message_unref(j->request);
         sd_bus_error_free(&j->error);
         gpu_free(j->snapshot);
@@ -53,7 +58,7 @@ static int check_holders(Sysfs *s, const Gpu *g, uint64_t flags, sd_bus_error *e
 static int job_work(Job *j) {
         _cleanup_(gpu_freep) Gpu *now = NULL;
         _cleanup_(plan_freep) Plan *plan = NULL;
-        Sysfs *s = &j->gpu->manager->sysfs;
+        Sysfs *s = &j->sysfs;
         int r;
 
         /* The state may have changed since the request came in: plan from
@@ -75,8 +80,60 @@ static int job_work(Job *j) {
         return switch_run(s, now, plan, &j->error);
 }
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* On the job's thread, before each kernel write. */
+static void job_progress(const char *function, const char *step, const char *path, void *userdata) {
+        Job *j = userdata;
+
+        pthread_mutex_lock(&j->lock);
+        snprintf(j->step, sizeof j->step, "%s: %s (%s)", function, step, path);
+        j->step_since = now_usec();
+        pthread_mutex_unlock(&j->lock);
+}
+
 static int job_thread(void *userdata) {
-        return job_work(userdata);
+        Job *j = userdata;
+        int r = job_work(j);
+
+        pthread_mutex_lock(&j->lock);
+        j->step_since = 0;
+        pthread_mutex_unlock(&j->lock);
+        return r;
+}
+
+/* A write that does not come back (nvidia's remove() waiting for a holder
+ * we could not see) must not leave the caller hanging: after the step
+ * timeout it gets Timeout naming the step, while the thread waits on; the
+ * Step property keeps showing where the GPU is stuck. */
+static int on_watchdog(sd_event_source *es, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+        ManagedGpu *g = j->gpu;
+        char step[sizeof j->step];
+        uint64_t since;
+
+        pthread_mutex_lock(&j->lock);
+        memcpy(step, j->step, sizeof step);
+        since = j->step_since;
+        pthread_mutex_unlock(&j->lock);
+
+        managed_gpu_set_step(g, since ? step : NULL);
+        if (!j->replied && since && now_usec() - since >= (uint64_t) j->timeout_sec * 1000000) {
+                log_error("%s: %s has not finished after %u s", g->address, step, j->timeout_sec);
+                (void) sd_bus_reply_method_errorf(j->request, GS_ERROR_TIMEOUT,
+                                                  "%s: %s has not finished after %u s: something still uses the "
+                                                  "function; the switch goes on when it lets go (see 'gpuswitchctl "
+                                                  "status' and 'gpuswitchctl holders')",
+                                                  g->address, step, j->timeout_sec);
+                j->replied = true;
+        }
+        (void) sd_event_source_set_time_relative(es, WATCHDOG_INTERVAL_USEC);
+        return sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
 }
 
 static void on_job_done(int result, void *userdata) {
@@ -85,19 +142,25 @@ static void on_job_done(int result, void *userdata) {
         int r;
 
         g->job = NULL;
-        managed_gpu_refresh(g);
+        managed_gpu_set_step(g, NULL);
+        (void) managed_gpu_refresh(g);
 
-        if (result < 0) {
+        if (j->replied)
+                /* Timeout was the answer; the log tells how it ended. */
+                r = 0;
+        else if (result < 0) {
                 if (!sd_bus_error_is_set(&j->error))
                         sd_bus_error_set_errnof(&j->error, result, "switching %s to %s: %m", g->address,
                                                 gpu_mode_to_string(j->target));
+                r = sd_bus_reply_method_error(j->request, &j->error);
+        } else
+                r = sd_bus_reply_method_return(j->request, NULL);
+        if (result < 0)
                 log_error("%s: switch to %s failed: %s", g->address, gpu_mode_to_string(j->target),
                           j->error.message);
-                r = sd_bus_reply_method_error(j->request, &j->error);
-        } else {
-                log_info("%s: now %s", g->address, gpu_mode_to_string(g->mode));
-                r = sd_bus_reply_method_return(j->request, NULL);
-        }
+        else
+                log_info("%s: now %s%s", g->address, gpu_mode_to_string(g->mode),
+                         j->replied ? ", after the step that timed out finished" : "");
         if (r < 0)
                 log_warning_errno(r, "%s: replying to the switch request", g->address);
 
@@ -121,7 +184,16 @@ int job_start(ManagedGpu *g, sd_bus_message *request, GpuMode target, uint64_t f
                 .request = sd_bus_message_ref(request),
                 .policy.allow_boot_vga = g->allow_boot_vga,
                 .error = SD_BUS_ERROR_NULL,
+                .sysfs = g->manager->sysfs,
+                .timeout_sec = g->manager->config->step_timeout_sec,
         };
+        pthread_mutex_init(&j->lock, NULL);
+        j->sysfs.progress = job_progress;
+        j->sysfs.progress_userdata = j;
+        r = sd_event_add_time_relative(g->manager->event, &j->watchdog, CLOCK_MONOTONIC, WATCHDOG_INTERVAL_USEC, 0,
+                                       on_watchdog, j);
+        if (r < 0)
+                return r;
 
         r = gpu_copy(g->state, &j->snapshot);
         if (r < 0)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <systemd/sd-bus.h>
 
 #include "manager.h"
@@ -18,6 +20,17 @@ struct Job {
         /* the thread's own until it ends */
         Gpu *snapshot;
         sd_bus_error error;
+        Sysfs sysfs;              /* the manager's, with this job's progress hook */
+
+        /* The kernel write under way, set by the thread, read by the
+         * watchdog on the loop. */
+        pthread_mutex_t lock;
+        char step[160];
+        uint64_t step_since;      /* CLOCK_MONOTONIC µs, 0: between writes */
+
+        sd_event_source *watchdog;
+        unsigned timeout_sec;
+        bool replied;             /* Timeout was sent; the switch went on */
 };
 
 /* Starts a switch of g to target for request; g->job is set while it runs. */

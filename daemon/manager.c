@@ -19,6 +19,7 @@ static void managed_gpu_free(ManagedGpu *g) {
         gpu_free(g->state);
         free(g->object_path);
         free(g->name);
+        free(g->step);
         free(g);
 }
 
@@ -216,6 +217,16 @@ void managed_gpu_set_mode(ManagedGpu *g, GpuMode mode) {
                                                       "Mode", NULL);
 }
 
+void managed_gpu_set_step(ManagedGpu *g, const char *step) {
+        if (streq_ptr(g->step, step) || (isempty(g->step) && isempty(step)))
+                return;
+        free(g->step);
+        g->step = step ? strdup(step) : NULL;
+        if (g->manager->bus)
+                (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
+                                                      "Step", NULL);
+}
+
 static bool functions_equal(const Gpu *a, const Gpu *b) {
         if (a->n_functions != b->n_functions)
                 return false;
@@ -232,6 +243,13 @@ int managed_gpu_refresh(ManagedGpu *g) {
         _cleanup_(gpu_freep) Gpu *now = NULL;
         bool changed;
         int r;
+
+        /* While a switch is under way its functions are not read here:
+         * reading driver_override takes the device lock, which an unbind
+         * stuck in a driver's remove() holds, and the loop would hang with
+         * it.  The switch's end reads them. */
+        if (g->job)
+                return 0;
 
         r = gpu_reread(&m->sysfs, g->state, &now);
         if (r < 0)

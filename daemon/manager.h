@@ -34,6 +34,7 @@ typedef struct ManagedGpu {
         bool allow_boot_vga;
         bool boot_vga;
         Job *job;                 /* the switch under way, NULL when idle */
+        char *step;               /* the job's current kernel write, for the Step property */
 } ManagedGpu;
 
 /* The daemon's one context. */
@@ -68,6 +69,7 @@ ManagedGpu *manager_find_gpu_by_path(Manager *m, const char *path);
  * Functions changed. */
 int managed_gpu_refresh(ManagedGpu *g);
 void managed_gpu_set_mode(ManagedGpu *g, GpuMode mode);
+void managed_gpu_set_step(ManagedGpu *g, const char *step);
 
 /* bus-manager.c, bus-gpu.c */
 extern const sd_bus_vtable manager_vtable[];

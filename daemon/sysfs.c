@@ -99,6 +99,8 @@ static int sysfs_write(Sysfs *s, const char *function, const char *step, const c
                     streq(s->fail_at + lf + 1, step))
                         return -EIO;
         }
+        if (s->progress)
+                s->progress(function, step, path, s->progress_userdata);
         if (s->write)
                 return s->write(s, path, value);
         return write_string_file(path, value);

@@ -9,12 +9,16 @@
 typedef struct Sysfs Sysfs;
 typedef int (*SysfsWriteFunc)(Sysfs *s, const char *path, const char *value);
 typedef int (*SysfsLoadFunc)(Sysfs *s, const char *module);
+/* Told before each write, on the writing thread: which function, which step. */
+typedef void (*SysfsProgressFunc)(const char *function, const char *step, const char *path, void *userdata);
 
 struct Sysfs {
         const char *root;          /* "/sys" */
         SysfsWriteFunc write;      /* NULL: write the file */
         SysfsLoadFunc load_module; /* NULL: libkmod */
         void *userdata;
+        SysfsProgressFunc progress;
+        void *progress_userdata;
         /* Test hook: "0000:01:00.2/probe" makes that step of that function
          * (override, unbind or probe) fail with -EIO, as if the kernel had
          * refused the write. */

@@ -46,7 +46,16 @@ int main(void) {
 
         c = parse_ok("[Daemon]\nGpus=auto\n");
         CHECK(c && c->gpus_auto);
+        CHECK_INT(c->step_timeout_sec, DEFAULT_STEP_TIMEOUT_SEC);
         config_free(c);
+
+        c = parse_ok("[Daemon]\nStepTimeoutSec=5\n");
+        CHECK_INT(c->step_timeout_sec, 5);
+        config_free(c);
+        parse_bad("[Daemon]\nStepTimeoutSec=0\n", "StepTimeoutSec");
+        parse_bad("[Daemon]\nStepTimeoutSec=-1\n", "StepTimeoutSec");
+        parse_bad("[Daemon]\nStepTimeoutSec=5s\n", "StepTimeoutSec");
+        parse_bad("[Daemon]\nStepTimeoutSec=99999\n", "StepTimeoutSec");
 
         c = parse_ok("# comment\n[Daemon]\nGpus=0000:0a:00;0b:00\n");
         CHECK(c && !c->gpus_auto);

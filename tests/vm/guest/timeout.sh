@@ -1,0 +1,57 @@
+#!/bin/bash
+# Never block the daemon (issue 3): an unbind that blocks in the kernel
+# (the nvidia stand-in's remove() waits for a user no process scan can see)
+# gives the caller Timeout, the daemon answers everything else meanwhile,
+# Step says where the GPU is stuck, and the switch completes when the user
+# goes.
+. "$(dirname "$0")/../guest-lib.sh"
+
+CTL=gpuswitchctl
+read -r VGA HDA XHCI EDU < <(gpu_fns)
+SLOT=${VGA%.*}
+FNS="$VGA $HDA $XHCI $EDU"
+OBJ=/org/gpuswitch1/gpu/${SLOT//:/_}
+PIN=/sys/module/gpuswitch_test/parameters/pin
+declare -A ORIG
+for f in $FNS; do ORIG[$f]=$(drv $f); done
+all_on() { local f; for f in $FNS; do [ "$(drv $f)" = "$1" ] || return 1; done; }
+all_original() { local f; for f in $FNS; do [ "$(drv $f)" = "${ORIG[$f]}" ] || return 1; done; }
+state() { local f; for f in $FNS; do printf '%s=%s ' "$f" "$(drv $f)"; done; }
+prop() { busctl --system --timeout=1 get-property org.gpuswitch1 $OBJ org.gpuswitch1.Gpu "$1" 2>&1; }
+
+mkdir -p /etc/gpuswitch
+printf '[Daemon]\nGpus=%s\nStepTimeoutSec=3\n[Gpu %s]\nAllowBootVga=yes\n' "$SLOT" "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+$CTL status >/dev/null
+
+echo 1 > $PIN
+$CTL vfio >/tmp/sw.out 2>&1 & sw=$!
+# To vfio-pci the edu function (.3) goes first: its unbind blocks at once.
+for i in $(seq 100); do kill -0 $sw 2>/dev/null || break; sleep 0.1; done
+wait $sw; rc=$?
+cat /tmp/sw.out
+[ $rc = 1 ] && grep -q "has not finished after 3 s" /tmp/sw.out && grep -q "$EDU: unbind" /tmp/sw.out \
+        && result blocked-step-times-out PASS || result blocked-step-times-out FAIL "rc=$rc $(cat /tmp/sw.out)"
+
+# the daemon answers while its worker is stuck in the kernel (a 1 s bus timeout)
+m=$(prop Mode); s=$(prop Step)
+echo "Mode: $m; Step: $s"
+[ "$m" = 's "switching"' ] && result answers-while-stuck PASS || result answers-while-stuck FAIL "$m"
+echo "$s" | grep -q "$EDU: unbind" && result step-says-where PASS || result step-says-where FAIL "$s"
+out=$($CTL status 2>&1); echo "$out" | grep -q switching && result status-while-stuck PASS || result status-while-stuck FAIL "$out"
+out=$($CTL plan host 2>&1) && result plan-while-stuck PASS || result plan-while-stuck FAIL "$out"
+$CTL host >/tmp/busy.out 2>&1; rc=$?
+[ $rc = 6 ] && result second-switch-busy PASS "$(cat /tmp/busy.out)" || result second-switch-busy FAIL "rc=$rc $(cat /tmp/busy.out)"
+# (the kernel drops the driver link before it calls remove(): edu shows none)
+[ "$(drv $EDU)" = none ] && [ "$(drv $VGA)" = bochs-drm ] && [ "$(drv $HDA)" = snd_hda_intel ] \
+        && [ "$(drv $XHCI)" = xhci_hcd ] && result nothing-else-moved-meanwhile PASS \
+        || result nothing-else-moved-meanwhile FAIL "$(state)"
+
+# the user goes: the unbind returns and the switch completes
+echo 0 > $PIN
+for i in $(seq 100); do [ "$(prop Mode)" = 's "vfio"' ] && break; sleep 0.1; done
+[ "$(prop Mode)" = 's "vfio"' ] && all_on vfio-pci && result recovers-when-user-goes PASS \
+        || result recovers-when-user-goes FAIL "$(prop Mode) $(state)"
+[ "$(prop Step)" = 's ""' ] && result step-cleared PASS || result step-cleared FAIL "$(prop Step)"
+$CTL host >/dev/null 2>&1
+all_original && result back-to-host PASS || result back-to-host FAIL "$(state)"
+finish
