@@ -211,7 +211,9 @@ GpuMode gpu_derive_mode(const Gpu *g) {
 
                 if (streq_ptr(f->driver, VFIO_PCI_DRIVER))
                         on_vfio++;
-                else if (!f->driver && f->host_driver)
+                else if (!f->driver && (f->host_driver || f->driver_override))
+                        /* unbound but wanted by a driver, or half-switched:
+                         * a leftover override lets nothing else bind */
                         missing_host++;
         }
         if (on_vfio == g->n_functions)

@@ -62,8 +62,8 @@ int gpu_copy(const Gpu *g, Gpu **ret);
 PciFunction *gpu_find_function(const Gpu *g, const char *address);
 
 /* The mode the functions are in: vfio when every function is on vfio-pci,
- * host when none is and each function that has a host driver is bound,
- * mixed otherwise. */
+ * host when none is and each function that has a host driver (or a
+ * driver_override) is bound, mixed otherwise. */
 GpuMode gpu_derive_mode(const Gpu *g);
 
 bool gpu_is_boot_vga(const Gpu *g);

@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "holders.h"
+#include "switch-record.h"
 #include "switch.h"
 #include "util.h"
 #include "worker.h"
@@ -77,7 +78,17 @@ static int job_work(Job *j) {
         r = check_holders(s, now, j->flags, &j->error);
         if (r < 0)
                 return r;
-        return switch_run(s, now, plan, &j->error);
+        /* On disk before the first write: a daemon killed mid-switch finds
+         * it at its next start and puts the GPU back. */
+        r = switch_record_write(switch_record_dir(), now, j->target);
+        if (r < 0) {
+                sd_bus_error_setf(&j->error, GS_ERROR_SWITCH_FAILED, "%s: cannot record the switch in %s: %s; "
+                                  "nothing was changed", now->address, switch_record_dir(), strerror(-r));
+                return r;
+        }
+        r = switch_run(s, now, plan, &j->error);
+        (void) switch_record_remove(switch_record_dir(), now->address);
+        return r;
 }
 
 static uint64_t now_usec(void) {

@@ -90,6 +90,7 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(r, "finding the GPUs to manage");
         if (m->n_gpus == 0)
                 log_notice("no GPU to manage (Gpus=%s in %s)", m->config->gpus_auto ? "auto" : "list", arg_config);
+        (void) manager_startup_switches(m);
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);

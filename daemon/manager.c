@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "manager.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "errors.h"
 #include "host-driver.h"
 #include "job.h"
+#include "holders.h"
 #include "pci-name.h"
+#include "plan.h"
+#include "switch-record.h"
+#include "switch.h"
 #include "util.h"
 
 #define NVIDIA_VENDOR 0x10de
@@ -173,6 +179,111 @@ int manager_discover(Manager *m) {
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static int recover_gpu(Manager *m, ManagedGpu *g) {
+        _cleanup_(switch_record_freep) SwitchRecord *rec = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *dir = switch_record_dir();
+        int r;
+
+        r = switch_record_read(dir, g->address, &rec);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                (void) switch_record_remove(dir, g->address);
+                return 0;
+        }
+        /* The record knows each function's driver from before: a function
+         * left unbound tells nothing itself (its module may have no alias). */
+        for (size_t i = 0; i < rec->original->n_functions; i++) {
+                const PciFunction *o = &rec->original->functions[i];
+                PciFunction *f = gpu_find_function(g->state, o->address);
+
+                if (f && !f->host_driver && o->driver && !streq(o->driver, VFIO_PCI_DRIVER))
+                        f->host_driver = strdup(o->driver);
+        }
+        g->mode = gpu_derive_mode(g->state);
+        log_warning("%s: a switch to %s was interrupted (gpuswitchd stopped mid-switch): the GPU is %s now; "
+                    "putting every function back where it was", g->address, gpu_mode_to_string(rec->target),
+                    gpu_mode_to_string(g->mode));
+        r = switch_restore(&m->sysfs, rec->original, &error);
+        if (r < 0)
+                log_error("%s: putting the GPU back after the interrupted switch: %s", g->address,
+                          error.message ? error.message : strerror(-r));
+        (void) switch_record_remove(dir, g->address);
+        (void) managed_gpu_refresh(g);
+        if (r >= 0)
+                log_notice("%s: back to %s after the interrupted switch", g->address, gpu_mode_to_string(g->mode));
+        return 0;
+}
+
+/* DefaultMode= of one GPU, as root at boot: the holder check still
+ * applies (nothing is ended unasked). */
+static int apply_default_mode(Manager *m, ManagedGpu *g) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(plan_freep) Plan *plan = NULL;
+        _cleanup_free_ DeviceNode *nodes = NULL;
+        _cleanup_free_ Holder *holders = NULL;
+        PlanPolicy policy = { .allow_boot_vga = g->allow_boot_vga };
+        size_t n_nodes, n_holders;
+        int r;
+
+        if (g->default_mode != GPU_MODE_HOST && g->default_mode != GPU_MODE_VFIO)
+                return 0;
+        r = plan_make(&m->sysfs, g->state, g->default_mode, &policy, &plan, &error);
+        if (r >= 0 && plan_is_noop(plan))
+                return 0;
+        if (r >= 0 && gpu_device_nodes(&m->sysfs, g->state, &nodes, &n_nodes) >= 0 &&
+            holders_scan("/proc", nodes, n_nodes, &holders, &n_holders) >= 0 && n_holders > 0) {
+                _cleanup_free_ char *who = holders_describe(holders, n_holders);
+                log_warning("%s: DefaultMode=%s not applied: %s", g->address, gpu_mode_to_string(g->default_mode),
+                            strempty(who));
+                return 0;
+        }
+        if (r >= 0)
+                r = switch_run(&m->sysfs, g->state, plan, &error);
+        if (r < 0)
+                log_error("%s: DefaultMode=%s: %s", g->address, gpu_mode_to_string(g->default_mode),
+                          error.message ? error.message : strerror(-r));
+        (void) managed_gpu_refresh(g);
+        if (r >= 0)
+                log_info("%s: DefaultMode=%s applied", g->address, gpu_mode_to_string(g->default_mode));
+        return 0;
+}
+
+/* /run is empty at each boot: the marker says DefaultMode= was applied in
+ * this one, so a daemon started again later (bus activation, a restart)
+ * leaves the GPU where the user put it. */
+static const char *boot_marker(void) {
+        const char *d = getenv("GPUSWITCH_RUNTIME_DIR");
+        static char path[256];
+
+        snprintf(path, sizeof path, "%s/default-mode-applied", isempty(d) ? "/run/gpuswitch" : d);
+        return path;
+}
+
+int manager_startup_switches(Manager *m) {
+        const char *marker = boot_marker();
+        _cleanup_free_ char *dir = strdup(marker);
+        int fd;
+
+        for (size_t i = 0; i < m->n_gpus; i++)
+                (void) recover_gpu(m, m->gpus[i]);
+
+        if (access(marker, F_OK) == 0)
+                return 0;
+        for (size_t i = 0; i < m->n_gpus; i++)
+                (void) apply_default_mode(m, m->gpus[i]);
+        if (!dir)
+                return -ENOMEM;
+        *strrchr(dir, '/') = 0;
+        (void) mkdir(dir, 0755);
+        fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return log_warning_errno(errno, "creating %s", marker);
+        close(fd);
         return 0;
 }
 

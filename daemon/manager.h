@@ -57,6 +57,12 @@ static inline void manager_freep(Manager **m) { manager_free(*m); }
 /* Finds the GPUs to manage from the config and reads their state. */
 int manager_discover(Manager *m);
 
+/* At start, before the bus name: puts back a GPU whose switch a previous
+ * daemon left halfway (its record on disk), then applies DefaultMode= once
+ * per boot.  Synchronous: nobody can call yet, and the display manager
+ * waits for us. */
+int manager_startup_switches(Manager *m);
+
 /* Connects the vtables and the uevent monitor; bus must be set. */
 int manager_attach_bus(Manager *m);
 

@@ -209,12 +209,55 @@ static int restore_function(Sysfs *s, const PciFunction *f) {
         return 0;
 }
 
+/* Puts every touched function back, last first; *left lists those that
+ * did not come back. */
+static int restore_functions(Sysfs *s, const Saved *saved, size_t n, char **left, size_t *n_left) {
+        size_t len = 0;
+
+        *n_left = 0;
+        for (size_t i = n; i-- > 0;) {
+                const PciFunction *f = saved[i].function;
+                char *nl;
+
+                if (!saved[i].touched || restore_function(s, f) >= 0)
+                        continue;
+                nl = realloc(*left, len + strlen(f->address) + 3);
+                if (!nl)
+                        return -ENOMEM;
+                *left = nl;
+                len += (size_t) sprintf(*left + len, "%s%s", *n_left ? ", " : "", f->address);
+                (*n_left)++;
+        }
+        return 0;
+}
+
+int switch_restore(Sysfs *s, const Gpu *original, sd_bus_error *error) {
+        _cleanup_free_ Saved *saved = calloc(original->n_functions, sizeof *saved);
+        _cleanup_free_ char *left = NULL;
+        size_t n_left;
+        int r;
+
+        if (!saved)
+                return -ENOMEM;
+        for (size_t i = 0; i < original->n_functions; i++)
+                saved[i] = (Saved) { .function = &original->functions[i], .touched = true };
+        r = restore_functions(s, saved, original->n_functions, &left, &n_left);
+        if (r < 0)
+                return r;
+        if (n_left > 0) {
+                sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED, "%s: %s not back on the original driver",
+                                  original->address, left);
+                return -EIO;
+        }
+        return 0;
+}
+
 int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error) {
         _cleanup_free_ Saved *saved = NULL;
         _cleanup_free_ char *left = NULL;
         const char *failed_step = NULL;
-        size_t failed = SIZE_MAX;
-        int r = 0;
+        size_t failed = SIZE_MAX, n_left;
+        int r = 0, r_restore;
 
         if (plan_is_noop(p))
                 return 0;
@@ -250,20 +293,9 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error) {
                 return 0;
 
         /* Roll back in reverse order, every function we touched. */
-        size_t n_left = 0, len = 0;
-        for (size_t i = failed + 1; i-- > 0;) {
-                const PciFunction *f = saved[i].function;
-                char *nl;
-
-                if (!saved[i].touched || restore_function(s, f) >= 0)
-                        continue;
-                nl = realloc(left, len + strlen(f->address) + 3);
-                if (!nl)
-                        return -ENOMEM;
-                left = nl;
-                len += (size_t) sprintf(left + len, "%s%s", n_left ? ", " : "", f->address);
-                n_left++;
-        }
+        r_restore = restore_functions(s, saved, failed + 1, &left, &n_left);
+        if (r_restore < 0)
+                return r_restore;
 
         if (n_left == 0)
                 sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED,

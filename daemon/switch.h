@@ -13,3 +13,8 @@
  * step failed and whether the rollback brought everything back.
  * Blocks in the kernel: call it off the bus loop. */
 int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error);
+
+/* Puts every function of original back on the driver and driver_override
+ * it has there (after an interrupted switch).  SwitchFailed names those
+ * that would not go back. */
+int switch_restore(Sysfs *s, const Gpu *original, sd_bus_error *error);

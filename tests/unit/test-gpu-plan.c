@@ -89,6 +89,9 @@ static void test_modes(void) {
         free(g->functions[1].host_driver);
         g->functions[1].host_driver = NULL;
         CHECK_INT(gpu_derive_mode(g), GPU_MODE_HOST);
+        /* unless a switch left its driver_override behind */
+        g->functions[1].driver_override = strdup("vfio-pci");
+        CHECK_INT(gpu_derive_mode(g), GPU_MODE_MIXED);
 
         CHECK_STR(gpu_mode_to_string(GPU_MODE_SWITCHING), "switching");
         CHECK_INT(gpu_mode_from_string("vfio"), GPU_MODE_VFIO);

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "switch-record.h"
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+
+#include "util.h"
+
+#ifndef GPUSWITCH_STATE_DIR
+#define GPUSWITCH_STATE_DIR "/var/lib/gpuswitch"
+#endif
+
+#define GROUP_SWITCH "Switch"
+#define GROUP_FUNCTION_PREFIX "Function "
+
+void switch_record_free(SwitchRecord *r) {
+        if (!r)
+                return;
+        gpu_free(r->original);
+        free(r);
+}
+
+const char *switch_record_dir(void) {
+        const char *d = getenv("GPUSWITCH_STATE_DIR");
+        return isempty(d) ? GPUSWITCH_STATE_DIR : d;
+}
+
+static char *record_path(const char *dir, const char *address) {
+        g_autofree char *name = g_strdup_printf("switch-%s.conf", address);
+
+        /* ':' is fine in a file name, but the address is our own "0000:0a:00" */
+        return g_build_filename(dir, name, NULL);
+}
+
+int switch_record_write(const char *dir, const Gpu *g, GpuMode target) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) err = NULL;
+        g_autofree char *path = record_path(dir, g->address), *data = NULL;
+        gsize len;
+
+        g_key_file_set_string(kf, GROUP_SWITCH, "Gpu", g->address);
+        g_key_file_set_string(kf, GROUP_SWITCH, "Target", gpu_mode_to_string(target));
+        for (size_t i = 0; i < g->n_functions; i++) {
+                const PciFunction *f = &g->functions[i];
+                g_autofree char *group = g_strconcat(GROUP_FUNCTION_PREFIX, f->address, NULL);
+
+                g_key_file_set_string(kf, group, "Driver", strempty(f->driver));
+                g_key_file_set_string(kf, group, "DriverOverride", strempty(f->driver_override));
+        }
+        data = g_key_file_to_data(kf, &len, NULL);
+        if (g_mkdir_with_parents(dir, 0755) < 0)
+                return log_error_errno(errno, "%s: creating %s", g->address, dir);
+        /* written to a temporary file and renamed: the record is whole or absent */
+        if (!g_file_set_contents(path, data, (gssize) len, &err)) {
+                log_error("%s: writing %s: %s", g->address, path, err->message);
+                return -EIO;
+        }
+        return 0;
+}
+
+int switch_record_remove(const char *dir, const char *address) {
+        g_autofree char *path = record_path(dir, address);
+
+        if (unlink(path) < 0 && errno != ENOENT)
+                return log_warning_errno(errno, "%s: removing %s", address, path);
+        return 0;
+}
+
+int switch_record_read(const char *dir, const char *address, SwitchRecord **ret) {
+        _cleanup_(switch_record_freep) SwitchRecord *rec = NULL;
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) err = NULL;
+        g_autofree char *path = record_path(dir, address), *target = NULL;
+        g_auto(GStrv) groups = NULL;
+        Gpu *g;
+
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+                if (g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return -ENOENT;
+                log_error("%s: reading %s: %s", address, path, err->message);
+                return -EINVAL;
+        }
+        rec = calloc(1, sizeof *rec);
+        g = calloc(1, sizeof *g);
+        if (!rec || !g) {
+                free(g);
+                return -ENOMEM;
+        }
+        rec->original = g;
+        snprintf(g->address, sizeof g->address, "%s", address);
+        target = g_key_file_get_string(kf, GROUP_SWITCH, "Target", NULL);
+        rec->target = gpu_mode_from_string(target);
+        if (rec->target != GPU_MODE_HOST && rec->target != GPU_MODE_VFIO) {
+                log_error("%s: %s: no valid Target=", address, path);
+                return -EINVAL;
+        }
+
+        groups = g_key_file_get_groups(kf, NULL);
+        for (char **grp = groups; *grp; grp++) {
+                g_autofree char *driver = NULL, *override = NULL;
+                const char *fn = *grp + strlen(GROUP_FUNCTION_PREFIX);
+                PciFunction *fs;
+                PciAddress a;
+
+                if (!g_str_has_prefix(*grp, GROUP_FUNCTION_PREFIX))
+                        continue;
+                /* only addresses of this slot: the record names what gets written to */
+                if (pci_address_parse(fn, &a) < 0 || a.function < 0 || strncmp(fn, address, strlen(address)) != 0) {
+                        log_error("%s: %s: [%s] is not a function of the GPU", address, path, *grp);
+                        return -EINVAL;
+                }
+                fs = realloc(g->functions, (g->n_functions + 1) * sizeof *fs);
+                if (!fs)
+                        return -ENOMEM;
+                g->functions = fs;
+                fs[g->n_functions] = (PciFunction) { .iommu_group = -1 };
+                pci_address_format_function(&a, fs[g->n_functions].address);
+                g->n_functions++;
+                driver = g_key_file_get_string(kf, *grp, "Driver", NULL);
+                override = g_key_file_get_string(kf, *grp, "DriverOverride", NULL);
+                /* driver names become sysfs paths (drivers/NAME/bind) */
+                if ((driver && (strchr(driver, '/') || streq(driver, "..") || streq(driver, "."))) ||
+                    (override && strchr(override, '/'))) {
+                        log_error("%s: %s: [%s] names no driver", address, path, *grp);
+                        return -EINVAL;
+                }
+                if (!isempty(driver) && !(fs[g->n_functions - 1].driver = strdup(driver)))
+                        return -ENOMEM;
+                if (!isempty(override) && !(fs[g->n_functions - 1].driver_override = strdup(override)))
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(rec);
+        return 0;
+}
