@@ -175,7 +175,27 @@ static const DeviceNode *match_node(const DeviceNode *nodes, size_t n, dev_t dev
         return NULL;
 }
 
-static int holders_add(Holder **l, size_t *n, pid_t pid, uid_t uid, const char *comm, const char *node) {
+/* The system service a process belongs to: "0::/system.slice/X.service". */
+static void read_unit(int pid_fd, char *unit, size_t len) {
+        _cleanup_close_ int fd = openat(pid_fd, "cgroup", O_RDONLY | O_CLOEXEC);
+        char buf[512], *p, *end;
+        ssize_t k;
+
+        unit[0] = 0;
+        k = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (k <= 0)
+                return;
+        buf[k] = 0;
+        p = strstr(buf, "/system.slice/");
+        if (!p)
+                return;
+        p += strlen("/system.slice/");
+        end = p + strcspn(p, "/\n");
+        if (end - p > 8 && strncmp(end - 8, ".service", 8) == 0)
+                snprintf(unit, len, "%.*s", (int) (end - p), p);
+}
+
+static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, const char *comm, const char *node) {
         Holder *h;
 
         for (size_t i = 0; i < *n; i++)
@@ -188,6 +208,8 @@ static int holders_add(Holder **l, size_t *n, pid_t pid, uid_t uid, const char *
         h[*n] = (Holder) { .pid = pid, .uid = uid };
         snprintf(h[*n].comm, sizeof h[*n].comm, "%s", comm);
         snprintf(h[*n].node, sizeof h[*n].node, "%s", node);
+        read_unit(pid_fd, h[*n].unit, sizeof h[*n].unit);
+        h[*n].flatpak = faccessat(pid_fd, "root/.flatpak-info", F_OK, 0) == 0;
         (*n)++;
         return 0;
 }
@@ -233,7 +255,7 @@ static int scan_process(int proc_fd, const char *pid_name, const DeviceNode *nod
                 }
                 if (fstat(pid_fd, &pst) < 0)
                         continue;
-                r = holders_add(l, n, (pid_t) atoi(pid_name), pst.st_uid, comm, hit->name);
+                r = holders_add(l, n, pid_fd, (pid_t) atoi(pid_name), pst.st_uid, comm, hit->name);
                 if (r < 0)
                         return r;
         }
@@ -267,16 +289,44 @@ int holders_scan(const char *proc_root, const DeviceNode *nodes, size_t n_nodes,
         return 0;
 }
 
+/* Display servers and compositors: glvnd hands them the NVIDIA EGL vendor
+ * (10_nvidia.json) when the nvidia driver is loaded, and they keep the GPU. */
+static const char *const compositors[] = {
+        "Xwayland", "Xorg", "gnome-shell", "kwin_wayland", "kwin_x11", "sway", "Hyprland", "weston",
+        "mutter", "labwc", "cosmic-comp", "river", "wayfire",
+};
+
+const char *holder_hint(const Holder *h, char *buf, size_t len) {
+        if (h->flatpak)
+                return "a flatpak app: its org.freedesktop.Platform.GL.nvidia runtime opens the GPU; "
+                       "'flatpak mask org.freedesktop.Platform.GL.nvidia*' keeps flatpak apps off it";
+        for (size_t i = 0; i < ELEMENTSOF(compositors); i++)
+                if (streq(h->comm, compositors[i]))
+                        return "glvnd gave it the NVIDIA EGL vendor (10_nvidia.json); start the session with "
+                               "__EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json "
+                               "to keep it on the other GPU";
+        if (h->unit[0]) {
+                snprintf(buf, len, "the system service %s: 'systemctl stop %s' first", h->unit, h->unit);
+                return buf;
+        }
+        return NULL;
+}
+
 char *holders_describe(const Holder *h, size_t n) {
-        char *s = NULL;
+        char *s = NULL, hint_buf[256];
         size_t len = 0;
         FILE *f = open_memstream(&s, &len);
 
         if (!f)
                 return NULL;
-        for (size_t i = 0; i < n; i++)
-                fprintf(f, "%s%d (%s, uid %u) holds %s", i ? ", " : "", (int) h[i].pid, h[i].comm,
+        for (size_t i = 0; i < n; i++) {
+                const char *hint = holder_hint(&h[i], hint_buf, sizeof hint_buf);
+
+                fprintf(f, "%s  %d %s (uid %u) holds %s", i ? "\n" : "", (int) h[i].pid, h[i].comm,
                         (unsigned) h[i].uid, h[i].node);
+                if (hint)
+                        fprintf(f, "\n    %s", hint);
+        }
         if (fclose(f) != 0) {
                 free(s);
                 return NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
@@ -18,6 +19,8 @@ typedef struct Holder {
         uid_t uid;
         char comm[32];
         char node[48];           /* the DeviceNode name it holds */
+        char unit[96];           /* its systemd system service, "" if none */
+        bool flatpak;            /* runs in a flatpak sandbox */
 } Holder;
 
 /* The character devices that belong to the GPU's functions: DRM card and
@@ -30,7 +33,12 @@ int gpu_device_nodes(const Sysfs *s, const Gpu *g, DeviceNode **ret, size_t *ret
  * node. */
 int holders_scan(const char *proc_root, const DeviceNode *nodes, size_t n_nodes, Holder **ret, size_t *ret_n);
 
-/* "1234 (Xwayland, uid 1000) holds card0, ..." for error messages. */
+/* What to do about a holder we know of (a compositor that loaded the
+ * NVIDIA EGL vendor, a flatpak GL runtime, a service), or NULL. */
+const char *holder_hint(const Holder *h, char *buf, size_t len);
+
+/* One line per holder, "  1234 Xwayland (uid 1000) holds card0", each
+ * followed by its hint when there is one. */
 char *holders_describe(const Holder *h, size_t n);
 
 /* SIGTERM to each holder, up to timeout_ms for them to go, then SIGKILL

@@ -47,7 +47,9 @@ static int check_holders(Sysfs *s, const Gpu *g, uint64_t flags, sd_bus_error *e
                 return 0;
         who = holders_describe(holders, n);
         if (!(flags & SWITCH_FLAG_TERMINATE_HOLDERS)) {
-                sd_bus_error_setf(error, GS_ERROR_GPU_IN_USE, "%s is in use: %s; nothing was changed",
+                sd_bus_error_setf(error, GS_ERROR_GPU_IN_USE,
+                                  "%s is in use, nothing was changed:\n%s\nEnd them, or switch with --force "
+                                  "(polkit action org.gpuswitch1.terminate-holders) to have them ended",
                                   g->address, strempty(who));
                 return -EADDRINUSE;
         }

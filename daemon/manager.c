@@ -238,8 +238,8 @@ static int apply_default_mode(Manager *m, ManagedGpu *g) {
         if (r >= 0 && gpu_device_nodes(&m->sysfs, g->state, &nodes, &n_nodes) >= 0 &&
             holders_scan("/proc", nodes, n_nodes, &holders, &n_holders) >= 0 && n_holders > 0) {
                 _cleanup_free_ char *who = holders_describe(holders, n_holders);
-                log_warning("%s: DefaultMode=%s not applied: %s", g->address, gpu_mode_to_string(g->default_mode),
-                            strempty(who));
+                log_warning("%s: DefaultMode=%s not applied, the GPU is in use:\n%s", g->address,
+                            gpu_mode_to_string(g->default_mode), strempty(who));
                 return 0;
         }
         if (r >= 0)

@@ -91,8 +91,33 @@ int main(void) {
                 _cleanup_free_ char *d = holders_describe(h, n);
                 char want[64];
 
-                snprintf(want, sizeof want, "%d (test-holders, uid %u) holds card0", (int) getpid(), (unsigned) getuid());
+                snprintf(want, sizeof want, "  %d test-holders (uid %u) holds card0", (int) getpid(), (unsigned) getuid());
                 CHECK_CONTAINS(d, want);
+        }
+        /* the hints for the known holders */
+        {
+                Holder x = { .pid = 42, .uid = 1000 };
+                char buf[256];
+                _cleanup_free_ char *d = NULL;
+
+                snprintf(x.comm, sizeof x.comm, "Xwayland");
+                snprintf(x.node, sizeof x.node, "nvidia0");
+                CHECK_CONTAINS(holder_hint(&x, buf, sizeof buf), "__EGL_VENDOR_LIBRARY_FILENAMES");
+                d = holders_describe(&x, 1);
+                CHECK_STR(d, "  42 Xwayland (uid 1000) holds nvidia0\n    glvnd gave it the NVIDIA EGL vendor "
+                             "(10_nvidia.json); start the session with "
+                             "__EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json to keep it "
+                             "on the other GPU");
+                x.flatpak = true;
+                CHECK_CONTAINS(holder_hint(&x, buf, sizeof buf), "flatpak mask org.freedesktop.Platform.GL.nvidia");
+                x.flatpak = false;
+                snprintf(x.comm, sizeof x.comm, "nvidia-persiste");
+                snprintf(x.unit, sizeof x.unit, "nvidia-persistenced.service");
+                CHECK_STR(holder_hint(&x, buf, sizeof buf),
+                          "the system service nvidia-persistenced.service: 'systemctl stop nvidia-persistenced.service' first");
+                snprintf(x.comm, sizeof x.comm, "sleep");
+                x.unit[0] = 0;
+                CHECK(holder_hint(&x, buf, sizeof buf) == NULL);
         }
         free(h);
         h = NULL;
