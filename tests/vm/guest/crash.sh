@@ -5,28 +5,17 @@
 # boot.
 . "$(dirname "$0")/../guest-lib.sh"
 
-CTL=gpuswitchctl
-read -r VGA HDA XHCI EDU < <(gpu_fns)
-SLOT=${VGA%.*}
-FNS="$VGA $HDA $XHCI $EDU"
-OBJ=/org/gpuswitch1/gpu/${SLOT//:/_}
+. "$(dirname "$0")/../gpu-lib.sh"
 PIN=/sys/module/gpuswitch_test/parameters/pin
 RECORD=/var/lib/gpuswitch/switch-$SLOT.conf
-declare -A ORIG
-for f in $FNS; do ORIG[$f]=$(drv $f); done
-all_on() { local f; for f in $FNS; do [ "$(drv $f)" = "$1" ] || return 1; done; }
-all_original() {
-        local f; for f in $FNS; do [ "$(drv $f)" = "${ORIG[$f]}" ] && [ "$(override $f)" = "(null)" ] || return 1; done; }
-state() { local f; for f in $FNS; do printf '%s=%s[%s] ' "$f" "$(drv $f)" "$(override $f)"; done; }
-mode() { busctl --system --timeout=2 get-property org.gpuswitch1 $OBJ org.gpuswitch1.Gpu Mode 2>&1; }
+mode() { prop Mode; }
 daemon_gone() { for i in $(seq 100); do pgrep -x gpuswitchd >/dev/null || return 0; sleep 0.1; done; return 1; }
 start_daemon() { # LOG: run it by hand, its log kept
         /usr/libexec/gpuswitchd >"$1" 2>&1 &
         for i in $(seq 100); do bus_has_owner org.gpuswitch1 && return 0; sleep 0.1; done; return 1
 }
 
-mkdir -p /etc/gpuswitch
-printf '[Daemon]\nGpus=%s\nStepTimeoutSec=2\n[Gpu %s]\nAllowBootVga=yes\n' "$SLOT" "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+configure "StepTimeoutSec=2" "AllowBootVga=yes"
 $CTL status >/dev/null
 
 # ---- SIGKILL between two steps -------------------------------------------------
@@ -59,7 +48,7 @@ $CTL vfio >/dev/null 2>&1 && $CTL host >/dev/null 2>&1 && all_original && [ ! -e
 
 # ---- DefaultMode= at boot ----------------------------------------------------------
 pkill -x gpuswitchd; daemon_gone
-printf '[Daemon]\nGpus=%s\n[Gpu %s]\nAllowBootVga=yes\nDefaultMode=vfio\n' "$SLOT" "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+configure "" "AllowBootVga=yes\nDefaultMode=vfio"
 rm -f /run/gpuswitch/default-mode-applied      # as after a reboot
 start_daemon /tmp/boot.log
 # applied before the daemon took its name: vfio at once

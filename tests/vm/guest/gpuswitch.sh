@@ -4,28 +4,9 @@
 # inside the QEMU guest, never on the host: it rebinds PCI devices.
 . "$(dirname "$0")/../guest-lib.sh"
 
-CTL=gpuswitchctl
-read -r VGA HDA XHCI EDU < <(gpu_fns)
-NIC=$(nic_bdf)
-SLOT=${VGA%.*}
-FNS="$VGA $HDA $XHCI $EDU"
-declare -A ORIG
-for f in $FNS $NIC; do ORIG[$f]=$(drv $f); done
-echo "GPU slot $SLOT: $VGA=${ORIG[$VGA]} $HDA=${ORIG[$HDA]} $XHCI=${ORIG[$XHCI]} $EDU=${ORIG[$EDU]}; NIC $NIC=${ORIG[$NIC]}"
+. "$(dirname "$0")/../gpu-lib.sh"
 
-all_on() { # DRIVER: every GPU function on it
-        local f; for f in $FNS; do [ "$(drv $f)" = "$1" ] || return 1; done; }
-all_original() { # every function on its original driver, no driver_override left
-        local f; for f in $FNS; do
-                [ "$(drv $f)" = "${ORIG[$f]}" ] || return 1
-                [ "$(override $f)" = "(null)" ] || return 1
-        done; }
-state() { local f; for f in $FNS; do printf '%s=%s[%s] ' "$f" "$(drv $f)" "$(override $f)"; done; }
 nic_untouched() { [ "$(drv $NIC)" = "${ORIG[$NIC]}" ] && [ "$(override $NIC)" = "(null)" ]; }
-# exit code of a command, its output kept in $OUT
-run() { OUT=$("$@" 2>&1); RC=$?; echo "\$ $* -> rc=$RC"; [ -n "$OUT" ] && echo "$OUT" | sed 's/^/    /'; return 0; }
-expect_rc() { # NAME RC: the last run's exit code
-        [ "$RC" = "$2" ] && result "$1" PASS "rc=$RC" || result "$1" FAIL "rc=$RC want $2: $OUT"; }
 restart_daemon() { # ENV...: stop the daemon; the next call activates it again (or start it with ENV)
         pkill -x gpuswitchd; for i in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done
         if [ $# -gt 0 ]; then
@@ -35,8 +16,7 @@ restart_daemon() { # ENV...: stop the daemon; the next call activates it again (
 }
 
 # ---- install-time setup, as a user would do it ----------------------------
-mkdir -p /etc/gpuswitch
-printf '[Daemon]\nGpus=%s\n' "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+configure
 
 # ---- status, through bus activation ---------------------------------------
 run $CTL status
@@ -47,7 +27,7 @@ pgrep -x gpuswitchd >/dev/null && result bus-activation PASS || result bus-activ
 run $CTL --json status
 echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d)' >/dev/null 2>&1 \
         && result status-json PASS || result status-json FAIL "$OUT"
-run busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${SLOT//:/_} org.gpuswitch1.Gpu Mode
+run prop Mode
 [ "$OUT" = 's "host"' ] && result mode-property-host PASS || result mode-property-host FAIL "$OUT"
 
 # ---- the boot VGA is refused unless the config allows it -----------------
@@ -56,7 +36,7 @@ if [ "$(cat /sys/bus/pci/devices/$VGA/boot_vga 2>/dev/null)" = 1 ]; then
         expect_rc boot-vga-refused 1
         echo "$OUT" | grep -qi "boot VGA" && all_original && result boot-vga-refused-message PASS \
                 || result boot-vga-refused-message FAIL "$OUT $(state)"
-        printf '[Daemon]\nGpus=%s\n[Gpu %s]\nAllowBootVga=yes\n' "$SLOT" "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+        configure "" "AllowBootVga=yes"
         restart_daemon
 fi
 
@@ -85,7 +65,7 @@ all_on vfio-pci && for f in $FNS; do [ "$(override $f)" = vfio-pci ] || false; d
 G=$(grp $VGA)
 run $VFIOCHECK $G $VGA --dma
 expect_rc vfio-group-viable-and-opens 0
-run busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${SLOT//:/_} org.gpuswitch1.Gpu Mode
+run prop Mode
 [ "$OUT" = 's "vfio"' ] && result mode-property-vfio PASS || result mode-property-vfio FAIL "$OUT"
 nic_untouched && result nic-untouched-1 PASS || result nic-untouched-1 FAIL "$(drv $NIC)"
 
@@ -168,7 +148,7 @@ echo vfio-pci > /sys/bus/pci/devices/$XHCI/driver_override
 echo $XHCI > /sys/bus/pci/devices/$XHCI/driver/unbind
 echo $XHCI > /sys/bus/pci/drivers_probe
 sleep 0.5
-run busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${SLOT//:/_} org.gpuswitch1.Gpu Mode
+run prop Mode
 [ "$OUT" = 's "mixed"' ] && result external-rebind-seen-mixed PASS || result external-rebind-seen-mixed FAIL "$OUT"
 run $CTL host
 expect_rc mixed-back-to-host 0

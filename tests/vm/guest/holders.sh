@@ -5,17 +5,8 @@
 # wait for them forever.
 . "$(dirname "$0")/../guest-lib.sh"
 
-CTL=gpuswitchctl
-read -r VGA HDA XHCI EDU < <(gpu_fns)
-SLOT=${VGA%.*}
-FNS="$VGA $HDA $XHCI $EDU"
-declare -A ORIG
-for f in $FNS; do ORIG[$f]=$(drv $f); done
-all_on() { local f; for f in $FNS; do [ "$(drv $f)" = "$1" ] || return 1; done; }
-all_original() { local f; for f in $FNS; do [ "$(drv $f)" = "${ORIG[$f]}" ] || return 1; done; }
-state() { local f; for f in $FNS; do printf '%s=%s ' "$f" "$(drv $f)"; done; }
-run() { OUT=$("$@" 2>&1); RC=$?; echo "\$ $* -> rc=$RC"; [ -n "$OUT" ] && echo "$OUT" | sed 's/^/    /'; return 0; }
-expect_rc() { [ "$RC" = "$2" ] && result "$1" PASS "rc=$RC" || result "$1" FAIL "rc=$RC want $2: $OUT"; }
+. "$(dirname "$0")/../gpu-lib.sh"
+
 # A holder, orphaned so that PID 1 reaps it: NODE [USER] -> its pid in $HOLDER.
 # Without udev the DRM and ALSA nodes are root's alone.
 hold() {
@@ -25,8 +16,7 @@ hold() {
         sleep 0.2
 }
 
-mkdir -p /etc/gpuswitch
-printf '[Daemon]\nGpus=%s\n[Gpu %s]\nAllowBootVga=yes\n' "$SLOT" "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+configure "" "AllowBootVga=yes"
 install -m644 /usr/share/doc/gpuswitch/examples/50-gpuswitch-group.rules /etc/polkit-1/rules.d/
 usermod -aG gpuswitch alice
 sleep 1

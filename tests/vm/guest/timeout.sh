@@ -6,21 +6,11 @@
 # goes.
 . "$(dirname "$0")/../guest-lib.sh"
 
-CTL=gpuswitchctl
-read -r VGA HDA XHCI EDU < <(gpu_fns)
-SLOT=${VGA%.*}
-FNS="$VGA $HDA $XHCI $EDU"
-OBJ=/org/gpuswitch1/gpu/${SLOT//:/_}
+. "$(dirname "$0")/../gpu-lib.sh"
 PIN=/sys/module/gpuswitch_test/parameters/pin
-declare -A ORIG
-for f in $FNS; do ORIG[$f]=$(drv $f); done
-all_on() { local f; for f in $FNS; do [ "$(drv $f)" = "$1" ] || return 1; done; }
-all_original() { local f; for f in $FNS; do [ "$(drv $f)" = "${ORIG[$f]}" ] || return 1; done; }
-state() { local f; for f in $FNS; do printf '%s=%s ' "$f" "$(drv $f)"; done; }
-prop() { busctl --system --timeout=1 get-property org.gpuswitch1 $OBJ org.gpuswitch1.Gpu "$1" 2>&1; }
+prop_fast() { busctl --system --timeout=1 get-property org.gpuswitch1 "$OBJ" org.gpuswitch1.Gpu "$1" 2>&1; }
 
-mkdir -p /etc/gpuswitch
-printf '[Daemon]\nGpus=%s\nStepTimeoutSec=3\n[Gpu %s]\nAllowBootVga=yes\n' "$SLOT" "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+configure "StepTimeoutSec=3" "AllowBootVga=yes"
 $CTL status >/dev/null
 
 echo 1 > $PIN
@@ -33,7 +23,7 @@ cat /tmp/sw.out
         && result blocked-step-times-out PASS || result blocked-step-times-out FAIL "rc=$rc $(cat /tmp/sw.out)"
 
 # the daemon answers while its worker is stuck in the kernel (a 1 s bus timeout)
-m=$(prop Mode); s=$(prop Step)
+m=$(prop_fast Mode); s=$(prop_fast Step)
 echo "Mode: $m; Step: $s"
 [ "$m" = 's "switching"' ] && result answers-while-stuck PASS || result answers-while-stuck FAIL "$m"
 echo "$s" | grep -q "$EDU: unbind" && result step-says-where PASS || result step-says-where FAIL "$s"
