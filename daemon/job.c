@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "holders.h"
+#include "nvidia.h"
 #include "switch-record.h"
 #include "switch.h"
 #include "util.h"
@@ -49,8 +50,8 @@ static int check_holders(Sysfs *s, const Gpu *g, uint64_t flags, sd_bus_error *e
         if (!(flags & SWITCH_FLAG_TERMINATE_HOLDERS)) {
                 sd_bus_error_setf(error, GS_ERROR_GPU_IN_USE,
                                   "%s is in use, nothing was changed:\n%s\nEnd them, or switch with --force "
-                                  "(polkit action org.gpuswitch1.terminate-holders) to have them ended",
-                                  g->address, strempty(who));
+                                  "(polkit action org.gpuswitch1.terminate-holders) to have them ended%s",
+                                  g->address, strempty(who), nvidia_modeset_note(s, g));
                 return -EADDRINUSE;
         }
         log_notice("%s: terminating its holders: %s", g->address, strempty(who));
@@ -141,8 +142,9 @@ static int on_watchdog(sd_event_source *es, uint64_t usec, void *userdata) {
                 (void) sd_bus_reply_method_errorf(j->request, GS_ERROR_TIMEOUT,
                                                   "%s: %s has not finished after %u s: something still uses the "
                                                   "function; the switch goes on when it lets go (see 'gpuswitchctl "
-                                                  "status' and 'gpuswitchctl holders')",
-                                                  g->address, step, j->timeout_sec);
+                                                  "status' and 'gpuswitchctl holders')%s",
+                                                  g->address, step, j->timeout_sec,
+                                                  nvidia_modeset_note(&j->sysfs, j->snapshot));
                 j->replied = true;
         }
         (void) sd_event_source_set_time_relative(es, WATCHDOG_INTERVAL_USEC);

@@ -3,6 +3,7 @@
 #include "errors.h"
 #include "fake-sysfs.h"
 #include "gpu.h"
+#include "nvidia.h"
 #include "plan.h"
 #include "testlib.h"
 #include "util.h"
@@ -225,7 +226,29 @@ static void test_refusals(void) {
         fake_kernel_free(k);
 }
 
+static void test_nvidia_modeset(void) {
+        FakeKernel *k = fake_kernel_new();
+        _cleanup_(gpu_freep) Gpu *g = read_gpu(k);
+        char cmd[1024];
+
+        /* not on nvidia: nothing to say, whatever nvidia_drm does */
+        CHECK_STR(nvidia_modeset_note(&k->sysfs, g), "");
+        free(g->functions[0].driver);
+        g->functions[0].driver = strdup("nvidia");
+        CHECK_STR(nvidia_modeset_note(&k->sysfs, g), "");     /* nvidia_drm not loaded */
+        snprintf(cmd, sizeof cmd, "mkdir -p %s/module/nvidia_drm/parameters && echo N > "
+                 "%s/module/nvidia_drm/parameters/modeset", k->root, k->root);
+        CHECK_INT(system(cmd), 0);
+        CHECK_STR(nvidia_modeset_note(&k->sysfs, g), "");
+        snprintf(cmd, sizeof cmd, "echo Y > %s/module/nvidia_drm/parameters/modeset", k->root);
+        CHECK_INT(system(cmd), 0);
+        CHECK_CONTAINS(nvidia_modeset_note(&k->sysfs, g), "modeset=1");
+        CHECK_CONTAINS(nvidia_modeset_note(&k->sysfs, g), "options nvidia-drm modeset=0");
+        fake_kernel_free(k);
+}
+
 int main(void) {
+        test_nvidia_modeset();
         test_read();
         test_modes();
         test_plan();
