@@ -14,11 +14,14 @@ for a in $(cat /proc/cmdline); do
         vmtest.testmod=*) TESTMOD=${a#*=} ;;
         esac
 done
+# Under systemd (systemd.run=) our output would go through the journal with
+# a prefix on each line: straight to the console, as without it.
+[ -d /run/systemd/system ] && exec >/dev/console 2>&1
 up() { cut -d' ' -f1 /proc/uptime; }
 echo "VMTEST: stage 2 at $(up)s, kernel $(uname -r)"
 mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /dev/shm
+mountpoint -q /dev/pts || mount -t devpts devpts /dev/pts
+mountpoint -q /dev/shm || mount -t tmpfs tmpfs /dev/shm
 ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
@@ -41,10 +44,17 @@ if [ -n "$STAGE" ] && [ -d "$STAGE" ]; then
         tar -C "$STAGE" -cf - . | tar -C / -xf - --keep-directory-symlink --no-overwrite-dir --no-same-owner
 fi
 
-mkdir -p /run/dbus
-dbus-daemon --system --fork || echo "VMTEST: dbus-daemon failed"
-for i in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
-/usr/lib/polkit-1/polkitd --no-debug >/tmp/polkitd.log 2>&1 &
+if [ -d /run/systemd/system ]; then
+        # systemd is PID 1 (a "# vmtest: systemd" script): the bus and
+        # polkit as its units, gpuswitchd's unit known to it.
+        systemctl daemon-reload
+        systemctl start dbus.service polkit.service || echo "VMTEST: starting dbus and polkit failed"
+else
+        mkdir -p /run/dbus
+        dbus-daemon --system --fork || echo "VMTEST: dbus-daemon failed"
+        for i in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
+        /usr/lib/polkit-1/polkitd --no-debug >/tmp/polkitd.log 2>&1 &
+fi
 has_owner() {
         dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
                 "string:$1" 2>/dev/null | grep -q 'boolean true'

@@ -85,6 +85,12 @@ if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ "${VMTEST_KVM:-1}" =
         accel=(-accel kvm -cpu host)
 fi
 append="console=ttyS0 panic=-1 loglevel=4 intel_iommu=on iommu=pt"
+# A script that says "# vmtest: systemd" gets systemd as PID 1, which runs
+# stage 2 as the kernel command line's transient service.
+if grep -q '^# vmtest: systemd$' "$SCRIPT"; then
+        append+=" vmtest.systemd=1 systemd.run=\"/bin/bash $here/guest-init.sh\""
+        append+=" systemd.run_success_action=poweroff systemd.show_status=0"
+fi
 append+=" vmtest.modules=$MODDIR vmtest.stage2=$here/guest-init.sh vmtest.script=$SCRIPT"
 append+=" vmtest.vfiocheck=$WORK/vfiocheck vmtest.testmod=$WORK/module/gpuswitch_test.ko${STAGE:+ vmtest.stage=$STAGE}"
 set +e
