@@ -11,8 +11,10 @@
 void config_free(Config *c) {
         if (!c)
                 return;
-        for (size_t i = 0; i < c->n_sections; i++)
+        for (size_t i = 0; i < c->n_sections; i++) {
                 free(c->sections[i].host_driver);
+                g_strfreev(c->sections[i].stop_services);
+        }
         free(c->sections);
         free(c->gpus);
         free(c);
@@ -126,9 +128,9 @@ static int parse_daemon(GKeyFile *kf, const char *origin, Config *c, char **erro
 
 static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group, Config *c,
                              char **error_message) {
-        static const char *const known[] = { "DefaultMode", "HostDriver", "AllowBootVga", NULL };
+        static const char *const known[] = { "DefaultMode", "HostDriver", "AllowBootVga", "StopServices", NULL };
         const char *addr = group + strlen(GROUP_GPU_PREFIX);
-        g_autofree char *mode = NULL, *driver = NULL;
+        g_autofree char *mode = NULL, *driver = NULL, *services = NULL;
         GpuConfig *s, *n;
         int r;
 
@@ -173,6 +175,25 @@ static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group
                 s->host_driver = strdup(driver);
                 if (!s->host_driver)
                         return -ENOMEM;
+        }
+
+        services = g_key_file_get_value(kf, group, "StopServices", NULL);
+        if (services) {
+                g_auto(GStrv) items = g_strsplit_set(g_strstrip(services), "; ", -1);
+                g_autoptr(GPtrArray) units = g_ptr_array_new_with_free_func(g_free);
+
+                for (char **it = items; *it; it++) {
+                        if (isempty(*it))
+                                continue;
+                        if (!g_str_has_suffix(*it, ".service") || strlen(*it) > 255 ||
+                            strspn(*it, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.@-\\")
+                                != strlen(*it))
+                                return fail(error_message, "%s: [%s]: StopServices: '%s' is not a service unit name",
+                                            origin, group, *it);
+                        g_ptr_array_add(units, g_strdup(*it));
+                }
+                g_ptr_array_add(units, NULL);
+                s->stop_services = (char **) g_ptr_array_free(g_steal_pointer(&units), FALSE);
         }
 
         return parse_bool(kf, origin, group, "AllowBootVga", &s->allow_boot_vga, error_message);

@@ -16,6 +16,7 @@ typedef struct GpuConfig {
         GpuMode default_mode;     /* host, vfio or keep */
         char *host_driver;        /* HostDriver=, for the display function(s); NULL: detect */
         bool allow_boot_vga;      /* AllowBootVga= */
+        char **stop_services;     /* StopServices=, NULL-terminated; NULL: the default */
 } GpuConfig;
 
 typedef struct Config {

@@ -6,7 +6,10 @@
 #include <time.h>
 
 #include "errors.h"
+#include <glib.h>
+
 #include "holders.h"
+#include "services.h"
 #include "nvidia.h"
 #include "switch-record.h"
 #include "switch.h"
@@ -22,6 +25,7 @@ void job_free(Job *j) {
         sd_event_source_disable_unref(j->watchdog);
         pthread_mutex_destroy(&j->lock);
         sd_bus_message_unref(j->request);
+        g_strfreev(j->stop_services);
         sd_bus_error_free(&j->error);
         gpu_free(j->snapshot);
         free(j);
@@ -63,6 +67,7 @@ static int job_work(Job *j) {
         _cleanup_(gpu_freep) Gpu *now = NULL;
         _cleanup_(plan_freep) Plan *plan = NULL;
         Sysfs *s = &j->sysfs;
+        const char *dir = switch_record_dir();
         int r;
 
         /* The state may have changed since the request came in: plan from
@@ -76,21 +81,34 @@ static int job_work(Job *j) {
         r = plan_make(s, now, j->target, &j->policy, &plan, &j->error);
         if (r < 0)
                 return r;
-        if (plan_is_noop(plan))
+        if (plan_is_noop(plan)) {
+                if (j->target == GPU_MODE_HOST)
+                        (void) services_restart(dir, now->address);
                 return 0;
-        r = check_holders(s, now, j->flags, &j->error);
-        if (r < 0)
-                return r;
-        /* On disk before the first write: a daemon killed mid-switch finds
-         * it at its next start and puts the GPU back. */
-        r = switch_record_write(switch_record_dir(), now, j->target);
-        if (r < 0) {
-                sd_bus_error_setf(&j->error, GS_ERROR_SWITCH_FAILED, "%s: cannot record the switch in %s: %s; "
-                                  "nothing was changed", now->address, switch_record_dir(), strerror(-r));
-                return r;
         }
-        r = switch_run(s, now, plan, &j->error);
-        (void) switch_record_remove(switch_record_dir(), now->address);
+        /* The services first: they are holders too. */
+        if (j->target == GPU_MODE_VFIO) {
+                r = services_stop(dir, now->address, j->stop_services, &j->error);
+                if (r < 0)
+                        return r;
+        }
+        r = check_holders(s, now, j->flags, &j->error);
+        if (r >= 0) {
+                /* On disk before the first write: a daemon killed mid-switch
+                 * finds it at its next start and puts the GPU back. */
+                r = switch_record_write(dir, now, j->target);
+                if (r < 0)
+                        sd_bus_error_setf(&j->error, GS_ERROR_SWITCH_FAILED, "%s: cannot record the switch in %s: "
+                                          "%s; nothing was changed", now->address, dir, strerror(-r));
+        }
+        if (r >= 0) {
+                r = switch_run(s, now, plan, &j->error);
+                (void) switch_record_remove(dir, now->address);
+        }
+        /* Back on the host, or the switch to vfio-pci did not happen: the
+         * services run again. */
+        if (j->target == GPU_MODE_HOST ? r >= 0 : r < 0)
+                (void) services_restart(dir, now->address);
         return r;
 }
 
@@ -203,6 +221,7 @@ int job_start(ManagedGpu *g, sd_bus_message *request, GpuMode target, uint64_t f
                 .timeout_sec = g->manager->config->step_timeout_sec,
         };
         pthread_mutex_init(&j->lock, NULL);
+        j->stop_services = g_strdupv(g->stop_services);
         j->sysfs.progress = job_progress;
         j->sysfs.progress_userdata = j;
         r = sd_event_add_time_relative(g->manager->event, &j->watchdog, CLOCK_MONOTONIC, WATCHDOG_INTERVAL_USEC, 0,

@@ -16,6 +16,7 @@ struct Job {
         uint64_t flags;
         sd_bus_message *request;
         PlanPolicy policy;
+        char **stop_services;
 
         /* the thread's own until it ends */
         Gpu *snapshot;

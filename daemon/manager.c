@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <glib.h>
+
 #include "errors.h"
 #include "host-driver.h"
 #include "job.h"
@@ -26,6 +28,7 @@ static void managed_gpu_free(ManagedGpu *g) {
         free(g->object_path);
         free(g->name);
         free(g->step);
+        g_strfreev(g->stop_services);
         free(g);
 }
 
@@ -79,6 +82,19 @@ static int resolve_host_drivers(Manager *m, Gpu *state, const GpuConfig *gc) {
         return 0;
 }
 
+/* StopServices=, or for a GPU that nvidia drives the two NVIDIA services
+ * that keep every NVIDIA GPU's nodes open. */
+static char **default_stop_services(const ManagedGpu *g, const GpuConfig *gc) {
+        static const char *const nvidia[] = { "nvidia-persistenced.service", "nvidia-powerd.service", NULL };
+
+        if (gc && gc->stop_services)
+                return g_strdupv(gc->stop_services);
+        for (size_t i = 0; i < g->state->n_functions; i++)
+                if (streq_ptr(g->state->functions[i].host_driver, "nvidia"))
+                        return g_strdupv((char **) nvidia);
+        return NULL;
+}
+
 static int manager_add_gpu(Manager *m, const PciAddress *slot) {
         _cleanup_(gpu_freep) Gpu *state = NULL;
         const GpuConfig *gc = config_find_gpu(m->config, slot);
@@ -120,6 +136,7 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
                      slot->slot) < 0 || !g->name)
                 return -ENOMEM;
         g->state = TAKE_PTR(state);
+        g->stop_services = default_stop_services(g, gc);
 
         log_info("%s: managing %s, %zu functions, mode %s", g->address, g->name, g->state->n_functions,
                  gpu_mode_to_string(g->mode));

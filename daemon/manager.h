@@ -35,6 +35,7 @@ typedef struct ManagedGpu {
         bool boot_vga;
         Job *job;                 /* the switch under way, NULL when idle */
         char *step;               /* the job's current kernel write, for the Step property */
+        char **stop_services;     /* units stopped for vfio, started again for host */
 } ManagedGpu;
 
 /* The daemon's one context. */

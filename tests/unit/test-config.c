@@ -82,7 +82,16 @@ int main(void) {
 
         c = parse_ok("[Gpu 0000:0a:00]\nDefaultMode=keep\n");
         CHECK_INT(c->sections[0].default_mode, GPU_MODE_KEEP);
+        CHECK(c->sections[0].stop_services == NULL);
         config_free(c);
+
+        c = parse_ok("[Gpu 0000:0a:00]\nStopServices=nvidia-persistenced.service; ollama.service\n");
+        CHECK_STR(c->sections[0].stop_services[0], "nvidia-persistenced.service");
+        CHECK_STR(c->sections[0].stop_services[1], "ollama.service");
+        CHECK(c->sections[0].stop_services[2] == NULL);
+        config_free(c);
+        parse_bad("[Gpu 0000:0a:00]\nStopServices=sshd\n", "sshd");
+        parse_bad("[Gpu 0000:0a:00]\nStopServices=../x.service\n", "../x.service");
 
         parse_bad("[Demon]\nGpus=auto\n", "[Demon]");
         parse_bad("[Daemon]\nGpuz=auto\n", "Gpuz");

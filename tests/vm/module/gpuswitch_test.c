@@ -15,6 +15,7 @@
  */
 #include <linux/atomic.h>
 #include <linux/fs.h>
+#include <linux/idr.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -42,10 +43,13 @@ MODULE_PARM_DESC(pin, "1: an invisible user holds every device (remove() waits)"
 struct gst_dev {
 	struct miscdevice misc;
 	atomic_t users;
+	int index;
 	char name[32];
 };
 
-static atomic_t gst_count = ATOMIC_INIT(0);
+/* As /dev/nvidiaN, the number is given back on remove: a function bound
+ * again gets the same node. */
+static DEFINE_IDA(gst_ida);
 
 static int gst_open(struct inode *inode, struct file *file)
 {
@@ -78,7 +82,13 @@ static int gst_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
 	if (!d)
 		return -ENOMEM;
-	snprintf(d->name, sizeof(d->name), "gpuswitch-test%d", atomic_inc_return(&gst_count) - 1);
+	r = ida_alloc(&gst_ida, GFP_KERNEL);
+	if (r < 0) {
+		kfree(d);
+		return r;
+	}
+	d->index = r;
+	snprintf(d->name, sizeof(d->name), "gpuswitch-test%d", d->index);
 	d->misc.minor = MISC_DYNAMIC_MINOR;
 	d->misc.name = d->name;
 	d->misc.fops = &gst_fops;
@@ -86,6 +96,7 @@ static int gst_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	d->misc.mode = 0666;
 	r = misc_register(&d->misc);
 	if (r) {
+		ida_free(&gst_ida, d->index);
 		kfree(d);
 		return r;
 	}
@@ -104,6 +115,7 @@ static void gst_remove(struct pci_dev *pdev)
 			 atomic_read(&d->users), READ_ONCE(pin) ? " and the pin" : "");
 	wait_event(users_gone, atomic_read(&d->users) == 0 && !READ_ONCE(pin));
 	misc_deregister(&d->misc);
+	ida_free(&gst_ida, d->index);
 	kfree(d);
 	dev_info(&pdev->dev, "gpuswitch_test: removed\n");
 }

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "services.h"
+
+#include <glib.h>
+#include <time.h>
+
+#include "errors.h"
+#include "util.h"
+
+#define SYSTEMD_BUS "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
+#define SYSTEMD_UNIT "org.freedesktop.systemd1.Unit"
+#define STOP_TIMEOUT_MS 20000
+
+static char *record_path(const char *dir, const char *address) {
+        g_autofree char *name = g_strdup_printf("stopped-services-%s", address);
+        return g_build_filename(dir, name, NULL);
+}
+
+static int unit_state(sd_bus *bus, const char *unit, char **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        int r;
+
+        /* GetUnit knows loaded units only: one that is not loaded is not running. */
+        r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", &e, &reply, "s", unit);
+        if (r < 0) {
+                *ret = strdup("inactive");
+                return *ret ? 0 : -ENOMEM;
+        }
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return r;
+        return sd_bus_get_property_string(bus, SYSTEMD_BUS, path, SYSTEMD_UNIT, "ActiveState", &e, ret);
+}
+
+static bool running(const char *state) {
+        return streq(state, "active") || streq(state, "activating") || streq(state, "reloading");
+}
+
+static int stop_unit(sd_bus *bus, const char *address, const char *unit, sd_bus_error *error) {
+        const struct timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+        int r;
+
+        r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit", error, NULL, "ss", unit,
+                               "replace");
+        if (r < 0)
+                return log_error_errno(r, "%s: stopping %s: %s", address, unit, error->message);
+        /* StopUnit queues a job: wait until the unit is down, its files closed. */
+        for (unsigned waited = 0; waited < STOP_TIMEOUT_MS; waited += 100) {
+                _cleanup_free_ char *state = NULL;
+
+                r = unit_state(bus, unit, &state);
+                if (r < 0)
+                        return r;
+                if (!running(state) && !streq(state, "deactivating"))
+                        return 0;
+                nanosleep(&tick, NULL);
+        }
+        sd_bus_error_setf(error, GS_ERROR_TIMEOUT, "%s: %s did not stop within %u s", address, unit,
+                          STOP_TIMEOUT_MS / 1000);
+        return -ETIMEDOUT;
+}
+
+int services_stop(const char *state_dir, const char *address, char *const *units, sd_bus_error *error) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        g_autoptr(GString) stopped = g_string_new(NULL);
+        g_autofree char *path = record_path(state_dir, address), *old = NULL;
+        int r;
+
+        if (!units || !units[0])
+                return 0;
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_warning_errno(r, "%s: connecting to systemd to stop services", address);
+        if (g_file_get_contents(path, &old, NULL, NULL))
+                g_string_append(stopped, old);
+
+        for (char *const *u = units; *u; u++) {
+                _cleanup_free_ char *state = NULL;
+
+                r = unit_state(bus, *u, &state);
+                if (r < 0 || !running(state))
+                        continue;
+                log_notice("%s: stopping %s, which keeps the GPU open; it is started again after the switch "
+                           "back to the host", address, *u);
+                r = stop_unit(bus, address, *u, error);
+                if (r < 0)
+                        return r;
+                g_string_append_printf(stopped, "%s\n", *u);
+                /* recorded at once: a daemon stopped now still starts it again */
+                if (g_mkdir_with_parents(state_dir, 0755) < 0 ||
+                    !g_file_set_contents(path, stopped->str, (gssize) stopped->len, NULL))
+                        log_warning("%s: could not record in %s that %s was stopped", address, path, *u);
+        }
+        return 0;
+}
+
+int services_restart(const char *state_dir, const char *address) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        g_autofree char *path = record_path(state_dir, address), *data = NULL;
+        g_auto(GStrv) units = NULL;
+        int r;
+
+        if (!g_file_get_contents(path, &data, NULL, NULL))
+                return 0;
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_warning_errno(r, "%s: connecting to systemd to start services again", address);
+        units = g_strsplit(data, "\n", -1);
+        for (char **u = units; *u; u++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                if (isempty(*u))
+                        continue;
+                r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartUnit", &e, NULL, "ss",
+                                       *u, "replace");
+                if (r < 0)
+                        log_warning("%s: starting %s again: %s", address, *u, e.message);
+                else
+                        log_notice("%s: started %s again", address, *u);
+        }
+        (void) unlink(path);
+        return 0;
+}
