@@ -44,4 +44,29 @@ for i in $(seq 100); do [ "$(prop Mode)" = 's "vfio"' ] && break; sleep 0.1; don
 [ "$(prop Step)" = 's ""' ] && result step-cleared PASS || result step-cleared FAIL "$(prop Step)"
 $CTL host >/dev/null 2>&1
 all_original && result back-to-host PASS || result back-to-host FAIL "$(state)"
+
+# ---- a process that opens the node after the holder check ---------------------
+# The switch record is written after the check and before the first write;
+# the pin holds the unbind until the late holder has the node open.
+echo 1 > $PIN
+$CTL vfio >/tmp/sw2.out 2>&1 & sw=$!
+for i in $(seq 100); do [ -e /var/lib/gpuswitch/switch-$SLOT.conf ] && break; sleep 0.05; done
+( exec sleep 1000 < /dev/gpuswitch-test0 & )
+sleep 0.3
+late=$(pgrep -n -x sleep)
+echo 0 > $PIN
+wait $sw; rc=$?
+cat /tmp/sw2.out
+[ $rc = 1 ] && grep -q "$EDU: unbind" /tmp/sw2.out && result late-holder-blocks-timeout PASS \
+        || result late-holder-blocks-timeout FAIL "rc=$rc"
+run $CTL holders
+echo "$OUT" | grep -qE "^$late +root +sleep +gpuswitch-test0$" && result late-holder-named PASS \
+        || result late-holder-named FAIL "$OUT"
+m=$(prop_fast Mode)
+[ "$m" = 's "switching"' ] && result late-holder-answers PASS || result late-holder-answers FAIL "$m"
+kill $late
+for i in $(seq 100); do [ "$(prop Mode)" = 's "vfio"' ] && break; sleep 0.1; done
+all_on vfio-pci && result late-holder-gone-recovers PASS || result late-holder-gone-recovers FAIL "$(state)"
+$CTL host >/dev/null 2>&1
+all_original && result late-back-to-host PASS || result late-back-to-host FAIL "$(state)"
 finish
