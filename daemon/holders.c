@@ -79,13 +79,17 @@ static int add_class_nodes(const char *dir, int depth, DeviceNode **nodes, size_
         return 0;
 }
 
+static const char *proc_root(const Sysfs *s) {
+        return s->proc_root ? s->proc_root : "/proc";
+}
+
 /* /proc/driver/nvidia/gpus/ADDR/information has "Device Minor: N". */
-static int nvidia_minor(const char *function, unsigned *ret) {
+static int nvidia_minor(const Sysfs *s, const char *function, unsigned *ret) {
         _cleanup_free_ char *p = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         char line[256];
 
-        if (asprintf(&p, "/proc/driver/nvidia/gpus/%s/information", function) < 0)
+        if (asprintf(&p, "%s/driver/nvidia/gpus/%s/information", proc_root(s), function) < 0)
                 return -ENOMEM;
         f = fopen(p, "re");
         if (!f)
@@ -93,6 +97,27 @@ static int nvidia_minor(const char *function, unsigned *ret) {
         while (fgets(line, sizeof line, f))
                 if (sscanf(line, "Device Minor: %u", ret) == 1)
                         return 0;
+        return -ENOENT;
+}
+
+/* nvidia-uvm's major is dynamic: /proc/devices has it ("511 nvidia-uvm").
+ * Not /dev/nvidia-uvm: the unit's PrivateDevices= hides it. */
+static int nvidia_uvm_major(const Sysfs *s, unsigned *ret) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[128], name[64];
+        unsigned major;
+
+        if (asprintf(&p, "%s/devices", proc_root(s)) < 0)
+                return -ENOMEM;
+        f = fopen(p, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof line, f))
+                if (sscanf(line, "%u %63s", &major, name) == 2 && streq(name, "nvidia-uvm")) {
+                        *ret = major;
+                        return 0;
+                }
         return -ENOENT;
 }
 
@@ -131,11 +156,10 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
         }
 
         if (streq_ptr(f->driver, "nvidia")) {
-                struct stat st;
-                unsigned minor;
+                unsigned minor, uvm;
                 char name[32];
 
-                if (nvidia_minor(f->address, &minor) >= 0) {
+                if (nvidia_minor(s, f->address, &minor) >= 0) {
                         snprintf(name, sizeof name, "nvidia%u", minor);
                         r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, minor), name);
                         if (r < 0)
@@ -146,8 +170,8 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
                 r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_CTL_MINOR), "nvidiactl");
                 if (r >= 0)
                         r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_MODESET_MINOR), "nvidia-modeset");
-                if (r >= 0 && stat("/dev/nvidia-uvm", &st) >= 0 && S_ISCHR(st.st_mode))
-                        r = nodes_add(nodes, n, st.st_rdev, "nvidia-uvm");
+                if (r >= 0 && nvidia_uvm_major(s, &uvm) >= 0)
+                        r = nodes_add(nodes, n, makedev(uvm, 0), "nvidia-uvm");
                 if (r < 0)
                         return r;
         }

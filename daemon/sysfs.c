@@ -14,6 +14,7 @@ void sysfs_init_from_env(Sysfs *s) {
 
         *s = (Sysfs) {
                 .root = isempty(root) ? "/sys" : root,
+                .proc_root = "/proc",
                 .fail_at = isempty(fail) ? NULL : strdup(fail),
         };
 }

@@ -14,6 +14,7 @@ typedef void (*SysfsProgressFunc)(const char *function, const char *step, const 
 
 struct Sysfs {
         const char *root;          /* "/sys" */
+        const char *proc_root;     /* "/proc", for /proc/driver/nvidia and /proc/devices */
         SysfsWriteFunc write;      /* NULL: write the file */
         SysfsLoadFunc load_module; /* NULL: libkmod */
         void *userdata;

@@ -171,6 +171,35 @@ int main(void) {
                                 CHECK_INT(nodes[i].devnum, makedev(116, 2));
                 }
                 free(nodes);
+                nodes = NULL;
+
+                /* on nvidia: /dev/nvidiaN from /proc/driver/nvidia, the
+                 * control nodes, nvidia-uvm's major from /proc/devices */
+                snprintf(p, sizeof p, "mkdir -p %s/proc/driver/nvidia/gpus/0000:01:00.0 && "
+                         "printf 'Model: x\\nDevice Minor: 3\\n' > %s/proc/driver/nvidia/gpus/0000:01:00.0/information && "
+                         "printf 'Character devices:\\n195 nvidia\\n508 nvidia-uvm\\n' > %s/proc/devices",
+                         k->root, k->root, k->root);
+                CHECK_INT(system(p), 0);
+                snprintf(p, sizeof p, "%s/proc", k->root);
+                k->sysfs.proc_root = p;
+                free(g->functions[0].driver);
+                g->functions[0].driver = strdup("nvidia");
+                CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes, &nn), 0);
+                {
+                        bool n3 = false, ctl = false, ms = false, uvm = false;
+
+                        for (size_t i = 0; i < nn; i++) {
+                                n3 = n3 || (streq(nodes[i].name, "nvidia3") && nodes[i].devnum == makedev(195, 3));
+                                ctl = ctl || (streq(nodes[i].name, "nvidiactl") && nodes[i].devnum == makedev(195, 255));
+                                ms = ms || (streq(nodes[i].name, "nvidia-modeset") && nodes[i].devnum == makedev(195, 254));
+                                uvm = uvm || (streq(nodes[i].name, "nvidia-uvm") && nodes[i].devnum == makedev(508, 0));
+                        }
+                        CHECK(n3);
+                        CHECK(ctl);
+                        CHECK(ms);
+                        CHECK(uvm);
+                }
+                free(nodes);
                 gpu_free(g);
                 fake_kernel_free(k);
         }
