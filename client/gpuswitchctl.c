@@ -202,6 +202,31 @@ static int check_nvidia(sd_bus *bus, const char *gpu) {
         return 0;
 }
 
+/* --force: the processes about to be ended, named before the daemon ends
+ * them, those of other users and of system accounts marked. */
+static void announce_holders(sd_bus *bus, const char *gpu) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *comm, *node;
+        uint32_t pid, uid;
+        bool first = true;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListHolders", &error, &reply, "s", gpu);
+        if (r < 0)
+                return;
+        r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
+                struct passwd *pw = getpwuid(uid);
+
+                if (first)
+                        fprintf(stderr, "gpuswitchctl: --force ends what holds %s:\n", *gpu ? gpu : "the GPU");
+                first = false;
+                fprintf(stderr, "  %u %s (%s) holds %s%s\n", pid, comm, pw ? pw->pw_name : "?", node,
+                        uid != getuid() ? (uid < 1000 ? "  [a system account]" : "  [another user]") : "");
+        }
+}
+
 static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char *verb) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -212,6 +237,8 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
         int r;
 
         snprintf(what, sizeof what, "switching %s to %s", *gpu ? gpu : "the GPU", mode);
+        if (arg_force && !arg_quiet)
+                announce_holders(bus, gpu);
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Switch");
         if (r >= 0)
                 r = sd_bus_message_append(m, "sst", gpu, mode, arg_force ? SWITCH_FLAG_TERMINATE_HOLDERS : 0);

@@ -53,6 +53,8 @@ all_original && kill -0 $HOLDER && result force-denied-nothing-ended PASS || res
 
 run $CTL --force vfio
 expect_rc force-switches 0
+echo "$OUT" | grep -qE "^  $HOLDER sleep \(alice\) holds gpuswitch-test0  \[another user\]$" \
+        && result force-names-before-ending PASS || result force-names-before-ending FAIL "$OUT"
 ! kill -0 $HOLDER 2>/dev/null && result force-ended-holder PASS || result force-ended-holder FAIL "pid $HOLDER alive"
 all_on vfio-pci && result force-all-on-vfio PASS || result force-all-on-vfio FAIL "$(state)"
 run $CTL host
