@@ -13,6 +13,37 @@ static const PciFunction *primary_function(const Gpu *g) {
         return g->n_functions > 0 ? &g->functions[0] : NULL;
 }
 
+char *pci_ids_lookup(const char *path, uint16_t vendor, uint16_t device) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        _cleanup_free_ char *vendor_name = NULL;
+        char line[512], *name = NULL;
+
+        if (!f)
+                return NULL;
+        while (fgets(line, sizeof line, f)) {
+                unsigned id;
+                int n = 0;
+
+                line[strcspn(line, "\n")] = 0;
+                if (line[0] == '#' || line[0] == 0)
+                        continue;
+                if (!vendor_name) {
+                        /* a vendor line: four hex digits at the start */
+                        if (line[0] != '\t' && sscanf(line, "%4x  %n", &id, &n) == 1 && n > 0 && id == vendor)
+                                vendor_name = strdup(line + n);
+                        continue;
+                }
+                if (line[0] != '\t')
+                        break;          /* the next vendor: the device is not listed */
+                if (line[1] != '\t' && sscanf(line + 1, "%4x  %n", &id, &n) == 1 && n > 0 && id == device) {
+                        if (asprintf(&name, "%s %s", vendor_name, line + 1 + n) < 0)
+                                name = NULL;
+                        return name;
+                }
+        }
+        return NULL;
+}
+
 char *gpu_name(const Gpu *g) {
         const PciFunction *f = primary_function(g);
         sd_hwdb *hwdb = NULL;

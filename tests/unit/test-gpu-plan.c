@@ -4,6 +4,7 @@
 #include "fake-sysfs.h"
 #include "gpu.h"
 #include "nvidia.h"
+#include "pci-name.h"
 #include "plan.h"
 #include "testlib.h"
 #include "util.h"
@@ -247,7 +248,35 @@ static void test_nvidia_modeset(void) {
         fake_kernel_free(k);
 }
 
+static void test_pci_ids(void) {
+        char path[] = "/tmp/gpuswitch-pci-ids-XXXXXX";
+        int fd = mkstemp(path);
+        FILE *f = fdopen(fd, "w");
+        char *n;
+
+        fputs("# comment\n"
+              "10de  NVIDIA Corporation\n"
+              "\t1e84  TU104 [GeForce RTX 2070 SUPER]\n"
+              "\t\t1043 8707  subsystem line\n"
+              "\t10f8  TU104 HD Audio Controller\n"
+              "1234  Technical Corp.\n"
+              "\t1111  QEMU Virtual Video Controller\n", f);
+        fclose(f);
+        n = pci_ids_lookup(path, 0x10de, 0x1e84);
+        CHECK_STR(n, "NVIDIA Corporation TU104 [GeForce RTX 2070 SUPER]");
+        free(n);
+        n = pci_ids_lookup(path, 0x1234, 0x1111);
+        CHECK_STR(n, "Technical Corp. QEMU Virtual Video Controller");
+        free(n);
+        CHECK(pci_ids_lookup(path, 0x10de, 0x8707) == NULL);    /* a subsystem, not a device */
+        CHECK(pci_ids_lookup(path, 0x10de, 0x1111) == NULL);    /* another vendor's device */
+        CHECK(pci_ids_lookup(path, 0x1002, 0x1111) == NULL);
+        CHECK(pci_ids_lookup("/nonexistent", 0x10de, 0x1e84) == NULL);
+        unlink(path);
+}
+
 int main(void) {
+        test_pci_ids();
         test_nvidia_modeset();
         test_read();
         test_modes();
