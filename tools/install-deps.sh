@@ -4,7 +4,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 build=(cmake gcc make pkg-config libsystemd-dev libglib2.0-dev libjson-glib-dev libkmod-dev
-       systemd dbus polkitd python3)
+       systemd dbus polkitd python3 pci.ids)
 vm=()
 if [ "${1:-}" != --build-only ]; then
         # the QEMU guest: kernel tools, busybox, qemu; and the userspace it borrows
