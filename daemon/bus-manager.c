@@ -61,6 +61,15 @@ static int method_list_gpus(sd_bus_message *msg, void *userdata, sd_bus_error *e
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The "mode" argument of Plan and Switch: a target, not mixed or keep. */
+static int parse_target_mode(const char *mode, GpuMode *ret, sd_bus_error *error) {
+        *ret = gpu_mode_from_string(mode);
+        if (*ret != GPU_MODE_VFIO && *ret != GPU_MODE_HOST)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "unknown mode '%.32s': expected vfio or host", mode);
+        return 0;
+}
+
 /* The methods whose only argument is a GPU. */
 static int read_gpu_arg(sd_bus_message *msg, Manager *m, ManagedGpu **ret, sd_bus_error *error) {
         const char *arg;
@@ -96,10 +105,9 @@ static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(msg, "ss", &arg, &mode);
         if (r < 0)
                 return r;
-        target = gpu_mode_from_string(mode);
-        if (target != GPU_MODE_VFIO && target != GPU_MODE_HOST)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "unknown mode '%.32s': expected vfio or host", mode);
+        r = parse_target_mode(mode, &target, error);
+        if (r < 0)
+                return r;
         g = manager_find_gpu(m, arg, error);
         if (!g)
                 return -sd_bus_error_get_errno(error);
@@ -271,10 +279,9 @@ static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = sd_bus_message_read(msg, "sst", &arg, &mode, &flags);
         if (r < 0)
                 return r;
-        target = gpu_mode_from_string(mode);
-        if (target != GPU_MODE_VFIO && target != GPU_MODE_HOST)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "unknown mode '%.32s': expected vfio or host", mode);
+        r = parse_target_mode(mode, &target, error);
+        if (r < 0)
+                return r;
         if (flags & ~SWITCH_FLAGS_ALL)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "unknown flags 0x%" PRIx64,
                                          flags & ~SWITCH_FLAGS_ALL);
