@@ -318,6 +318,73 @@ static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return 1;
 }
 
+/* What SetDefaultMode carries through polkit. */
+typedef struct DefaultModeRequest {
+        ManagedGpu *gpu;
+        GpuMode mode;
+} DefaultModeRequest;
+
+static void set_default_mode_reply(sd_bus_message *msg, ManagedGpu *g, GpuMode mode) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (managed_gpu_set_default_mode(g, mode, &error) < 0)
+                (void) sd_bus_reply_method_error(msg, &error);
+        else
+                (void) sd_bus_reply_method_return(msg, NULL);
+}
+
+static void on_configure_authorized(sd_bus_message *msg, int authorized, const sd_bus_error *error, void *userdata) {
+        DefaultModeRequest *req = userdata;
+
+        if (authorized > 0)
+                set_default_mode_reply(msg, req->gpu, req->mode);
+        else
+                (void) sd_bus_reply_method_error(msg, error);
+        free(req);
+}
+
+static int method_set_default_mode(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *arg, *mode_arg;
+        const char *details[5];
+        DefaultModeRequest *req;
+        ManagedGpu *g;
+        GpuMode mode;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &arg, &mode_arg);
+        if (r < 0)
+                return r;
+        mode = gpu_mode_from_string(mode_arg);
+        if (mode != GPU_MODE_HOST && mode != GPU_MODE_VFIO && mode != GPU_MODE_KEEP)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "unknown default mode '%.32s': expected host, vfio or keep", mode_arg);
+        g = manager_find_gpu(m, arg, error);
+        if (!g)
+                return -sd_bus_error_get_errno(error);
+
+        details[0] = "gpu";
+        details[1] = g->address;
+        details[2] = "mode";
+        details[3] = gpu_mode_to_string(mode);
+        details[4] = NULL;
+
+        req = calloc(1, sizeof *req);
+        if (!req)
+                return -ENOMEM;
+        *req = (DefaultModeRequest) { .gpu = g, .mode = mode };
+        r = polkit_check_async(msg, POLKIT_ACTION_CONFIGURE, details, on_configure_authorized, req);
+        if (r < 0) {
+                free(req);
+                return log_error_errno(r, "%s: asking polkit", g->address);
+        }
+        if (r > 0) {
+                set_default_mode_reply(msg, g, mode);
+                free(req);
+        }
+        return 1;
+}
+
 const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -342,5 +409,9 @@ const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", gpu),
                                 SD_BUS_RESULT("a(uuss)", holders),
                                 method_list_holders, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetDefaultMode",
+                                SD_BUS_ARGS("s", gpu, "s", mode),
+                                SD_BUS_NO_RESULT,
+                                method_set_default_mode, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

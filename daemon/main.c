@@ -75,6 +75,10 @@ static int run(int argc, char *argv[]) {
         r = manager_new(&m);
         if (r < 0)
                 return log_error_errno(r, "setting up");
+        free(m->config_path);
+        m->config_path = strdup(arg_config);
+        if (!m->config_path)
+                return log_error_errno(-ENOMEM, "setting up");
         r = config_load(arg_config, &m->config, &config_error);
         if (r < 0) {
                 log_error("%s", config_error ? config_error : "reading the configuration failed");

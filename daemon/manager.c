@@ -8,6 +8,7 @@
 
 #include <glib.h>
 
+#include "config-write.h"
 #include "errors.h"
 #include "host-driver.h"
 #include "job.h"
@@ -39,6 +40,9 @@ int manager_new(Manager **ret) {
         if (!m)
                 return -ENOMEM;
         sysfs_init_from_env(&m->sysfs);
+        m->config_path = strdup(GPUSWITCH_CONFIG_FILE);
+        if (!m->config_path)
+                return -ENOMEM;
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
@@ -62,6 +66,7 @@ void manager_free(Manager *m) {
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         config_free(m->config);
+        free(m->config_path);
         free(m->sysfs.fail_at);
         free(m);
 }
@@ -353,6 +358,27 @@ void managed_gpu_set_step(ManagedGpu *g, const char *step) {
         if (g->manager->bus)
                 (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
                                                       "Step", NULL);
+}
+
+int managed_gpu_set_default_mode(ManagedGpu *g, GpuMode mode, sd_bus_error *error) {
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        r = config_set_default_mode(g->manager->config_path, &g->slot, mode, &message);
+        if (r < 0) {
+                log_error("%s: setting DefaultMode=%s: %s", g->address, gpu_mode_to_string(mode),
+                          message ? message : strerror(-r));
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s: cannot set DefaultMode=%s: %s", g->address,
+                                         gpu_mode_to_string(mode), message ? message : strerror(-r));
+        }
+        log_info("%s: DefaultMode=%s written to %s", g->address, gpu_mode_to_string(mode), g->manager->config_path);
+        if (g->default_mode == mode)
+                return 0;
+        g->default_mode = mode;
+        if (g->manager->bus)
+                (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
+                                                      "DefaultMode", NULL);
+        return 0;
 }
 
 static bool functions_equal(const Gpu *a, const Gpu *b) {

@@ -44,6 +44,7 @@ struct Manager {
         sd_bus *bus;
         Sysfs sysfs;
         Config *config;
+        char *config_path;        /* read at start, written by SetDefaultMode */
         ManagedGpu **gpus;
         size_t n_gpus;
         sd_event_source *uevent_source;
@@ -77,6 +78,9 @@ ManagedGpu *manager_find_gpu_by_path(Manager *m, const char *path);
 int managed_gpu_refresh(ManagedGpu *g);
 void managed_gpu_set_mode(ManagedGpu *g, GpuMode mode);
 void managed_gpu_set_step(ManagedGpu *g, const char *step);
+/* Writes DefaultMode= for the GPU to the config file, reads the file
+ * again and announces the new DefaultMode. */
+int managed_gpu_set_default_mode(ManagedGpu *g, GpuMode mode, sd_bus_error *error);
 
 /* bus-manager.c, bus-gpu.c */
 extern const sd_bus_vtable manager_vtable[];

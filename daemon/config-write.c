@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config-write.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <glib.h>
+
+#include "config.h"
+#include "util.h"
+
+/* The section of this slot as the file spells it ("[Gpu 0a:00]" is the
+ * same GPU as "[Gpu 0000:0a:00]"), or the canonical name for a new one. */
+static char *find_group(GKeyFile *kf, const PciAddress *slot) {
+        g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+        char address[PCI_SLOT_STRLEN];
+
+        for (char **g = groups; *g; g++) {
+                PciAddress a;
+
+                if (g_str_has_prefix(*g, "Gpu ") && pci_address_parse(*g + 4, &a) >= 0 &&
+                    pci_address_same_slot(&a, slot))
+                        return g_strdup(*g);
+        }
+        pci_address_format_slot(slot, address);
+        return g_strdup_printf("Gpu %s", address);
+}
+
+/* Next to the file, then rename(2): readers see the old file or the new. */
+static int write_atomically(const char *path, const char *data, size_t len) {
+        g_autofree char *dir = g_path_get_dirname(path);
+        g_autofree char *tmp = g_strdup_printf("%s.XXXXXX", path);
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (g_mkdir_with_parents(dir, 0755) < 0)
+                return -errno;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        /* mkostemp makes 0600 (and the unit's UMask= is 0077): the config is
+         * world-readable, as an administrator's own would be. */
+        if (fchmod(fd, 0644) < 0 || write(fd, data, len) != (ssize_t) len || fsync(fd) < 0) {
+                r = errno ? -errno : -EIO;
+                (void) unlink(tmp);
+                return r;
+        }
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                (void) unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+int config_set_default_mode(const char *path, const PciAddress *slot, GpuMode mode, char **error_message) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) err = NULL;
+        g_autofree char *group = NULL, *data = NULL;
+        _cleanup_(config_freep) Config *check = NULL;
+        gsize len = 0;
+        int r;
+
+        if (mode != GPU_MODE_HOST && mode != GPU_MODE_VFIO && mode != GPU_MODE_KEEP) {
+                *error_message = g_strdup("DefaultMode must be host, vfio or keep");
+                return -EINVAL;
+        }
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &err) &&
+            !g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                *error_message = g_strdup_printf("%s: %s; not changing it", path, err->message);
+                return -EINVAL;
+        }
+
+        group = find_group(kf, slot);
+        g_key_file_set_value(kf, group, "DefaultMode", gpu_mode_to_string(mode));
+        data = g_key_file_to_data(kf, &len, NULL);
+
+        /* The file may have been edited since the daemon read it: what would
+         * be written must still be a config the daemon accepts. */
+        r = config_parse(data, len, path, &check, error_message);
+        if (r < 0)
+                return r;
+
+        r = write_atomically(path, data, len);
+        if (r < 0)
+                *error_message = g_strdup_printf("%s: writing it: %s", path, g_strerror(-r));
+        return r;
+}
