@@ -12,6 +12,7 @@ for a in $(cat /proc/cmdline); do
         vmtest.script=*) SCRIPT=${a#*=} ;;
         vmtest.vfiocheck=*) export VFIOCHECK=${a#*=} ;;
         vmtest.testmod=*) TESTMOD=${a#*=} ;;
+        vmtest.deb=*) export VMTEST_DEB=${a#*=} ;;
         esac
 done
 # Under systemd (systemd.run=) our output would go through the journal with

@@ -5,7 +5,9 @@
 # runs a test script there.  Every PCI write happens inside the guest: this
 # machine's /sys is never written.
 #
-#   run-vm-test.sh --stage DIR --script GUEST_SCRIPT [--work DIR] [--log FILE] [--timeout SEC] [--show]
+#   run-vm-test.sh [--stage DIR] [--deb FILE] --script GUEST_SCRIPT [--work DIR] [--log FILE] [--timeout SEC] [--show]
+#
+# --deb hands a package to the guest as $VMTEST_DEB (guest/deb.sh installs it).
 #
 # --show prints the guest's console as it goes (the demo); otherwise it is
 # only in the log.
@@ -14,10 +16,11 @@
 # only when the guest finished, something passed and nothing failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-STAGE= SCRIPT= WORK=$PWD/vmwork LOG= TIMEOUT=600 SHOW=0
+STAGE= DEB= SCRIPT= WORK=$PWD/vmwork LOG= TIMEOUT=600 SHOW=0
 while [ $# -gt 0 ]; do
         case "$1" in
         --stage) STAGE=$(cd "$2" && pwd); shift 2 ;;
+        --deb) DEB=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
         --script) SCRIPT=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
         --work) WORK=$2; shift 2 ;;
         --log) LOG=$2; shift 2 ;;
@@ -92,7 +95,7 @@ if grep -q '^# vmtest: systemd$' "$SCRIPT"; then
         append+=" systemd.run_success_action=poweroff systemd.show_status=0"
 fi
 append+=" vmtest.modules=$MODDIR vmtest.stage2=$here/guest-init.sh vmtest.script=$SCRIPT"
-append+=" vmtest.vfiocheck=$WORK/vfiocheck vmtest.testmod=$WORK/module/gpuswitch_test.ko${STAGE:+ vmtest.stage=$STAGE}"
+append+=" vmtest.vfiocheck=$WORK/vfiocheck vmtest.testmod=$WORK/module/gpuswitch_test.ko${STAGE:+ vmtest.stage=$STAGE}${DEB:+ vmtest.deb=$DEB}"
 set +e
 timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -machine q35,kernel-irqchip=split -smp 1 -m 2048 \
         -nodefaults -no-reboot -display none -serial stdio \
