@@ -4,12 +4,12 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 build=(cmake gcc make pkg-config libsystemd-dev libglib2.0-dev libjson-glib-dev libkmod-dev
-       systemd dbus polkitd python3 pci.ids)
+       systemd dbus polkitd python3 pci.ids scdoc)
 vm=()
 if [ "${1:-}" != --build-only ]; then
         # the QEMU guest: kernel tools, busybox, qemu; and the userspace it borrows
         vm=(qemu-system-x86 busybox-static kmod cpio xz-utils libc6-dev linux-libc-dev
-            util-linux passwd procps psmisc)
+            util-linux passwd procps psmisc bash-completion zsh)
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do

@@ -1,0 +1,162 @@
+#!/bin/bash
+# The bash completion of gpuswitchctl, driven as bash drives it (COMP_WORDS,
+# COMP_CWORD, COMP_LINE, COMP_POINT; words split at ':' and '=' as
+# COMP_WORDBREAKS splits them), once in a bare shell and once with the
+# bash-completion package loaded.  GPU addresses come from a fake
+# gpuswitchctl on PATH that prints a known --json status.
+#   test-completion-bash.sh COMPLETION_FILE
+set -euo pipefail
+
+comp=$(realpath "${1:?usage: test-completion-bash.sh COMPLETION_FILE}")
+mode=${2:-}
+
+if [ -z "$mode" ]; then
+        tmp=$(mktemp -d)
+        trap 'rm -rf "$tmp"' EXIT
+        # Two GPUs of four and two functions: only the slots may be offered.
+        cat > "$tmp/status.json" <<'EOF'
+{
+  "gpus" : [
+    {
+      "address" : "0000:0a:00",
+      "object" : "/org/gpuswitch1/gpu/0000_0a_00",
+      "name" : "TU104 [GeForce RTX 2070 SUPER]",
+      "mode" : "host",
+      "functions" : [
+        { "address" : "0000:0a:00.0", "class" : "0x030000", "driver" : "nvidia" },
+        { "address" : "0000:0a:00.1", "class" : "0x040300", "driver" : "snd_hda_intel" },
+        { "address" : "0000:0a:00.2", "class" : "0x0c0330", "driver" : "xhci_hcd" },
+        { "address" : "0000:0a:00.3", "class" : "0x0c8000", "driver" : null }
+      ]
+    },
+    {
+      "address" : "0000:0b:00",
+      "object" : "/org/gpuswitch1/gpu/0000_0b_00",
+      "name" : "GA102",
+      "mode" : "vfio",
+      "functions" : [
+        { "address" : "0000:0b:00.0", "class" : "0x030000", "driver" : "vfio-pci" },
+        { "address" : "0000:0b:00.1", "class" : "0x040300", "driver" : "vfio-pci" }
+      ]
+    }
+  ]
+}
+EOF
+        mkdir "$tmp/bin"
+        cat > "$tmp/bin/gpuswitchctl" <<'EOF'
+#!/bin/bash
+echo "$*" >> "$FAKE_DIR/calls"
+if [ -e "$FAKE_DIR/down" ]; then
+        echo '{ "error" : "org.freedesktop.DBus.Error.ServiceUnknown", "message" : "x" }'
+        echo "gpuswitchctl: cannot reach gpuswitchd on the system bus: x" >&2
+        exit 1
+fi
+[ "$*" = "--json status" ] || { echo "fake gpuswitchctl: unexpected arguments: $*" >&2; exit 2; }
+cat "$FAKE_DIR/status.json"
+EOF
+        chmod +x "$tmp/bin/gpuswitchctl"
+        rc=0
+        FAKE_DIR=$tmp PATH=$tmp/bin:$PATH bash --norc --noprofile "$0" "$comp" plain || rc=1
+        if [ -r /usr/share/bash-completion/bash_completion ]; then
+                FAKE_DIR=$tmp PATH=$tmp/bin:$PATH bash --norc --noprofile "$0" "$comp" bash-completion || rc=1
+        else
+                echo "SKIP: with bash-completion: /usr/share/bash-completion/bash_completion not installed"
+        fi
+        exit $rc
+fi
+
+# ---- inner: one shell, the completion loaded -------------------------------
+set +eu    # bash-completion is not written for set -eu
+if [ "$mode" = bash-completion ]; then
+        # shellcheck disable=SC1091
+        . /usr/share/bash-completion/bash_completion
+        declare -F _init_completion >/dev/null || { echo "FAIL [$mode]: bash-completion did not load"; exit 1; }
+fi
+# shellcheck disable=SC1090
+. "$comp"
+
+pass=0 failed=0
+# Splits LINE as bash does (whitespace, then ':' and '=' as words of their
+# own), completes at its end, and compares COMPREPLY, sorted, with WANT.
+expect() { # NAME LINE WANT...
+        local name=$1 line=$2; shift 2
+        local want got w
+        COMP_WORDS=()
+        read -ra ws <<< "$line"
+        for w in "${ws[@]}"; do
+                # "0000:0a:00" -> 0000 : 0a : 00, "--timeout=5" -> --timeout = 5
+                while [[ $w == *[:=]* ]]; do
+                        local head=${w%%[:=]*}
+                        [ -n "$head" ] && COMP_WORDS+=("$head")
+                        COMP_WORDS+=("${w:${#head}:1}")
+                        w=${w:${#head}+1}
+                done
+                [ -n "$w" ] && COMP_WORDS+=("$w")
+        done
+        # a line ending in a blank completes a new, empty word
+        [[ $line == *" " ]] && COMP_WORDS+=("")
+        COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+        COMP_LINE=$line
+        COMP_POINT=${#line}
+        COMPREPLY=()
+        local out
+        out=$(_gpuswitchctl 2>&1; printf '%s\n' "${COMPREPLY[@]}" > "$FAKE_DIR/reply")
+        got=$(sed '/^$/d' "$FAKE_DIR/reply" | sort | tr '\n' ' ')
+        want=$(printf '%s\n' "$@" | sed '/^$/d' | sort | tr '\n' ' ')
+        if [ -n "$out" ]; then
+                echo "FAIL [$mode] $name: printed '$out'"; failed=$((failed + 1))
+        elif [ "$got" = "$want" ]; then
+                echo "PASS [$mode] $name"; pass=$((pass + 1))
+        else
+                echo "FAIL [$mode] $name: '$line' -> [$got] want [$want]"; failed=$((failed + 1))
+        fi
+}
+
+complete -p gpuswitchctl | grep -q -- '-F _gpuswitchctl' && { echo "PASS [$mode] registered"; pass=$((pass + 1)); } \
+        || { echo "FAIL [$mode] registered: $(complete -p gpuswitchctl 2>&1)"; failed=$((failed + 1)); }
+
+verbs=(status vfio host nvidia plan holders doctor monitor set-default)
+longs=(--help --version --json --force --no-ask-password --timeout= --quiet)
+rm -f "$FAKE_DIR/calls"
+expect verbs "gpuswitchctl " "${verbs[@]}"
+expect verbs-prefix "gpuswitchctl s" status set-default
+expect verbs-after-options "gpuswitchctl --json -q h" host holders
+expect options "gpuswitchctl --" "${longs[@]}"
+expect options-all "gpuswitchctl -" -h -q "${longs[@]}"
+expect option-prefix "gpuswitchctl --no" --no-ask-password
+expect option-timeout "gpuswitchctl --ti" --timeout=
+expect options-after-verb "gpuswitchctl vfio --f" --force
+expect timeout-value "gpuswitchctl --timeout="
+expect timeout-value-separate "gpuswitchctl --timeout "
+[ ! -s "$FAKE_DIR/calls" ] && { echo "PASS [$mode] daemon-not-asked-for-verbs"; pass=$((pass + 1)); } \
+        || { echo "FAIL [$mode] daemon-not-asked-for-verbs: $(cat "$FAKE_DIR/calls")"; failed=$((failed + 1)); }
+expect plan-modes "gpuswitchctl plan " vfio host
+expect plan-mode-prefix "gpuswitchctl plan v" vfio
+expect set-default-modes "gpuswitchctl set-default " host vfio keep
+expect set-default-mode-prefix "gpuswitchctl --json set-default k" keep
+expect plan-no-third-arg "gpuswitchctl plan vfio 0000:0a:00 "
+for v in status vfio host nvidia holders doctor monitor; do
+        expect "gpus-$v" "gpuswitchctl $v " 0000:0a:00 0000:0b:00
+done
+expect gpus-plan "gpuswitchctl plan vfio " 0000:0a:00 0000:0b:00
+expect gpus-set-default "gpuswitchctl set-default keep " 0000:0a:00 0000:0b:00
+expect gpus-after-timeout "gpuswitchctl --timeout 30 --json host " 0000:0a:00 0000:0b:00
+expect gpus-after-timeout-eq "gpuswitchctl --timeout=30 vfio " 0000:0a:00 0000:0b:00
+grep -qx -- "--json status" "$FAKE_DIR/calls" && { echo "PASS [$mode] daemon-asked-json-status"; pass=$((pass + 1)); } \
+        || { echo "FAIL [$mode] daemon-asked-json-status: $(cat "$FAKE_DIR/calls" 2>&1)"; failed=$((failed + 1)); }
+# readline replaces what follows the last ':': the reply is the rest
+expect gpus-prefix "gpuswitchctl vfio 0000:0" 0a:00 0b:00
+expect gpus-prefix-colon "gpuswitchctl vfio 0000:" 0a:00 0b:00
+expect gpus-prefix-unique "gpuswitchctl vfio 0000:0b" 0b:00
+expect gpus-prefix-last "gpuswitchctl plan host 0000:0a:" 00
+expect gpus-prefix-none "gpuswitchctl vfio 0000:0c"
+expect no-second-gpu "gpuswitchctl vfio 0000:0a:00 "
+expect no-third-arg "gpuswitchctl set-default vfio 0000:0a:00 "
+expect unknown-verb "gpuswitchctl frobnicate "
+touch "$FAKE_DIR/down"
+expect daemon-down-quiet "gpuswitchctl vfio "
+expect daemon-down-modes "gpuswitchctl plan " vfio host
+rm -f "$FAKE_DIR/down"
+
+echo "[$mode] $pass passed, $failed failed"
+[ "$failed" -eq 0 ]
