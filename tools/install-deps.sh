@@ -9,7 +9,8 @@ vm=()
 if [ "${1:-}" != --build-only ]; then
         # the QEMU guest: kernel tools, busybox, qemu; and the userspace it borrows
         vm=(qemu-system-x86 busybox-static kmod cpio xz-utils libc6-dev linux-libc-dev
-            util-linux passwd procps psmisc bash-completion zsh)
+            util-linux passwd procps psmisc bash-completion zsh
+            dpkg-dev debhelper lintian fakeroot adduser)   # the Debian package: build, check, install
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do
