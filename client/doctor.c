@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gpuswitchctl doctor [GPU]: checks the setup a switch needs and says, for
+ * each problem, what to do about it.
+ *
+ * Checks (ids in --json): iommu, vfio-pci, daemon, then per managed GPU (or
+ * the one named) iommu-group, boot-vga, nvidia-modeset, then egl-vendor,
+ * flatpak-gl, nvidia-services, authorization.  The per-GPU checks ask the
+ * daemon which GPUs it manages: when it cannot be reached they are
+ * "skipped", and every other check still runs.
+ *
+ * --json: {"checks": [{"id": str, "title": str,
+ *                      "verdict": "ok"|"warning"|"fail"|"skipped",
+ *                      "detail": str, "fix": str|null}...],
+ *          "failures": int, "warnings": int}
+ *
+ * Exit status: 0 when no check failed (warnings allowed), 1 when one did,
+ * 5 when the daemon does not manage the GPU named. */
+#include "doctor.h"
+
+#include <pwd.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "output.h"
+#include "util.h"
+
+#define BUS_NAME "org.gpuswitch1"
+#define MANAGER_PATH "/org/gpuswitch1"
+#define MANAGER_INTERFACE "org.gpuswitch1.Manager"
+
+size_t doctor_count(GPtrArray *checks, Verdict v) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < checks->len; i++)
+                n += ((Check *) checks->pdata[i])->verdict == v;
+        return n;
+}
+
+static const char *verdict_word(Verdict v) {
+        switch (v) {
+        case VERDICT_OK:      return "ok";
+        case VERDICT_WARNING: return "warn";
+        case VERDICT_FAIL:    return "FAIL";
+        default:              return "skip";
+        }
+}
+
+static const char *verdict_color(Verdict v) {
+        switch (v) {
+        case VERDICT_OK:      return ansi_green();
+        case VERDICT_WARNING: return ansi_yellow();
+        case VERDICT_FAIL:    return output_colors() ? "\033[1;31m" : "";
+        default:              return "";
+        }
+}
+
+void doctor_print(GPtrArray *checks, FILE *f) {
+        size_t width = 0, warnings = doctor_count(checks, VERDICT_WARNING), failures = doctor_count(checks, VERDICT_FAIL),
+               skipped = doctor_count(checks, VERDICT_SKIPPED);
+
+        for (size_t i = 0; i < checks->len; i++)
+                width = MAX(width, g_utf8_strlen(((Check *) checks->pdata[i])->title, -1));
+        for (size_t i = 0; i < checks->len; i++) {
+                const Check *c = checks->pdata[i];
+
+                fprintf(f, "%s%-4s%s  %s%*s  %s\n", verdict_color(c->verdict), verdict_word(c->verdict), ansi_normal(),
+                        c->title, (int) (width - g_utf8_strlen(c->title, -1)), "", c->detail);
+                if (c->fix && (c->verdict == VERDICT_WARNING || c->verdict == VERDICT_FAIL))
+                        fprintf(f, "      fix: %s\n", c->fix);
+        }
+        fprintf(f, "\n%zu warning%s, %zu failure%s", warnings, warnings == 1 ? "" : "s", failures,
+                failures == 1 ? "" : "s");
+        if (skipped > 0)
+                fprintf(f, ", %zu skipped", skipped);
+        fputc('\n', f);
+}
+
+JsonNode *doctor_to_json(GPtrArray *checks) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "checks");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < checks->len; i++) {
+                const Check *c = checks->pdata[i];
+                bool has_fix = c->fix && (c->verdict == VERDICT_WARNING || c->verdict == VERDICT_FAIL);
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "id");
+                json_builder_add_string_value(b, c->id);
+                json_builder_set_member_name(b, "title");
+                json_builder_add_string_value(b, c->title);
+                json_builder_set_member_name(b, "verdict");
+                json_builder_add_string_value(b, verdict_to_json(c->verdict));
+                json_builder_set_member_name(b, "detail");
+                json_builder_add_string_value(b, strempty(c->detail));
+                json_builder_set_member_name(b, "fix");
+                has_fix ? json_builder_add_string_value(b, c->fix) : json_builder_add_null_value(b);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "failures");
+        json_builder_add_int_value(b, (gint64) doctor_count(checks, VERDICT_FAIL));
+        json_builder_set_member_name(b, "warnings");
+        json_builder_add_int_value(b, (gint64) doctor_count(checks, VERDICT_WARNING));
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+}
+
+/* ---- what the bus tells ---------------------------------------------------- */
+
+/* The managed GPUs (or the one named): -ENODEV with error set when the
+ * daemon does not manage it, another error when it cannot be asked. */
+static int list_gpus(sd_bus *bus, const char *gpu, GPtrArray *ret, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(GPtrArray) objects = g_ptr_array_new_with_free_func(g_free);
+        const char *object, *address, *name, *mode;
+        int r;
+
+        if (*gpu) {
+                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "GetGpu", error, &reply, "s", gpu);
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "o", &object);
+                if (r < 0)
+                        return sd_bus_error_has_name(error, GS_ERROR_NO_SUCH_GPU) ? -ENODEV : r;
+                g_ptr_array_add(objects, g_strdup(object));
+        } else {
+                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListGpus", error, &reply, NULL);
+                if (r >= 0)
+                        r = sd_bus_message_enter_container(reply, 'a', "(osss)");
+                while (r >= 0 && (r = sd_bus_message_read(reply, "(osss)", &object, &address, &name, &mode)) > 0)
+                        g_ptr_array_add(objects, g_strdup(object));
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < objects->len; i++) {
+                GpuInfo *info = NULL;
+
+                r = gpu_info_get(bus, objects->pdata[i], &info, error);
+                if (r < 0)
+                        return r;
+                g_ptr_array_add(ret, info);
+        }
+        return 0;
+}
+
+/* systemd's ActiveState of each NVIDIA service ("" when not loaded); false
+ * with reason set when systemd cannot be asked. */
+static bool service_states(sd_bus *bus, char **states, char **reason) {
+        for (size_t i = 0; doctor_nvidia_services[i]; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                _cleanup_free_ char *state = NULL;
+                const char *unit;
+                int r;
+
+                r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                       "org.freedesktop.systemd1.Manager", "GetUnit", &error, &reply, "s",
+                                       doctor_nvidia_services[i]);
+                if (r < 0 && sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit")) {
+                        states[i] = g_strdup("");
+                        continue;
+                }
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "o", &unit);
+                if (r >= 0)
+                        r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", unit,
+                                                       "org.freedesktop.systemd1.Unit", "ActiveState", &error, &state);
+                if (r < 0) {
+                        *reason = g_strdup_printf("systemd could not be asked about %s: %s", doctor_nvidia_services[i],
+                                                  sd_bus_error_is_set(&error) ? error.message : strerror(-r));
+                        return false;
+                }
+                states[i] = g_strdup(state);
+        }
+        return true;
+}
+
+/* polkit's answer for org.gpuswitch1.switch, asked for this process's own
+ * bus name without interaction, as the daemon would ask it. */
+static AuthAnswer authorization(sd_bus *bus, char **reason) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *unique = NULL;
+        int authorized = 0, challenge = 0, r;
+
+        if (geteuid() == 0)
+                return AUTH_ROOT;
+        r = sd_bus_get_unique_name(bus, &unique);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
+                                       "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization", &error, &reply,
+                                       "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s", unique,
+                                       "org.gpuswitch1.switch", 0, 0u, "");
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+        if (r < 0) {
+                *reason = g_strdup(sd_bus_error_is_set(&error) ? error.message : strerror(-r));
+                return AUTH_UNKNOWN;
+        }
+        return authorized ? AUTH_YES : challenge ? AUTH_CHALLENGE : AUTH_NO;
+}
+
+static int no_such_gpu(const sd_bus_error *e, bool json) {
+        if (json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+                g_autoptr(JsonNode) n = NULL;
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "error");
+                json_builder_add_string_value(b, e->name);
+                json_builder_set_member_name(b, "message");
+                json_builder_add_string_value(b, strempty(e->message));
+                json_builder_end_object(b);
+                n = json_builder_get_root(b);
+                json_print(n, stdout);
+        }
+        fprintf(stderr, "gpuswitchctl: %s\n", strempty(e->message));
+        return GS_EXIT_NO_SUCH_GPU;
+}
+
+int doctor_run(sd_bus *bus, const char *gpu, bool json) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(GPtrArray) checks = g_ptr_array_new_with_free_func((GDestroyNotify) check_free);
+        g_autoptr(GPtrArray) gpus = g_ptr_array_new_with_free_func((GDestroyNotify) gpu_info_free);
+        g_autofree char *version = NULL, *gpus_reason = NULL, *services_reason = NULL, *auth_reason = NULL;
+        char *states[G_N_ELEMENTS(doctor_nvidia_services)] = {};
+        struct passwd *pw = getpwuid(getuid());
+        bool have_gpus = false, have_states = false;
+        struct utsname u;
+        AuthAnswer auth = AUTH_UNKNOWN;
+        int r;
+
+        (void) uname(&u);
+        g_ptr_array_add(checks, doctor_check_iommu("/"));
+        g_ptr_array_add(checks, doctor_check_vfio_pci("/", u.release));
+
+        if (!bus) {
+                g_ptr_array_add(checks, doctor_check_daemon(NULL, NULL, "sd_bus_open_system failed"));
+                gpus_reason = g_strdup("needs the daemon: no system bus");
+        } else {
+                r = sd_bus_get_property_string(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Version", &error,
+                                               &version);
+                if (r < 0) {
+                        g_ptr_array_add(checks, doctor_check_daemon(NULL, error.name ? error.name : "",
+                                                                    error.message ? error.message : strerror(-r)));
+                        gpus_reason = g_strdup("needs the daemon, which does not answer");
+                } else {
+                        g_ptr_array_add(checks, doctor_check_daemon(version, NULL, NULL));
+                        sd_bus_error_free(&error);
+                        r = list_gpus(bus, gpu, gpus, &error);
+                        if (r == -ENODEV)
+                                return no_such_gpu(&error, json);
+                        if (r < 0)
+                                gpus_reason = g_strdup_printf("the daemon did not list its GPUs: %s",
+                                                              error.message ? error.message : strerror(-r));
+                        else
+                                have_gpus = true;
+                }
+        }
+
+        if (!have_gpus) {
+                g_ptr_array_add(checks, doctor_check_skipped("iommu-group", "IOMMU group", gpus_reason));
+                g_ptr_array_add(checks, doctor_check_skipped("boot-vga", "Boot VGA", gpus_reason));
+                g_ptr_array_add(checks, doctor_check_skipped("nvidia-modeset", "nvidia_drm modeset", gpus_reason));
+        } else if (gpus->len == 0) {
+                g_autoptr(Check) c = doctor_check_skipped("iommu-group", "IOMMU group", "no GPU is managed");
+
+                c->verdict = VERDICT_WARNING;
+                c->fix = g_strdup("name the GPU in Gpus= of /etc/gpuswitch/gpuswitch.conf ([Daemon]) and restart "
+                                  "gpuswitchd");
+                g_ptr_array_add(checks, g_steal_pointer(&c));
+        }
+        for (size_t i = 0; have_gpus && i < gpus->len; i++) {
+                g_ptr_array_add(checks, doctor_check_group("/", gpus->pdata[i]));
+                g_ptr_array_add(checks, doctor_check_boot_vga("/", gpus->pdata[i]));
+                g_ptr_array_add(checks, doctor_check_nvidia("/", gpus->pdata[i]));
+        }
+
+        g_ptr_array_add(checks, doctor_check_egl_vendor("/"));
+        g_ptr_array_add(checks, doctor_check_flatpak("/", g_get_home_dir()));
+
+        if (bus)
+                have_states = service_states(bus, states, &services_reason);
+        else
+                services_reason = g_strdup("needs systemd on the system bus: no system bus");
+        g_ptr_array_add(checks, doctor_check_services("/", have_states ? (const char *const *) states : NULL,
+                                                      services_reason, have_gpus ? (GpuInfo **) gpus->pdata : NULL,
+                                                      have_gpus ? gpus->len : 0));
+        for (size_t i = 0; i < G_N_ELEMENTS(states); i++)
+                g_free(states[i]);
+
+        if (geteuid() == 0)
+                auth = AUTH_ROOT;
+        else if (bus)
+                auth = authorization(bus, &auth_reason);
+        if (auth == AUTH_UNKNOWN && !bus)
+                g_ptr_array_add(checks, doctor_check_skipped("authorization", "Authorization",
+                                                             "needs polkit on the system bus: no system bus"));
+        else
+                g_ptr_array_add(checks, doctor_check_authorization(auth, pw ? pw->pw_name : "USER", auth_reason));
+
+        if (json) {
+                g_autoptr(JsonNode) n = doctor_to_json(checks);
+                json_print(n, stdout);
+        } else
+                doctor_print(checks, stdout);
+        return doctor_count(checks, VERDICT_FAIL) > 0 ? GS_EXIT_FAILURE : GS_EXIT_OK;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <systemd/sd-bus.h>
+
+#include "gpu-info.h"
+
+/* gpuswitchctl doctor: checks of the machine's setup, each with a verdict
+ * and, when something is wrong, one line saying what to do about it. */
+
+typedef enum Verdict {
+        VERDICT_OK,
+        VERDICT_WARNING,
+        VERDICT_FAIL,
+        VERDICT_SKIPPED,
+} Verdict;
+
+typedef struct Check {
+        char *id;       /* "iommu", "vfio-pci", ...: stable, for --json */
+        char *title;
+        Verdict verdict;
+        char *detail;
+        char *fix;      /* NULL when there is nothing to do */
+} Check;
+
+void check_free(Check *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Check, check_free)
+const char *verdict_to_json(Verdict v);   /* "ok", "warning", "fail", "skipped" */
+/* A check that could not run, and why. */
+Check *doctor_check_skipped(const char *id, const char *title, const char *reason);
+
+/* The checks that read files: every path is taken below root ("/" on a real
+ * machine, a fake tree in the unit tests). */
+Check *doctor_check_iommu(const char *root);
+/* kernel_release: the `uname -r` whose module tree to look in. */
+Check *doctor_check_vfio_pci(const char *root, const char *kernel_release);
+Check *doctor_check_group(const char *root, const GpuInfo *gpu);
+Check *doctor_check_boot_vga(const char *root, const GpuInfo *gpu);
+Check *doctor_check_nvidia(const char *root, const GpuInfo *gpu);
+Check *doctor_check_egl_vendor(const char *root);
+/* home: the user's home folder (below root too). */
+Check *doctor_check_flatpak(const char *root, const char *home);
+
+/* The NVIDIA services that keep GPUs open and whether gpuswitchd stops them
+ * (StopServices=, by default for a GPU on nvidia).  active_states[i] is
+ * systemd's ActiveState of doctor_nvidia_services[i], "" when the unit is
+ * not loaded; NULL when systemd could not be asked (reason says why).
+ * gpus is NULL when the daemon could not be asked. */
+extern const char *const doctor_nvidia_services[3];   /* NULL-terminated */
+Check *doctor_check_services(const char *root, const char *const *active_states, const char *reason,
+                             GpuInfo *const *gpus, size_t n_gpus);
+
+/* The daemon: its Version, or the error of asking for it (bus_error NULL
+ * when there is no system bus at all). */
+Check *doctor_check_daemon(const char *version, const char *error_name, const char *error_message);
+
+typedef enum AuthAnswer {
+        AUTH_ROOT,              /* the daemon authorizes root itself */
+        AUTH_YES,
+        AUTH_CHALLENGE,         /* after authentication */
+        AUTH_NO,
+        AUTH_UNKNOWN,           /* polkit could not be asked: reason */
+} AuthAnswer;
+Check *doctor_check_authorization(AuthAnswer answer, const char *user, const char *reason);
+
+/* Output: the aligned human list with a summary line, or the --json object. */
+void doctor_print(GPtrArray *checks, FILE *f);
+JsonNode *doctor_to_json(GPtrArray *checks);
+size_t doctor_count(GPtrArray *checks, Verdict v);
+
+/* The verb: runs every check it can (bus may be NULL: no system bus) and
+ * prints them; gpu is a slot or "" for every managed GPU.  Returns the exit
+ * code: 0 when nothing failed, 1 when a check failed, 5 when the daemon does
+ * not manage gpu. */
+int doctor_run(sd_bus *bus, const char *gpu, bool json);

@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gpuswitchctl doctor's checks, each on a good and a broken fake tree: a
+ * root folder with sys (the fake sysfs of fake-sysfs.c), proc, a module
+ * tree indexed by the real depmod, the config, glvnd's and flatpak's
+ * folders.  Nothing here reads this machine's own /sys or /lib/modules. */
+#include <glib/gstdio.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "doctor.h"
+#include "fake-sysfs.h"
+#include "testlib.h"
+
+#define KVER "6.1.0-test-amd64"
+
+/* depmod indexes any ELF file with a .modinfo section: this test's own
+ * binary carries one and stands in for vfio-pci.ko in the fake module tree. */
+__attribute__((section(".modinfo"), used, aligned(1))) static const char modinfo[] = "name=vfio_pci\0license=GPL";
+
+static char root[PATH_MAX];
+static FakeKernel *k;
+
+static char *at(const char *rel) {
+        static char buf[4][PATH_MAX];
+        static int n;
+
+        n = (n + 1) % 4;
+        snprintf(buf[n], sizeof buf[n], "%s%s", root, rel);
+        return buf[n];
+}
+
+static void put(const char *rel, const char *text) {
+        g_autofree char *dir = g_path_get_dirname(at(rel));
+
+        CHECK_INT(g_mkdir_with_parents(dir, 0755), 0);
+        CHECK(g_file_set_contents(at(rel), text, -1, NULL));
+}
+
+static void mkdir_at(const char *rel) {
+        CHECK_INT(g_mkdir_with_parents(at(rel), 0755), 0);
+}
+
+static void rm_rf(const char *path) {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", path);
+
+        /* only ever our own mkdtemp folders */
+        if (strstr(path, "/gpuswitch-test-") && system(cmd) != 0)
+                fprintf(stderr, "could not remove %s\n", path);
+}
+
+/* A fresh root: sys is the standard fake machine (GPU 0000:01:00 in group 5
+ * with its root port, a NIC in group 6), proc has an Intel CPU. */
+static void setup(void) {
+        snprintf(root, sizeof root, "%s/gpuswitch-test-doctor-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        if (!mkdtemp(root))
+                abort();
+        k = fake_kernel_new();
+        if (symlink(k->root, at("/sys")) < 0)
+                abort();
+        put("/proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\n");
+        put("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet\n");
+}
+
+static void teardown(void) {
+        fake_kernel_free(k);
+        rm_rf(root);
+}
+
+static GpuInfo *gpu_new(const char *host_driver) {
+        GpuInfo *g = g_new0(GpuInfo, 1);
+        static const char *const fns[][3] = {
+                { "0000:01:00.0", "0x030000", "bochs-drm" },
+                { "0000:01:00.1", "0x040300", "snd_hda_intel" },
+                { "0000:01:00.2", "0x0c0330", "xhci_hcd" },
+        };
+
+        g->address = g_strdup("0000:01:00");
+        g->mode = g_strdup("host");
+        g->n_functions = G_N_ELEMENTS(fns);
+        g->functions = g_new0(FunctionInfo, g->n_functions);
+        for (size_t i = 0; i < g->n_functions; i++) {
+                g->functions[i].address = g_strdup(fns[i][0]);
+                g->functions[i].class_code = g_strdup(fns[i][1]);
+                g->functions[i].driver = g_strdup(i == 0 && host_driver ? host_driver : fns[i][2]);
+                g->functions[i].host_driver = g_strdup(i == 0 && host_driver ? host_driver : fns[i][2]);
+        }
+        return g;
+}
+
+static void test_iommu(void) {
+        g_autoptr(Check) ok = NULL, off = NULL, firmware = NULL, amd = NULL;
+
+        setup();
+        ok = doctor_check_iommu(root);
+        CHECK_INT(ok->verdict, VERDICT_OK);
+        CHECK_STR(ok->id, "iommu");
+        CHECK_CONTAINS(ok->detail, "2 IOMMU groups");
+        CHECK(ok->fix == NULL);
+
+        rm_rf(k->root);
+        CHECK_INT(g_mkdir_with_parents(k->root, 0755), 0);   /* a sysfs without iommu_groups */
+        off = doctor_check_iommu(root);
+        CHECK_INT(off->verdict, VERDICT_FAIL);
+        CHECK_CONTAINS(off->fix, "intel_iommu=on");
+        CHECK_CONTAINS(off->fix, "VT-d");
+
+        mkdir_at("/sys/kernel/iommu_groups");                 /* there, but empty */
+        put("/proc/cmdline", "root=/dev/sda1 intel_iommu=on\n");
+        firmware = doctor_check_iommu(root);
+        CHECK_INT(firmware->verdict, VERDICT_FAIL);
+        CHECK_CONTAINS(firmware->fix, "the kernel has intel_iommu=on: enable VT-d in the firmware");
+
+        put("/proc/cpuinfo", "vendor_id\t: AuthenticAMD\n");
+        amd = doctor_check_iommu(root);
+        CHECK_INT(amd->verdict, VERDICT_FAIL);
+        CHECK_CONTAINS(amd->fix, "amd_iommu=on");
+        teardown();
+}
+
+static const char *find_depmod(void) {
+        static const char *const paths[] = { "/usr/sbin/depmod", "/sbin/depmod", "/usr/bin/depmod" };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(paths); i++)
+                if (access(paths[i], X_OK) == 0)
+                        return paths[i];
+        return NULL;
+}
+
+static bool depmod(void) {
+        const char *argv[] = { find_depmod(), "-b", root, KVER, NULL };
+        int status = -1;
+
+        return g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                            NULL, NULL, NULL, NULL, &status, NULL) && status == 0;
+}
+
+static void test_vfio_pci(void) {
+        const char *ko = "/lib/modules/" KVER "/kernel/drivers/vfio/pci/vfio-pci.ko";
+        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree char *image = NULL;
+        size_t len = 0;
+
+        setup();
+        {
+                g_autoptr(Check) c = doctor_check_vfio_pci(root, KVER);   /* no module tree at all */
+                CHECK_INT(c->verdict, VERDICT_FAIL);
+                CHECK_CONTAINS(c->detail, "no vfio-pci module for " KVER);
+                CHECK_CONTAINS(c->fix, "linux-image-" KVER);
+        }
+        mkdir_at("/sys/module/vfio_pci");
+        {
+                g_autoptr(Check) c = doctor_check_vfio_pci(root, KVER);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_STR(c->detail, "loaded");
+        }
+        CHECK_INT(rmdir(at("/sys/module/vfio_pci")), 0);
+
+        if (!find_depmod()) {
+                fprintf(stderr, "depmod (package kmod) not found: the module tree cases are not run\n");
+                teardown();
+                return;
+        }
+        /* a module modules.dep names: found through libkmod */
+        CHECK(g_file_get_contents(self, &image, &len, NULL));
+        mkdir_at("/lib/modules/" KVER "/kernel/drivers/vfio/pci");
+        CHECK(g_file_set_contents(at(ko), image, (gssize) len, NULL));
+        CHECK(depmod());
+        {
+                g_autoptr(Check) c = doctor_check_vfio_pci(root, KVER);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "gpuswitchd loads /lib/modules/" KVER "/kernel/drivers/vfio/pci/vfio-pci.ko");
+        }
+        /* named by modules.dep, but the file is gone */
+        CHECK_INT(unlink(at(ko)), 0);
+        {
+                g_autoptr(Check) c = doctor_check_vfio_pci(root, KVER);
+                CHECK_INT(c->verdict, VERDICT_FAIL);
+                CHECK_CONTAINS(c->detail, "modules.dep names /lib/modules/" KVER "/kernel/drivers/vfio/pci/vfio-pci.ko, "
+                               "which is missing");
+                CHECK_CONTAINS(c->fix, "apt-get install --reinstall linux-image-" KVER);
+        }
+        /* built in: modules.builtin, no file */
+        put("/lib/modules/" KVER "/modules.builtin", "kernel/drivers/vfio/pci/vfio-pci.ko\n");
+        CHECK(depmod());
+        {
+                g_autoptr(Check) c = doctor_check_vfio_pci(root, KVER);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "built into the kernel");
+        }
+        teardown();
+}
+
+static void test_group(void) {
+        g_autoptr(GpuInfo) gpu = gpu_new(NULL);
+        g_autoptr(GpuInfo) lost = gpu_new(NULL);
+
+        setup();
+        /* group 5: the GPU's functions and the root port (a bridge, on pcieport) */
+        {
+                g_autoptr(Check) c = doctor_check_group(root, gpu);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_STR(c->title, "IOMMU group (0000:01:00)");
+                CHECK_CONTAINS(c->detail, "viable: group 5");
+        }
+        /* unbound, or on vfio-pci: a VM may take them along */
+        fake_add_driver(k, "vfio-pci");
+        fake_add_function(k, "0000:03:00.0", 0x0c0330, 0x1b36, 0x000d, NULL, 5, false);
+        fake_add_function(k, "0000:04:00.0", 0x020000, 0x8086, 0x10d3, "vfio-pci", 5, false);
+        {
+                g_autoptr(Check) c = doctor_check_group(root, gpu);
+                CHECK_INT(c->verdict, VERDICT_OK);
+        }
+        /* a NIC on its driver in the GPU's group */
+        fake_add_function(k, "0000:05:00.0", 0x020000, 0x8086, 0x10d3, "e1000e", 5, false);
+        {
+                g_autoptr(Check) c = doctor_check_group(root, gpu);
+                CHECK_INT(c->verdict, VERDICT_FAIL);
+                CHECK_CONTAINS(c->detail, "not viable: group 5 also holds 0000:05:00.0 (e1000e)");
+                CHECK_CONTAINS(c->fix, "take 0000:05:00.0 off e1000e");
+                CHECK_CONTAINS(c->fix, "slot with an IOMMU group of its own");
+        }
+        /* a function in no group: no IOMMU */
+        g_free(lost->functions[1].address);
+        lost->functions[1].address = g_strdup("0000:01:00.7");
+        {
+                g_autoptr(Check) c = doctor_check_group(root, lost);
+                CHECK_INT(c->verdict, VERDICT_FAIL);
+                CHECK_CONTAINS(c->detail, "0000:01:00.7 is in no IOMMU group");
+        }
+        teardown();
+}
+
+static void test_boot_vga(void) {
+        g_autoptr(GpuInfo) gpu = gpu_new(NULL);
+
+        setup();
+        fake_put_attr(k, "0000:01:00.0", "boot_vga", "0");
+        {
+                g_autoptr(Check) c = doctor_check_boot_vga(root, gpu);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "not the boot VGA");
+        }
+        fake_put_attr(k, "0000:01:00.0", "boot_vga", "1");
+        {
+                g_autoptr(Check) c = doctor_check_boot_vga(root, gpu);
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_CONTAINS(c->detail, "refuses");
+                CHECK_CONTAINS(c->fix, "AllowBootVga=yes in [Gpu 0000:01:00]");
+        }
+        put("/etc/gpuswitch/gpuswitch.conf", "[Daemon]\nGpus=0000:01:00\n\n[Gpu 0000:01:00]\nAllowBootVga=yes\n");
+        {
+                g_autoptr(Check) c = doctor_check_boot_vga(root, gpu);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "AllowBootVga=yes");
+        }
+        teardown();
+}
+
+static void test_nvidia(void) {
+        g_autoptr(GpuInfo) bochs = gpu_new(NULL);
+        g_autoptr(GpuInfo) nv = gpu_new("nvidia");
+
+        setup();
+        {
+                g_autoptr(Check) c = doctor_check_nvidia(root, bochs);
+                CHECK_INT(c->verdict, VERDICT_SKIPPED);
+                CHECK_CONTAINS(c->detail, "n/a: the host driver of 0000:01:00.0 is bochs-drm");
+        }
+        {
+                g_autoptr(Check) c = doctor_check_nvidia(root, nv);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "not loaded");
+        }
+        mkdir_at("/sys/module/nvidia");
+        put("/sys/module/nvidia_drm/parameters/modeset", "N\n");
+        {
+                g_autoptr(Check) c = doctor_check_nvidia(root, nv);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "modeset=0");
+        }
+        put("/sys/module/nvidia_drm/parameters/modeset", "Y\n");
+        {
+                g_autoptr(Check) c = doctor_check_nvidia(root, nv);
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_CONTAINS(c->detail, "modeset=1");
+                CHECK_CONTAINS(c->fix, "options nvidia_drm modeset=0");
+                CHECK_CONTAINS(c->fix, "update-initramfs -u");
+        }
+        put("/proc/cmdline", "root=/dev/sda1 nvidia-drm.modeset=1\n");
+        {
+                g_autoptr(Check) c = doctor_check_nvidia(root, nv);
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_CONTAINS(c->fix, "remove nvidia-drm.modeset=1 from the kernel command line");
+        }
+        teardown();
+}
+
+static void test_egl_vendor(void) {
+        setup();
+        put("/usr/share/glvnd/egl_vendor.d/50_mesa.json", "{}");
+        {
+                g_autoptr(Check) c = doctor_check_egl_vendor(root);
+                CHECK_INT(c->verdict, VERDICT_OK);
+        }
+        put("/etc/glvnd/egl_vendor.d/10_nvidia.json", "{}");
+        {
+                g_autoptr(Check) c = doctor_check_egl_vendor(root);
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_CONTAINS(c->detail, "/etc/glvnd/egl_vendor.d/10_nvidia.json");
+                CHECK_CONTAINS(c->fix, "__EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json");
+        }
+        CHECK_INT(unlink(at("/etc/glvnd/egl_vendor.d/10_nvidia.json")), 0);
+        put("/usr/share/glvnd/egl_vendor.d/10_nvidia.json", "{}");
+        {
+                g_autoptr(Check) c = doctor_check_egl_vendor(root);
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_CONTAINS(c->detail, "/usr/share/glvnd/egl_vendor.d/10_nvidia.json");
+        }
+        teardown();
+}
+
+static void test_flatpak(void) {
+        setup();
+        mkdir_at("/var/lib/flatpak/runtime/org.freedesktop.Platform");
+        mkdir_at("/var/lib/flatpak/runtime/org.freedesktop.Platform.GL.default");
+        {
+                g_autoptr(Check) c = doctor_check_flatpak(root, "/home/alice");
+                CHECK_INT(c->verdict, VERDICT_OK);
+        }
+        mkdir_at("/home/alice/.local/share/flatpak/runtime/org.freedesktop.Platform.GL.nvidia-535-113-01");
+        {
+                g_autoptr(Check) c = doctor_check_flatpak(root, "/home/alice");
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_CONTAINS(c->detail, "org.freedesktop.Platform.GL.nvidia-535-113-01 is installed for this user");
+                CHECK_CONTAINS(c->fix, "flatpak mask --user 'org.freedesktop.Platform.GL.nvidia*'");
+        }
+        mkdir_at("/var/lib/flatpak/runtime/org.freedesktop.Platform.GL32.nvidia-535-113-01");
+        {
+                g_autoptr(Check) c = doctor_check_flatpak(root, NULL);
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_CONTAINS(c->fix, "flatpak uninstall org.freedesktop.Platform.GL32.nvidia-535-113-01 && "
+                               "flatpak mask 'org.freedesktop.Platform.GL.nvidia*'");
+        }
+        teardown();
+}
+
+static void test_services(void) {
+        g_autoptr(GpuInfo) nv = gpu_new("nvidia");
+        GpuInfo *gpus[] = { nv };
+        const char *none[] = { "", "inactive", NULL };
+        const char *running[] = { "active", "", NULL };
+
+        setup();
+        {
+                g_autoptr(Check) c = doctor_check_services(root, NULL, "systemd is not on the bus", gpus, 1);
+                CHECK_INT(c->verdict, VERDICT_SKIPPED);
+                CHECK_STR(c->detail, "systemd is not on the bus");
+        }
+        {
+                g_autoptr(Check) c = doctor_check_services(root, none, NULL, gpus, 1);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "not running");
+        }
+        {
+                g_autoptr(Check) c = doctor_check_services(root, running, NULL, gpus, 1);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "nvidia-persistenced.service running; gpuswitchd stops them");
+        }
+        {
+                g_autoptr(Check) c = doctor_check_services(root, running, NULL, NULL, 0);
+                CHECK_INT(c->verdict, VERDICT_OK);
+        }
+        put("/etc/gpuswitch/gpuswitch.conf", "[Gpu 0000:01:00]\nStopServices=cuda-server.service\n");
+        {
+                g_autoptr(Check) c = doctor_check_services(root, running, NULL, gpus, 1);
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_CONTAINS(c->fix, "add nvidia-persistenced.service to StopServices= in [Gpu 0000:01:00]");
+        }
+        put("/etc/gpuswitch/gpuswitch.conf",
+            "[Gpu 0000:01:00]\nStopServices=cuda-server.service nvidia-persistenced.service\n");
+        {
+                g_autoptr(Check) c = doctor_check_services(root, running, NULL, gpus, 1);
+                CHECK_INT(c->verdict, VERDICT_OK);
+        }
+        teardown();
+}
+
+static void test_daemon_and_authorization(void) {
+        g_autoptr(Check) up = doctor_check_daemon("0.3", NULL, NULL);
+        g_autoptr(Check) down = doctor_check_daemon(NULL, "org.freedesktop.DBus.Error.ServiceUnknown",
+                                                     "The name org.gpuswitch1 was not provided by any .service files");
+        g_autoptr(Check) nobus = doctor_check_daemon(NULL, NULL, "No such file or directory");
+        g_autoptr(Check) root_ok = doctor_check_authorization(AUTH_ROOT, "root", NULL);
+        g_autoptr(Check) yes = doctor_check_authorization(AUTH_YES, "alice", NULL);
+        g_autoptr(Check) challenge = doctor_check_authorization(AUTH_CHALLENGE, "alice", NULL);
+        g_autoptr(Check) no = doctor_check_authorization(AUTH_NO, "alice", NULL);
+        g_autoptr(Check) nopolkit = doctor_check_authorization(AUTH_UNKNOWN, "alice", "ServiceUnknown");
+
+        CHECK_INT(up->verdict, VERDICT_OK);
+        CHECK_CONTAINS(up->detail, "version 0.3");
+        CHECK_INT(down->verdict, VERDICT_FAIL);
+        CHECK_CONTAINS(down->detail, "not provided by any .service files");
+        CHECK_CONTAINS(down->fix, "systemctl status gpuswitchd");
+        CHECK_CONTAINS(down->fix, "org.gpuswitch1.service");
+        CHECK_INT(nobus->verdict, VERDICT_FAIL);
+        CHECK_CONTAINS(nobus->fix, "systemctl start dbus");
+
+        CHECK_INT(root_ok->verdict, VERDICT_OK);
+        CHECK_CONTAINS(root_ok->detail, "root");
+        CHECK_INT(yes->verdict, VERDICT_OK);
+        CHECK_CONTAINS(yes->detail, "yes");
+        CHECK(yes->fix == NULL);
+        CHECK_INT(challenge->verdict, VERDICT_WARNING);
+        CHECK_CONTAINS(challenge->detail, "after authentication");
+        CHECK_CONTAINS(challenge->fix, "/usr/share/doc/gpuswitch/examples/50-gpuswitch-group.rules");
+        CHECK_CONTAINS(challenge->fix, "usermod -aG gpuswitch alice");
+        CHECK_INT(no->verdict, VERDICT_FAIL);
+        CHECK_CONTAINS(no->detail, "no:");
+        CHECK_CONTAINS(no->fix, "usermod -aG gpuswitch alice");
+        CHECK_INT(nopolkit->verdict, VERDICT_FAIL);
+        CHECK_CONTAINS(nopolkit->fix, "polkit");
+}
+
+/* The human list and the JSON of three checks. */
+static void test_output(void) {
+        g_autoptr(GPtrArray) checks = g_ptr_array_new_with_free_func((GDestroyNotify) check_free);
+        g_autoptr(JsonNode) node = NULL;
+        JsonObject *o, *first, *second;
+        JsonArray *a;
+        char buf[4096] = "";
+        FILE *f = fmemopen(buf, sizeof buf, "w");
+
+        g_ptr_array_add(checks, doctor_check_daemon("0.3", NULL, NULL));
+        g_ptr_array_add(checks, doctor_check_authorization(AUTH_NO, "alice", NULL));
+        g_ptr_array_add(checks, doctor_check_authorization(AUTH_CHALLENGE, "bob", NULL));
+        g_ptr_array_add(checks, doctor_check_skipped("boot-vga", "Boot VGA", "needs the daemon"));
+        doctor_print(checks, f);
+        fclose(f);
+        /* not a terminal: no colour; titles aligned; the fix on its own line */
+        CHECK(!strchr(buf, '\033'));
+        CHECK_CONTAINS(buf, "ok    gpuswitchd     reachable");
+        CHECK_CONTAINS(buf, "FAIL  Authorization  no: polkit does not let alice switch GPUs\n      fix: cp ");
+        CHECK_CONTAINS(buf, "warn  Authorization  after authentication");
+        CHECK_CONTAINS(buf, "skip  Boot VGA       needs the daemon\n");
+        CHECK_CONTAINS(buf, "\n1 warning, 1 failure, 1 skipped\n");
+
+        node = doctor_to_json(checks);
+        o = json_node_get_object(node);
+        CHECK_INT(json_object_get_int_member(o, "failures"), 1);
+        CHECK_INT(json_object_get_int_member(o, "warnings"), 1);
+        a = json_object_get_array_member(o, "checks");
+        CHECK_INT(json_array_get_length(a), 4);
+        first = json_array_get_object_element(a, 0);
+        second = json_array_get_object_element(a, 1);
+        CHECK_STR(json_object_get_string_member(first, "id"), "daemon");
+        CHECK_STR(json_object_get_string_member(first, "verdict"), "ok");
+        CHECK(json_node_is_null(json_object_get_member(first, "fix")));
+        CHECK_STR(json_object_get_string_member(second, "id"), "authorization");
+        CHECK_STR(json_object_get_string_member(second, "verdict"), "fail");
+        CHECK_CONTAINS(json_object_get_string_member(second, "fix"), "usermod -aG gpuswitch alice");
+        CHECK_STR(json_object_get_string_member(json_array_get_object_element(a, 3), "verdict"), "skipped");
+}
+
+int main(void) {
+        test_iommu();
+        test_vfio_pci();
+        test_group();
+        test_boot_vga();
+        test_nvidia();
+        test_egl_vendor();
+        test_flatpak();
+        test_services();
+        test_daemon_and_authorization();
+        test_output();
+        TEST_MAIN_END();
+}
