@@ -1,7 +1,8 @@
 #!/bin/bash
 # The project's test command: installs what it needs, builds with warnings
-# as errors, runs the unit tests, installs into a staging tree and runs the
-# real-kernel tests in a QEMU guest.  Ends with "N passed, N failed".
+# as errors, runs the unit tests, builds the Debian package, installs into a
+# staging tree and runs the real-kernel tests in a QEMU guest (a script marked
+# "# vmtest: deb" gets the package instead).  Ends with "N passed, N failed".
 #   tests/run-all.sh [--unit-only]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +22,28 @@ p=$(sed -n 's/.* tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1
 set -- $p; passed=$((passed + ${1:-0} - ${2:-0})); failed=$((failed + ${2:-0}))
 
 if [ $unit_only = 0 ]; then
+        # The Debian package, for the VM scripts that install it ("# vmtest: deb").
+        deb=
+        if BUILD_DIR="$B" tools/build-deb.sh >"$B/deb-build.log" 2>&1; then
+                debs=("$B"/deb/gpuswitch_*.deb); [ -f "${debs[0]}" ] && deb=${debs[0]}
+        fi
+        if [ -n "$deb" ]; then
+                echo "deb-build PASS $deb"; passed=$((passed + 1))
+                grep -E '^[EW]: ' "$B/deb/lintian.log"
+        else
+                echo "deb-build FAIL; the end of $B/deb-build.log:"; tail -30 "$B/deb-build.log"; failed=$((failed + 1))
+        fi
         rm -rf "$B/stage"
         DESTDIR="$B/stage" cmake --install "$B" >/dev/null || exit 1
         for script in tests/vm/guest/*.sh; do
                 [ "$(basename "$script")" = demo.sh ] && continue
                 echo "==== VM: $script"
-                tests/vm/run-vm-test.sh --stage "$B/stage" --script "$script" --work "$B/vmwork" \
+                from=(--stage "$B/stage")
+                if grep -q '^# vmtest: deb$' "$script"; then
+                        [ -n "$deb" ] || { echo "FAIL: no package to install (deb-build failed)"; failed=$((failed + 1)); continue; }
+                        from=(--deb "$deb")
+                fi
+                tests/vm/run-vm-test.sh "${from[@]}" --script "$script" --work "$B/vmwork" \
                         --log "$B/vm-$(basename "$script" .sh).log" | tee "$B/vm-$(basename "$script" .sh).out"
                 rc=${PIPESTATUS[0]}
                 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$B/vm-$(basename "$script" .sh).out" | tail -1)
