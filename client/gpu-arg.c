@@ -18,8 +18,15 @@ int gpu_arg_normalize(const char *arg, char ret[static PCI_SLOT_STRLEN]) {
         return 0;
 }
 
-int mode_arg_check(const char *arg) {
-        return arg && (strcmp(arg, "vfio") == 0 || strcmp(arg, "host") == 0) ? 0 : -EINVAL;
+bool mode_arg_in(const char *arg, const char *modes) {
+        size_t n = arg ? strlen(arg) : 0;
+
+        if (n == 0 || strchr(arg, ' '))
+                return false;
+        for (const char *p = modes; (p = strstr(p, arg)); p += n)
+                if ((p == modes || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
+                        return true;
+        return false;
 }
 
 int timeout_arg_parse(const char *arg, unsigned *ret_sec) {

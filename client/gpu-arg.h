@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
+
 #include "pci-address.h"
 
 /* The GPU argument of a verb: "0000:0a:00", "0a:00" or a function
@@ -8,8 +10,8 @@
  * (the daemon's only GPU).  -EINVAL for anything else. */
 int gpu_arg_normalize(const char *arg, char ret[static PCI_SLOT_STRLEN]);
 
-/* "vfio" or "host"; -EINVAL otherwise. */
-int mode_arg_check(const char *arg);
+/* Whether arg is one of the space-separated words of modes ("vfio host"). */
+bool mode_arg_in(const char *arg, const char *modes);
 
 /* Seconds for --timeout: a positive number up to a day; -EINVAL otherwise. */
 int timeout_arg_parse(const char *arg, unsigned *ret_sec);

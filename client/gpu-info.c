@@ -28,6 +28,7 @@ void gpu_info_free(GpuInfo *g) {
         g_free(g->name);
         g_free(g->mode);
         g_free(g->default_mode);
+        g_free(g->step);
         g_free(g);
 }
 
@@ -110,6 +111,11 @@ int gpu_info_get(sd_bus *bus, const char *object, GpuInfo **ret, sd_bus_error *e
                         r = read_string(reply, &g->mode);
                 else if (strcmp(key, "DefaultMode") == 0)
                         r = read_string(reply, &g->default_mode);
+                else if (strcmp(key, "Step") == 0) {
+                        r = read_string(reply, &g->step);
+                        if (r >= 0 && g->step && !*g->step)
+                                g_clear_pointer(&g->step, g_free);
+                }
                 else if (strcmp(key, "BootVga") == 0) {
                         int b;
                         r = sd_bus_message_read(reply, "v", "b", &b);
@@ -146,6 +152,8 @@ void gpu_info_print(const GpuInfo *g) {
 
         printf("%s%s%s  %s\n", ansi_bold(), g->address, ansi_normal(), g->name ? g->name : "");
         printf("          Mode: %s%s%s\n", mode_color(g->mode), g->mode, ansi_normal());
+        if (g->step)
+                printf("          Step: %s\n", g->step);
         printf("  Default mode: %s\n", g->default_mode ? g->default_mode : "-");
         printf("      Boot VGA: %s\n", g->boot_vga ? "yes" : "no");
         printf("  IOMMU groups: %s\n\n", groups->len ? groups->str : "none (no IOMMU)");
@@ -177,6 +185,7 @@ JsonNode *gpu_info_to_json(const GpuInfo *g) {
         add_nullable(b, "name", g->name);
         add_nullable(b, "mode", g->mode);
         add_nullable(b, "default_mode", g->default_mode);
+        add_nullable(b, "step", g->step);
         json_builder_set_member_name(b, "boot_vga");
         json_builder_add_boolean_value(b, g->boot_vga);
         json_builder_set_member_name(b, "iommu_groups");

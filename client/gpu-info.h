@@ -13,6 +13,7 @@ typedef struct FunctionInfo {
 /* The org.gpuswitch1.Gpu properties of one object. */
 typedef struct GpuInfo {
         char *object, *address, *name, *mode, *default_mode;
+        char *step;               /* the kernel write under way; NULL when idle */
         bool boot_vga;
         unsigned *iommu_groups;
         size_t n_iommu_groups;

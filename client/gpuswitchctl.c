@@ -16,6 +16,9 @@
  *             "from": str|null, "to": str|null, "action": "move"|"keep"}...]}
  *   holders  {"gpu": "0000:0a:00", "holders": [{"pid": int, "uid": int, "user": str,
  *             "command": str, "node": str}...]}
+ *   doctor   {"checks": [{"id": str, "title": str, "verdict": "ok"|"warning"|"fail"|"skipped",
+ *             "detail": str, "fix": str|null}...], "failures": int, "warnings": int}
+ *            (client/doctor.c); exit code 0 when no check failed, 1 when one did
  *   errors   {"error": "org.gpuswitch1.Error.GpuInUse", "message": str} on stdout, and the
  *            exit code as without --json.
  */
@@ -28,11 +31,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "doctor.h"
 #include "errors.h"
 #include "gpu-arg.h"
 #include "gpu-info.h"
 #include "output.h"
+#include "monitor.h"
 #include "polkit-agent.h"
+#include "switch-call.h"
 #include "util.h"
 
 #define BUS_NAME "org.gpuswitch1"
@@ -193,10 +199,13 @@ static int check_nvidia(sd_bus *bus, const char *gpu) {
                 if (pci_class_parse(f->class_code, &class_code) < 0 || (class_code >> 16) != 0x03)
                         continue;
                 if (!f->host_driver || !streq(f->host_driver, "nvidia")) {
-                        fprintf(stderr, "gpuswitchctl: nvidia: the host driver of %s is %s, not nvidia; "
-                                "use 'gpuswitchctl host' (or set HostDriver=nvidia)\n",
-                                f->address, f->host_driver && *f->host_driver ? f->host_driver : "none");
-                        return GS_EXIT_FAILURE;
+                        g_autofree char *msg = g_strdup_printf(
+                                "the host driver of %s is %s, not nvidia; use 'gpuswitchctl host' "
+                                "(or set HostDriver=nvidia)", f->address,
+                                f->host_driver && *f->host_driver ? f->host_driver : "none");
+
+                        sd_bus_error_set(&error, SD_BUS_ERROR_FAILED, msg);
+                        return fail_bus("nvidia", &error, -EINVAL);
                 }
         }
         return 0;
@@ -229,7 +238,7 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
 
 static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char *verb) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *object = NULL;
         g_autoptr(GpuInfo) info = NULL;
         char what[64];
@@ -237,6 +246,9 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
         int r;
 
         snprintf(what, sizeof what, "switching %s to %s", *gpu ? gpu : "the GPU", mode);
+        r = get_gpu_object(bus, gpu, &object, &error);
+        if (r < 0)
+                return fail_bus(what, &error, r);
         if (arg_force && !arg_quiet)
                 announce_holders(bus, gpu);
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Switch");
@@ -245,15 +257,14 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
         if (r < 0)
                 return fail_bus(what, &error, r);
         /* Not the bus's default 25 s: a GPU may take longer to let go. */
-        r = sd_bus_call(bus, m, (uint64_t) arg_timeout_sec * USEC_PER_SEC, &error, &reply);
+        r = switch_call(bus, object, what, m, (uint64_t) arg_timeout_sec * USEC_PER_SEC, !arg_quiet && !arg_json,
+                        &error);
         if (r < 0)
                 return fail_bus(what, &error, r);
 
         if (arg_quiet && !arg_json)
                 return 0;
-        r = get_gpu_object(bus, gpu, &object, &error);
-        if (r >= 0)
-                r = gpu_info_get(bus, object, &info, &error);
+        r = gpu_info_get(bus, object, &info, &error);
         if (r < 0)
                 return fail_bus(verb, &error, r);
         if (arg_json) {
@@ -412,6 +423,52 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         return 0;
 }
 
+static int verb_set_default(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *object = NULL;
+        g_autoptr(GpuInfo) info = NULL;
+        const char *mode = argv[1];
+        char what[64];
+        int r;
+
+        snprintf(what, sizeof what, "setting the default mode of %s", *gpu ? gpu : "the GPU");
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "SetDefaultMode", &error, NULL, "ss",
+                               gpu, mode);
+        if (r >= 0)
+                r = get_gpu_object(bus, gpu, &object, &error);
+        if (r >= 0)
+                r = gpu_info_get(bus, object, &info, &error);
+        if (r < 0)
+                return fail_bus(what, &error, r);
+        if (arg_json) {
+                g_autoptr(JsonNode) n = gpu_info_to_json(info);
+                json_print(n, stdout);
+        } else if (!arg_quiet)
+                printf("%s: default mode %s (%s)\n", info->address, info->default_mode,
+                       streq(mode, "keep") ? "left as it is when gpuswitchd starts"
+                                           : "applied when gpuswitchd starts at boot");
+        return 0;
+}
+
+static int verb_monitor(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *object = NULL;
+        int r;
+
+        if (*gpu) {
+                r = get_gpu_object(bus, gpu, &object, &error);
+                if (r < 0)
+                        return fail_bus("monitor", &error, r);
+        }
+        r = monitor_run(bus, object, arg_json, &error);
+        return r < 0 ? fail_bus("monitor", &error, r) : 0;
+}
+
+/* bus is NULL when there is no system bus: doctor says so itself. */
+static int verb_doctor(sd_bus *bus, int argc, char **argv, const char *gpu) {
+        return doctor_run(bus, gpu, arg_json);
+}
+
 typedef int (*VerbFunc)(sd_bus *bus, int argc, char **argv, const char *gpu);
 
 /* argv[0] is the verb; min/max count it.  The GPU is the last argument
@@ -419,18 +476,21 @@ typedef int (*VerbFunc)(sd_bus *bus, int argc, char **argv, const char *gpu);
 typedef struct Verb {
         const char *name;
         int min_args, max_args;
-        bool takes_mode;     /* argv[1] is a MODE */
+        const char *modes;   /* argv[1] is one of these MODEs, or NULL */
         bool changes;        /* may ask polkit: start an agent */
         VerbFunc run;
 } Verb;
 
 static const Verb verbs[] = {
-        { "status",  1, 2, false, false, verb_status },
-        { "vfio",    1, 2, false, true,  verb_vfio },
-        { "host",    1, 2, false, true,  verb_host },
-        { "nvidia",  1, 2, false, true,  verb_nvidia },
-        { "plan",    2, 3, true,  false, verb_plan },
-        { "holders", 1, 2, false, false, verb_holders },
+        { "status",      1, 2, NULL,             false, verb_status },
+        { "vfio",        1, 2, NULL,             true,  verb_vfio },
+        { "host",        1, 2, NULL,             true,  verb_host },
+        { "nvidia",      1, 2, NULL,             true,  verb_nvidia },
+        { "plan",        2, 3, "vfio host",      false, verb_plan },
+        { "holders",     1, 2, NULL,             false, verb_holders },
+        { "doctor",      1, 2, NULL,             false, verb_doctor },
+        { "monitor",     1, 2, NULL,             false, verb_monitor },
+        { "set-default", 2, 3, "host vfio keep", true,  verb_set_default },
 };
 
 static void help(void) {
@@ -442,7 +502,12 @@ static void help(void) {
                "  host [GPU]         Move every function back to its host driver\n"
                "  nvidia [GPU]       Like host, checking that the host driver is nvidia\n"
                "  plan MODE [GPU]    Show what switching to MODE (vfio, host) would do\n"
-               "  holders [GPU]      Show the processes that hold the GPU\n\n"
+               "  holders [GPU]      Show the processes that hold the GPU\n"
+               "  doctor [GPU]       Check the setup: IOMMU, vfio-pci, the GPU's group, NVIDIA, polkit\n"
+               "                     (exit status 1 when a check fails)\n"
+               "  monitor [GPU]      Follow mode changes and switches as they happen\n"
+               "  set-default MODE [GPU]\n"
+               "                     The mode applied at boot: host, vfio or keep\n\n"
                "GPU is 0000:0a:00, 0a:00 or a function such as 0000:0a:00.1; it may be\n"
                "left out when one GPU is managed.\n\n"
                "Options:\n"
@@ -531,8 +596,9 @@ static int run(int argc, char *argv[]) {
         n_args = optind < argc ? argc - optind : 1;
         if (n_args < verb->min_args || n_args > verb->max_args)
                 return usage_error("%s: %s", verb_name, n_args < verb->min_args ? "missing argument" : "too many arguments");
-        if (verb->takes_mode && mode_arg_check(argv[optind + 1]) < 0)
-                return usage_error("unknown mode '%s': expected vfio or host", argv[optind + 1]);
+        if (verb->modes && !mode_arg_in(argv[optind + 1], verb->modes))
+                return usage_error("%s: unknown mode '%s': expected one of: %s", verb_name, argv[optind + 1],
+                                   verb->modes);
         if (n_args == verb->max_args)
                 gpu_arg = argv[argc - 1];
         if (gpu_arg_normalize(gpu_arg, gpu) < 0)
@@ -540,7 +606,7 @@ static int run(int argc, char *argv[]) {
 
         (void) gs_errors_register();
         r = sd_bus_open_system(&bus);
-        if (r < 0) {
+        if (r < 0 && verb->run != verb_doctor) {
                 fprintf(stderr, "gpuswitchctl: cannot reach gpuswitchd on the system bus: %s\n", strerror(-r));
                 return GS_EXIT_FAILURE;
         }

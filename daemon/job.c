@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 
 #include "errors.h"
@@ -23,6 +25,9 @@ void job_free(Job *j) {
         if (!j)
                 return;
         sd_event_source_disable_unref(j->watchdog);
+        sd_event_source_disable_unref(j->step_source);
+        if (j->step_fd >= 0)
+                close(j->step_fd);
         pthread_mutex_destroy(&j->lock);
         sd_bus_message_unref(j->request);
         g_strfreev(j->stop_services);
@@ -127,6 +132,31 @@ static void job_progress(const char *function, const char *step, const char *pat
         snprintf(j->step, sizeof j->step, "%s: %s (%s)", function, step, path);
         j->step_since = now_usec();
         pthread_mutex_unlock(&j->lock);
+        (void) eventfd_write(j->step_fd, 1);
+}
+
+/* The write under way, as Step, read under the lock. */
+static uint64_t job_current_step(Job *j, char step[static sizeof j->step]) {
+        uint64_t since;
+
+        pthread_mutex_lock(&j->lock);
+        memcpy(step, j->step, sizeof j->step);
+        since = j->step_since;
+        pthread_mutex_unlock(&j->lock);
+        return since;
+}
+
+/* On the loop: each write announced as it starts (Step, PropertiesChanged),
+ * so that clients show progress; writes quicker than the loop coalesce. */
+static int on_step(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        Job *j = userdata;
+        char step[sizeof j->step];
+        eventfd_t n;
+
+        (void) eventfd_read(fd, &n);
+        if (job_current_step(j, step))
+                managed_gpu_set_step(j->gpu, step);
+        return 0;
 }
 
 static int job_thread(void *userdata) {
@@ -147,12 +177,7 @@ static int on_watchdog(sd_event_source *es, uint64_t usec, void *userdata) {
         Job *j = userdata;
         ManagedGpu *g = j->gpu;
         char step[sizeof j->step];
-        uint64_t since;
-
-        pthread_mutex_lock(&j->lock);
-        memcpy(step, j->step, sizeof step);
-        since = j->step_since;
-        pthread_mutex_unlock(&j->lock);
+        uint64_t since = job_current_step(j, step);
 
         managed_gpu_set_step(g, since ? step : NULL);
         if (!j->replied && since && now_usec() - since >= (uint64_t) j->timeout_sec * 1000000) {
@@ -219,11 +244,18 @@ int job_start(ManagedGpu *g, sd_bus_message *request, GpuMode target, uint64_t f
                 .error = SD_BUS_ERROR_NULL,
                 .sysfs = g->manager->sysfs,
                 .timeout_sec = g->manager->config->step_timeout_sec,
+                .step_fd = -1,
         };
         pthread_mutex_init(&j->lock, NULL);
         j->stop_services = g_strdupv(g->stop_services);
         j->sysfs.progress = job_progress;
         j->sysfs.progress_userdata = j;
+        j->step_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (j->step_fd < 0)
+                return -errno;
+        r = sd_event_add_io(g->manager->event, &j->step_source, j->step_fd, EPOLLIN, on_step, j);
+        if (r < 0)
+                return r;
         r = sd_event_add_time_relative(g->manager->event, &j->watchdog, CLOCK_MONOTONIC, WATCHDOG_INTERVAL_USEC, 0,
                                        on_watchdog, j);
         if (r < 0)

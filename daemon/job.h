@@ -29,7 +29,8 @@ struct Job {
         char step[160];
         uint64_t step_since;      /* CLOCK_MONOTONIC µs, 0: between writes */
 
-        sd_event_source *watchdog;
+        int step_fd;              /* eventfd: the thread wakes the loop at each write */
+        sd_event_source *step_source, *watchdog;
         unsigned timeout_sec;
         bool replied;             /* Timeout was sent; the switch went on */
 };

@@ -26,11 +26,17 @@ static void test_args(void) {
         CHECK_INT(gpu_arg_normalize("0000:0a:00.9", slot), -EINVAL);
         CHECK_INT(gpu_arg_normalize("nvidia", slot), -EINVAL);
 
-        CHECK_INT(mode_arg_check("vfio"), 0);
-        CHECK_INT(mode_arg_check("host"), 0);
-        CHECK_INT(mode_arg_check("nvidia"), -EINVAL);
-        CHECK_INT(mode_arg_check("mixed"), -EINVAL);
-        CHECK_INT(mode_arg_check(NULL), -EINVAL);
+        CHECK(mode_arg_in("vfio", "vfio host"));
+        CHECK(mode_arg_in("host", "vfio host"));
+        CHECK(mode_arg_in("keep", "host vfio keep"));
+        CHECK(!mode_arg_in("keep", "vfio host"));
+        CHECK(!mode_arg_in("nvidia", "vfio host"));
+        CHECK(!mode_arg_in("mixed", "vfio host"));
+        CHECK(!mode_arg_in("ho", "vfio host"));
+        CHECK(!mode_arg_in("fio", "vfio host"));
+        CHECK(!mode_arg_in("vfio host", "vfio host keep") && !mode_arg_in("o h", "vfio host"));
+        CHECK(!mode_arg_in("", "vfio host"));
+        CHECK(!mode_arg_in(NULL, "vfio host"));
 
         CHECK_INT(timeout_arg_parse("30", &t), 0);
         CHECK_INT(t, 30);
@@ -102,7 +108,7 @@ static void test_json(void) {
         json_generator_set_root(gen, n);
         s = json_generator_to_data(gen, NULL);
         CHECK_STR(s, "{\"address\":\"0000:01:00\",\"object\":\"/org/gpuswitch1/gpu/0000_01_00\",\"name\":\"GA102\","
-                     "\"mode\":\"mixed\",\"default_mode\":\"keep\",\"boot_vga\":false,\"iommu_groups\":[12],"
+                     "\"mode\":\"mixed\",\"default_mode\":\"keep\",\"step\":null,\"boot_vga\":false,\"iommu_groups\":[12],"
                      "\"functions\":[{\"address\":\"0000:01:00.0\",\"class\":\"0x030000\",\"class_name\":\"VGA\","
                      "\"driver\":\"vfio-pci\",\"host_driver\":\"nvidia\"},{\"address\":\"0000:01:00.1\","
                      "\"class\":\"0x040300\",\"class_name\":\"Audio\",\"driver\":null,\"host_driver\":null}]}");

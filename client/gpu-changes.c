@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gpu-changes.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util.h"
+
+#define GPU_INTERFACE "org.gpuswitch1.Gpu"
+#define GPU_PATH_PREFIX "/org/gpuswitch1/gpu"
+
+void gpu_changes_free(GpuChanges *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->n_functions; i++) {
+                g_free(c->functions[i].address);
+                g_free(c->functions[i].class_code);
+                g_free(c->functions[i].driver);
+                g_free(c->functions[i].host_driver);
+        }
+        g_free(c->functions);
+        g_free(c->mode);
+        g_free(c->step);
+        g_free(c->default_mode);
+        g_free(c);
+}
+
+static int read_functions(sd_bus_message *m, GpuChanges *c) {
+        const char *a, *cls, *d, *h;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "a(ssss)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "(ssss)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(ssss)", &a, &cls, &d, &h)) > 0) {
+                c->functions = g_renew(FunctionInfo, c->functions, c->n_functions + 1);
+                c->functions[c->n_functions++] = (FunctionInfo) {
+                        g_strdup(a), g_strdup(cls), g_strdup(d), g_strdup(h),
+                };
+        }
+        if (r < 0)
+                return r;
+        c->has_functions = true;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+int gpu_changes_read(sd_bus_message *m, GpuChanges **ret) {
+        g_autoptr(GpuChanges) c = g_new0(GpuChanges, 1);
+        const char *interface, *key, *s;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &interface);
+        if (r < 0)
+                return r;
+        if (!streq(interface, GPU_INTERFACE))
+                return -ENOMSG;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        break;
+                if (streq(key, "Mode") || streq(key, "Step") || streq(key, "DefaultMode")) {
+                        r = sd_bus_message_read(m, "v", "s", &s);
+                        if (r >= 0)
+                                *(streq(key, "Mode") ? &c->mode : streq(key, "Step") ? &c->step : &c->default_mode) =
+                                        g_strdup(s);
+                } else if (streq(key, "Functions"))
+                        r = read_functions(m, c);
+                else
+                        r = sd_bus_message_skip(m, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+        }
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&c);
+        return 0;
+}
+
+int gpu_changes_match(sd_bus *bus, const char *object, sd_bus_message_handler_t cb, void *userdata,
+                      sd_bus_slot **ret_slot) {
+        g_autofree char *match = NULL;
+
+        /* No sender=: the bus knows the daemon by its unique name only; the
+         * handlers check the sender against the name's owner themselves. */
+        match = g_strdup_printf("type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                                "arg0='" GPU_INTERFACE "',%s='%s'",
+                                object ? "path" : "path_namespace", object ? object : GPU_PATH_PREFIX);
+        return sd_bus_add_match(bus, ret_slot, match, cb, userdata);
+}
+
+int gpu_daemon_owner(sd_bus *bus, char **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *owner;
+        int r;
+
+        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "GetNameOwner", &error, &reply, "s", "org.gpuswitch1");
+        if (r < 0) {
+                *ret = g_strdup("");
+                return sd_bus_error_has_name(&error, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ? 0 : r;
+        }
+        r = sd_bus_message_read(reply, "s", &owner);
+        if (r < 0)
+                return r;
+        *ret = g_strdup(owner);
+        return 0;
+}

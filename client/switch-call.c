@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "switch-call.h"
+
+#include <stdio.h>
+#include <systemd/sd-event.h>
+
+#include "gpu-changes.h"
+#include "util.h"
+
+/* A switch that ends within this is reported by its result line alone. */
+#define PROGRESS_AFTER_USEC UINT64_C(1000000)
+
+typedef struct SwitchCall {
+        sd_event *event;
+        const char *what;
+        bool progress;
+        char *owner;              /* the daemon's unique name */
+        char *step;               /* the latest Step, until it is shown */
+        bool switching, shown;
+        sd_event_source *moment;
+        sd_bus_error *error;
+        bool done;
+        int result;
+} SwitchCall;
+
+static void switch_call_done(SwitchCall *c) {
+        g_free(c->owner);
+        g_free(c->step);
+        sd_event_source_disable_unref(c->moment);
+}
+
+static void show_step(const char *step) {
+        if (!isempty(step))
+                fprintf(stderr, "  %s\n", step);
+}
+
+static int on_moment(sd_event_source *s, uint64_t usec, void *userdata) {
+        SwitchCall *c = userdata;
+
+        fprintf(stderr, "gpuswitchctl: %s...\n", c->what);
+        show_step(c->step);
+        c->shown = true;
+        return 0;
+}
+
+static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SwitchCall *c = userdata;
+        g_autoptr(GpuChanges) changes = NULL;
+
+        if (!streq_ptr(sd_bus_message_get_sender(m), c->owner) || gpu_changes_read(m, &changes) < 0)
+                return 0;
+        /* The clock starts when the switch does, not while polkit asks for
+         * a password. */
+        if (changes->mode && streq(changes->mode, "switching") && !c->switching) {
+                c->switching = true;
+                (void) sd_event_add_time_relative(c->event, &c->moment, CLOCK_MONOTONIC, PROGRESS_AFTER_USEC, 0,
+                                                  on_moment, c);
+        }
+        if (changes->step) {
+                if (c->shown)
+                        show_step(changes->step);
+                g_free(c->step);
+                c->step = g_strdup(changes->step);
+        }
+        return 0;
+}
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SwitchCall *c = userdata;
+        int r = 0;
+
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                sd_bus_error_copy(c->error, sd_bus_message_get_error(m));
+                r = -sd_bus_error_get_errno(c->error);
+        }
+        c->result = r < 0 ? r : 0;
+        c->done = true;
+        return 0;
+}
+
+int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_message *call, uint64_t timeout_usec,
+                bool progress, sd_bus_error *error) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changes_slot = NULL, *call_slot = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(switch_call_done) SwitchCall c = { .what = what, .progress = progress, .error = error };
+        int r;
+
+        r = sd_event_new(&event);
+        if (r < 0)
+                return r;
+        c.event = event;
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        if (progress) {
+                /* No progress without the daemon's name: the lines are a
+                 * courtesy, the reply is what counts. */
+                if (gpu_daemon_owner(bus, &c.owner) >= 0 && !isempty(c.owner))
+                        (void) gpu_changes_match(bus, object, on_changed, &c, &changes_slot);
+        }
+        r = sd_bus_call_async(bus, &call_slot, call, on_reply, &c, timeout_usec);
+        /* Not sd_event_loop() and sd_event_exit(): the loop's exit would
+         * close the bus, which the caller goes on using. */
+        while (r >= 0 && !c.done)
+                r = sd_event_run(event, UINT64_MAX);
+        if (r >= 0)
+                r = c.result;
+        (void) sd_bus_detach_event(bus);
+        if (r < 0 && !sd_bus_error_is_set(error))
+                sd_bus_error_set_errno(error, r);
+        return r;
+}

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+/* Sends call (Switch on the GPU at object) and waits for its reply.  With
+ * progress, a switch that has run for more than a moment gets lines on
+ * stderr: the GPU, then each kernel write as the daemon's Step property
+ * names it.  Returns 0 or a negative errno with error set. */
+int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_message *call, uint64_t timeout_usec,
+                bool progress, sd_bus_error *error);
