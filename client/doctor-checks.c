@@ -213,6 +213,8 @@ Check *doctor_check_vfio_pci(const char *root, const char *kernel_release) {
                 g_free(conf[i]);
         if (!ctx)
                 return check_set(c, VERDICT_FAIL, fix, "not loaded, and libkmod could not open %s", moddir);
+        /* what is missing is this check's verdict, not a message of libkmod's */
+        kmod_set_log_priority(ctx, 0);
         r = kmod_module_new_from_lookup(ctx, "vfio-pci", &list);
         if (r < 0 || !list)
                 return check_set(c, VERDICT_FAIL, fix, "not loaded, and no vfio-pci module for %s in %s",
@@ -449,6 +451,7 @@ Check *doctor_check_services(const char *root, const char *const *active_states,
         const char *missing_service = NULL;
         const GpuInfo *missing_gpu = NULL;
         g_autofree char *fix = NULL;
+        bool stopped = false;
 
         if (!active_states)
                 return check_set(c, VERDICT_SKIPPED, NULL, "%s", strempty(reason));
@@ -459,11 +462,15 @@ Check *doctor_check_services(const char *root, const char *const *active_states,
                     !streq(active_states[i], "reloading"))
                         continue;
                 g_string_append_printf(running, "%s%s", running->len ? " and " : "", s);
-                for (size_t j = 0; gpus && j < n_gpus && !missing_service; j++)
-                        if (gpu_on_nvidia(gpus[j]) && !daemon_stops(kf, gpus[j], s)) {
+                for (size_t j = 0; gpus && j < n_gpus; j++) {
+                        bool stops = daemon_stops(kf, gpus[j], s);
+
+                        stopped = stopped || stops;
+                        if (gpu_on_nvidia(gpus[j]) && !stops && !missing_service) {
                                 missing_service = s;
                                 missing_gpu = gpus[j];
                         }
+                }
         }
         if (running->len == 0)
                 return check_set(c, VERDICT_OK, NULL, "nvidia-persistenced and nvidia-powerd are not running");
@@ -476,6 +483,9 @@ Check *doctor_check_services(const char *root, const char *const *active_states,
         if (!gpus)
                 return check_set(c, VERDICT_OK, NULL, "%s running; gpuswitchd stops them before a switch to vfio "
                                  "for a GPU on nvidia (StopServices=), unless configured otherwise", running->str);
+        if (!stopped)
+                return check_set(c, VERDICT_OK, NULL, "%s running; no managed GPU is on nvidia, so they hold none "
+                                 "of them", running->str);
         return check_set(c, VERDICT_OK, NULL, "%s running; gpuswitchd stops them before a switch to vfio and "
                          "starts them again after the switch back (StopServices=)", running->str);
 }
@@ -489,7 +499,7 @@ Check *doctor_check_daemon(const char *version, const char *error_name, const ch
                 return check_set(c, VERDICT_OK, NULL, "reachable on the system bus, version %s", version);
         if (!error_name)
                 return check_set(c, VERDICT_FAIL, "start the system bus: systemctl start dbus",
-                                 "no system bus: %s", strempty(error_message));
+                                 "cannot connect to the system bus: %s", strempty(error_message));
         return check_set(c, VERDICT_FAIL, "systemctl status gpuswitchd; if it is unknown, reinstall gpuswitch "
                          "(/usr/share/dbus-1/system-services/org.gpuswitch1.service, "
                          "/usr/share/dbus-1/system.d/org.gpuswitch1.conf) and run systemctl daemon-reload",

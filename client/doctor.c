@@ -240,7 +240,11 @@ int doctor_run(sd_bus *bus, const char *gpu, bool json) {
         g_ptr_array_add(checks, doctor_check_vfio_pci("/", u.release));
 
         if (!bus) {
-                g_ptr_array_add(checks, doctor_check_daemon(NULL, NULL, "sd_bus_open_system failed"));
+                _cleanup_(sd_bus_unrefp) sd_bus *retry = NULL;
+
+                /* the caller could not connect: ask again for the reason */
+                r = sd_bus_open_system(&retry);
+                g_ptr_array_add(checks, doctor_check_daemon(NULL, NULL, r < 0 ? strerror(-r) : "not connected"));
                 gpus_reason = g_strdup("needs the daemon: no system bus");
         } else {
                 r = sd_bus_get_property_string(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Version", &error,

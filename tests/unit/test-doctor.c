@@ -347,7 +347,8 @@ static void test_flatpak(void) {
 
 static void test_services(void) {
         g_autoptr(GpuInfo) nv = gpu_new("nvidia");
-        GpuInfo *gpus[] = { nv };
+        g_autoptr(GpuInfo) bochs = gpu_new(NULL);
+        GpuInfo *gpus[] = { nv }, *other[] = { bochs };
         const char *none[] = { "", "inactive", NULL };
         const char *running[] = { "active", "", NULL };
 
@@ -370,6 +371,11 @@ static void test_services(void) {
         {
                 g_autoptr(Check) c = doctor_check_services(root, running, NULL, NULL, 0);
                 CHECK_INT(c->verdict, VERDICT_OK);
+        }
+        {
+                g_autoptr(Check) c = doctor_check_services(root, running, NULL, other, 1);
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "no managed GPU is on nvidia");
         }
         put("/etc/gpuswitch/gpuswitch.conf", "[Gpu 0000:01:00]\nStopServices=cuda-server.service\n");
         {

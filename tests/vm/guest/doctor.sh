@@ -1,0 +1,151 @@
+#!/bin/bash
+# gpuswitchctl doctor in the guest: every check on a good setup (as root and
+# as alice, before and after the group rule), and on broken ones: vfio-pci
+# missing from the module tree, the boot VGA not allowed, the daemon not
+# reachable, no system bus.  (A shared IOMMU group: doctor-group.sh.)
+. "$(dirname "$0")/../guest-lib.sh"
+
+. "$(dirname "$0")/../gpu-lib.sh"
+
+KVER=$(uname -r)
+VFIO_DIR=/lib/modules/$KVER/kernel/drivers/vfio/pci
+ACTIVATION=/usr/share/dbus-1/system-services/org.gpuswitch1.service
+
+# stdout alone (the JSON), stderr kept apart
+run_json() { OUT=$("$@" 2>/tmp/doctor.err); RC=$?; echo "\$ $* -> rc=$RC"; echo "$OUT" | sed 's/^/    /'; }
+has() { # NAME REGEX: a line of the last output matches
+        if echo "$OUT" | grep -qE "$2"; then result "$1" PASS; else result "$1" FAIL "no line matching '$2'"; fi
+}
+# NAME PYTHON: an expression over d (the --json object) and c (check id -> check)
+jcheck() {
+        if python3 -c 'import json, sys
+d = json.loads(sys.argv[2]); c = {x["id"]: x for x in d["checks"]}
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$OUT"; then result "$1" PASS; else result "$1" FAIL "$2"; fi
+}
+reload_bus() { dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ReloadConfig >/dev/null; }
+stop_daemon() { pkill -x gpuswitchd; for i in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done; }
+
+configure "" "AllowBootVga=yes"
+ALL_IDS='["iommu", "vfio-pci", "daemon", "iommu-group", "boot-vga", "nvidia-modeset", "egl-vendor", "flatpak-gl", "nvidia-services", "authorization"]'
+
+# ---- vfio-pci not findable (before anything loads it) ------------------------
+check vfio-pci-not-loaded-yet test ! -e /sys/module/vfio_pci
+check vfio-pci-module-in-tree test -e "$VFIO_DIR/vfio-pci.ko"
+mkdir -p /tmp/empty && mount --bind /tmp/empty "$VFIO_DIR"
+run $CTL doctor
+expect_rc vfio-missing-exit-1 1
+has vfio-missing-fail '^FAIL +vfio-pci +not loaded, and modules.dep names .*vfio-pci.ko, which is missing'
+echo "$OUT" | grep -A1 -E '^FAIL +vfio-pci ' | grep -qE "^      fix: reinstall the kernel's package \(apt-get install --reinstall linux-image-$KVER\)" \
+        && result vfio-missing-fix PASS || result vfio-missing-fix FAIL "$OUT"
+has vfio-missing-others-run '^ok +IOMMU +enabled'
+has vfio-missing-summary '^0 warnings, 1 failure, 2 skipped$'
+run_json $CTL --json doctor
+expect_rc vfio-missing-json-exit-1 1
+jcheck vfio-missing-json 'c["vfio-pci"]["verdict"] == "fail" and "linux-image-" in c["vfio-pci"]["fix"] and d["failures"] == 1'
+umount "$VFIO_DIR"
+
+# ---- a good setup, as root ----------------------------------------------------------
+run $CTL doctor
+expect_rc good-root-exit-0 0
+has good-iommu '^ok +IOMMU +enabled, [0-9]+ IOMMU groups$'
+has good-vfio-pci "^ok +vfio-pci +not loaded; gpuswitchd loads /lib/modules/$KVER/kernel/drivers/vfio/pci/vfio-pci.ko"
+has good-daemon '^ok +gpuswitchd +reachable on the system bus, version '
+has good-group "^ok +IOMMU group \\($SLOT\\) +viable: group [0-9]+ holds only"
+has good-boot-vga "^ok +Boot VGA \\($SLOT\\) "
+has good-nvidia-na "^skip +nvidia_drm modeset \\($SLOT\\) +n/a: the host driver of $VGA is bochs-drm, not nvidia"
+has good-egl '^ok +NVIDIA EGL vendor +no 10_nvidia.json'
+has good-flatpak '^ok +flatpak GL.nvidia +no org.freedesktop.Platform.GL.nvidia runtime'
+has good-services '^skip +NVIDIA services +systemd could not be asked'
+has good-root-authorized '^ok +Authorization +root: gpuswitchd lets root switch without asking polkit'
+has good-summary '^0 warnings, 0 failures, 2 skipped$'
+echo "$OUT" | grep -q 'fix:' && result good-no-fixes FAIL "$OUT" || result good-no-fixes PASS
+run_json $CTL --json doctor
+expect_rc good-json-exit-0 0
+jcheck good-json-ids "[x['id'] for x in d['checks']] == $ALL_IDS"
+jcheck good-json-verdicts 'all(x["verdict"] in ("ok", "skipped") for x in d["checks"]) and d["failures"] == 0 and d["warnings"] == 0'
+jcheck good-json-shape 'all(set(x) == {"id", "title", "verdict", "detail", "fix"} and x["fix"] is None and x["detail"] for x in d["checks"])'
+jcheck good-json-group "c['iommu-group']['title'] == 'IOMMU group ($SLOT)' and c['iommu-group']['verdict'] == 'ok'"
+run $CTL doctor "$VGA"
+expect_rc named-gpu-exit-0 0
+has named-gpu-group "^ok +IOMMU group \\($SLOT\\)"
+
+# ---- the boot VGA, not allowed: a warning with its fix, exit 0 ----------------------
+if [ "$(cat /sys/bus/pci/devices/$VGA/boot_vga 2>/dev/null)" = 1 ]; then
+        configure "" ""
+        run $CTL doctor
+        expect_rc boot-vga-warning-exit-0 0
+        has boot-vga-warning "^warn +Boot VGA \\($SLOT\\) +the boot VGA device \\(the console\\): gpuswitchd refuses"
+        has boot-vga-fix "^      fix: set AllowBootVga=yes in \\[Gpu $SLOT\\] of /etc/gpuswitch/gpuswitch.conf"
+        has boot-vga-summary '^1 warning, 0 failures, 2 skipped$'
+        configure "" "AllowBootVga=yes"
+else
+        result boot-vga-is-boot-vga FAIL "the emulated VGA $VGA is not the boot VGA here"
+fi
+
+# ---- alice: polkit's answer, before and after the group rule ------------------------
+run as_user alice $CTL doctor
+if echo "$OUT" | grep -qE '^warn +Authorization +after authentication: polkit asks alice for a password'; then
+        expect_rc alice-challenge-exit-0 0
+elif echo "$OUT" | grep -qE '^FAIL +Authorization +no: polkit does not let alice switch'; then
+        expect_rc alice-no-exit-1 1
+else
+        result alice-not-authorized FAIL "$OUT"
+fi
+echo "$OUT" | grep -A1 -E '^(warn|FAIL) +Authorization ' | grep -qE '^      fix: cp /usr/share/doc/gpuswitch/examples/50-gpuswitch-group.rules /etc/polkit-1/rules.d/ && usermod -aG gpuswitch alice' \
+        && result alice-group-rule-fix PASS || result alice-group-rule-fix FAIL "$OUT"
+has alice-others-run "^ok +IOMMU group \\($SLOT\\)"
+run_json as_user alice $CTL --json doctor
+jcheck alice-json-not-authorized 'c["authorization"]["verdict"] in ("warning", "fail") and "usermod -aG gpuswitch alice" in c["authorization"]["fix"]'
+
+install -m644 /usr/share/doc/gpuswitch/examples/50-gpuswitch-group.rules /etc/polkit-1/rules.d/
+usermod -aG gpuswitch alice
+sleep 1   # polkitd reloads rules.d on its own (inotify)
+run as_user alice $CTL doctor
+expect_rc alice-authorized-exit-0 0
+has alice-authorized '^ok +Authorization +yes: polkit lets alice switch GPUs'
+has alice-authorized-summary '^0 warnings, 0 failures, 2 skipped$'
+run_json as_user alice $CTL --json doctor
+jcheck alice-json-authorized 'c["authorization"]["verdict"] == "ok" and c["authorization"]["fix"] is None and d["failures"] == 0'
+
+# ---- a GPU the daemon does not manage, a bad argument -----------------------------
+run $CTL doctor 0000:3f:00
+expect_rc no-such-gpu-exit-5 5
+[ "$(echo "$OUT" | wc -l)" = 1 ] && echo "$OUT" | grep -q 0000:3f:00 && result no-such-gpu-one-line PASS \
+        || result no-such-gpu-one-line FAIL "$OUT"
+run $CTL doctor ../../etc
+expect_rc bad-gpu-argument-exit-2 2
+
+# ---- the daemon not reachable: that check fails, the rest still run ------------------
+mv "$ACTIVATION" /tmp/org.gpuswitch1.service
+stop_daemon
+reload_bus
+run $CTL doctor
+expect_rc no-daemon-exit-1 1
+has no-daemon-fail '^FAIL +gpuswitchd +org.gpuswitch1 does not answer: '
+echo "$OUT" | grep -A1 -E '^FAIL +gpuswitchd ' | grep -qE '^      fix: systemctl status gpuswitchd; .*org.gpuswitch1.service' \
+        && result no-daemon-fix PASS || result no-daemon-fix FAIL "$OUT"
+has no-daemon-group-skipped '^skip +IOMMU group +needs the daemon, which does not answer'
+has no-daemon-boot-vga-skipped '^skip +Boot VGA +needs the daemon'
+has no-daemon-iommu-runs '^ok +IOMMU +enabled'
+has no-daemon-vfio-runs '^ok +vfio-pci '
+has no-daemon-authorization-runs '^ok +Authorization +root'
+has no-daemon-summary '^0 warnings, 1 failure, 4 skipped$'
+run_json as_user alice $CTL --json doctor
+expect_rc no-daemon-json-exit-1 1
+jcheck no-daemon-json 'c["daemon"]["verdict"] == "fail" and c["daemon"]["fix"] and c["iommu-group"]["verdict"] == "skipped" and c["iommu"]["verdict"] == "ok" and c["authorization"]["verdict"] == "ok" and d["failures"] == 1'
+mv /tmp/org.gpuswitch1.service "$ACTIVATION"
+reload_bus
+
+# ---- no system bus at all ----------------------------------------------------------
+run env DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/nothing-here $CTL doctor
+expect_rc no-bus-exit-1 1
+has no-bus-fail '^FAIL +gpuswitchd +cannot connect to the system bus: '
+has no-bus-fix '^      fix: start the system bus: systemctl start dbus'
+has no-bus-iommu-runs '^ok +IOMMU +enabled'
+has no-bus-egl-runs '^ok +NVIDIA EGL vendor'
+has no-bus-authorization-root '^ok +Authorization +root'
+
+# the daemon comes back through activation
+run $CTL doctor
+expect_rc daemon-back-exit-0 0
+finish
