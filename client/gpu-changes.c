@@ -12,42 +12,11 @@
 void gpu_changes_free(GpuChanges *c) {
         if (!c)
                 return;
-        for (size_t i = 0; i < c->n_functions; i++) {
-                g_free(c->functions[i].address);
-                g_free(c->functions[i].class_code);
-                g_free(c->functions[i].driver);
-                g_free(c->functions[i].host_driver);
-        }
-        g_free(c->functions);
+        function_infos_free(c->functions, c->n_functions);
         g_free(c->mode);
         g_free(c->step);
         g_free(c->default_mode);
         g_free(c);
-}
-
-static int read_functions(sd_bus_message *m, GpuChanges *c) {
-        const char *a, *cls, *d, *h;
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'v', "a(ssss)");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(m, 'a', "(ssss)");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read(m, "(ssss)", &a, &cls, &d, &h)) > 0) {
-                c->functions = g_renew(FunctionInfo, c->functions, c->n_functions + 1);
-                c->functions[c->n_functions++] = (FunctionInfo) {
-                        g_strdup(a), g_strdup(cls), g_strdup(d), g_strdup(h),
-                };
-        }
-        if (r < 0)
-                return r;
-        c->has_functions = true;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
 }
 
 int gpu_changes_read(sd_bus_message *m, GpuChanges **ret) {
@@ -70,8 +39,10 @@ int gpu_changes_read(sd_bus_message *m, GpuChanges **ret) {
                         if (r >= 0)
                                 *(streq(key, "Mode") ? &c->mode : streq(key, "Step") ? &c->step : &c->default_mode) =
                                         g_strdup(s);
-                } else if (streq(key, "Functions"))
-                        r = read_functions(m, c);
+                } else if (streq(key, "Functions")) {
+                        r = function_infos_read(m, &c->functions, &c->n_functions);
+                        c->has_functions = r >= 0;
+                }
                 else
                         r = sd_bus_message_skip(m, "v");
                 if (r >= 0)

@@ -12,16 +12,20 @@
 #define BUS_NAME "org.gpuswitch1"
 #define GPU_INTERFACE "org.gpuswitch1.Gpu"
 
+void function_infos_free(FunctionInfo *functions, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                g_free(functions[i].address);
+                g_free(functions[i].class_code);
+                g_free(functions[i].driver);
+                g_free(functions[i].host_driver);
+        }
+        g_free(functions);
+}
+
 void gpu_info_free(GpuInfo *g) {
         if (!g)
                 return;
-        for (size_t i = 0; i < g->n_functions; i++) {
-                g_free(g->functions[i].address);
-                g_free(g->functions[i].class_code);
-                g_free(g->functions[i].driver);
-                g_free(g->functions[i].host_driver);
-        }
-        g_free(g->functions);
+        function_infos_free(g->functions, g->n_functions);
         g_free(g->iommu_groups);
         g_free(g->object);
         g_free(g->address);
@@ -41,7 +45,7 @@ static int read_string(sd_bus_message *m, char **ret) {
         return r;
 }
 
-static int read_functions(sd_bus_message *m, GpuInfo *g) {
+int function_infos_read(sd_bus_message *m, FunctionInfo **functions, size_t *n) {
         const char *a, *c, *d, *h;
         int r;
 
@@ -52,8 +56,8 @@ static int read_functions(sd_bus_message *m, GpuInfo *g) {
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_read(m, "(ssss)", &a, &c, &d, &h)) > 0) {
-                g->functions = g_renew(FunctionInfo, g->functions, g->n_functions + 1);
-                g->functions[g->n_functions++] = (FunctionInfo) {
+                *functions = g_renew(FunctionInfo, *functions, *n + 1);
+                (*functions)[(*n)++] = (FunctionInfo) {
                         g_strdup(a), g_strdup(c), g_strdup(d), g_strdup(h),
                 };
         }
@@ -121,7 +125,7 @@ int gpu_info_get(sd_bus *bus, const char *object, GpuInfo **ret, sd_bus_error *e
                         r = sd_bus_message_read(reply, "v", "b", &b);
                         g->boot_vga = b;
                 } else if (strcmp(key, "Functions") == 0)
-                        r = read_functions(reply, g);
+                        r = function_infos_read(reply, &g->functions, &g->n_functions);
                 else if (strcmp(key, "IommuGroups") == 0)
                         r = read_groups(reply, g);
                 else

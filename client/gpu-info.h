@@ -10,6 +10,11 @@ typedef struct FunctionInfo {
         char *address, *class_code, *driver, *host_driver;
 } FunctionInfo;
 
+/* The Functions property's value (a variant of a(ssss)), appended to
+ * *functions; and their release. */
+int function_infos_read(sd_bus_message *m, FunctionInfo **functions, size_t *n);
+void function_infos_free(FunctionInfo *functions, size_t n);
+
 /* The org.gpuswitch1.Gpu properties of one object. */
 typedef struct GpuInfo {
         char *object, *address, *name, *mode, *default_mode;
