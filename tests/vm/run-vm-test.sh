@@ -94,20 +94,29 @@ if grep -q '^# vmtest: systemd$' "$SCRIPT"; then
         append+=" vmtest.systemd=1 systemd.run=\"/bin/bash $here/guest-init.sh\""
         append+=" systemd.run_success_action=poweroff systemd.show_status=0"
 fi
+# A script that says "# vmtest: shared-group" gets a device in the GPU's
+# IOMMU group: the GPU's root port shares a multifunction slot with a second
+# one, both without ACS, and a virtio-rng (on virtio-pci) sits below that.
+rp1_opts= shared=()
+if grep -q '^# vmtest: shared-group$' "$SCRIPT"; then
+        rp1_opts=,multifunction=on,disable-acs=on
+        shared=(-device pcie-root-port,id=rp3,bus=pcie.0,chassis=3,slot=3,addr=0x5.1,disable-acs=on
+                -device virtio-rng-pci,bus=rp3)
+fi
 append+=" vmtest.modules=$MODDIR vmtest.stage2=$here/guest-init.sh vmtest.script=$SCRIPT"
 append+=" vmtest.vfiocheck=$WORK/vfiocheck vmtest.testmod=$WORK/module/gpuswitch_test.ko${STAGE:+ vmtest.stage=$STAGE}${DEB:+ vmtest.deb=$DEB}"
 set +e
 timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -machine q35,kernel-irqchip=split -smp 1 -m 2048 \
         -nodefaults -no-reboot -display none -serial stdio \
         -device intel-iommu,intremap=on,caching-mode=on \
-        -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x5 \
+        -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x5$rp1_opts \
         -device VGA,bus=rp1,addr=0x0.0,multifunction=on \
         -device ich9-intel-hda,bus=rp1,addr=0x0.1,id=hda0 \
         -audiodev none,id=snd0 -device hda-duplex,bus=hda0.0,audiodev=snd0 \
         -device qemu-xhci,bus=rp1,addr=0x0.2 \
         -device edu,bus=rp1,addr=0x0.3 \
         -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x6 \
-        -netdev user,id=n0,restrict=on -device e1000e,bus=rp2,netdev=n0 \
+        -netdev user,id=n0,restrict=on -device e1000e,bus=rp2,netdev=n0 "${shared[@]}" \
         -virtfs local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap \
         -kernel vmlinux -initrd initramfs.cpio.gz -append "$append" </dev/null 2>&1 |
         if [ $SHOW = 1 ]; then tee "$LOG" | tr -d '\r' | grep -vE '^(RESULT|\[ *[0-9]+\.[0-9]+\]) '; else cat > "$LOG"; fi
