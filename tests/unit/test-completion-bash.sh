@@ -3,16 +3,25 @@
 # COMP_CWORD, COMP_LINE, COMP_POINT; words split at ':' and '=' as
 # COMP_WORDBREAKS splits them), once in a bare shell and once with the
 # bash-completion package loaded.  GPU addresses come from a fake
-# gpuswitchctl on PATH that prints a known --json status.
-#   test-completion-bash.sh COMPLETION_FILE
+# gpuswitchctl on PATH that prints a known --json status.  The commands and
+# the modes each takes are read from gpuswitchctl's verbs[] table, so a
+# command added there must be completed too.
+#   test-completion-bash.sh COMPLETION_FILE GPUSWITCHCTL_C
 set -euo pipefail
 
-comp=$(realpath "${1:?usage: test-completion-bash.sh COMPLETION_FILE}")
-mode=${2:-}
+comp=$(realpath "${1:?usage: test-completion-bash.sh COMPLETION_FILE GPUSWITCHCTL_C}")
+client=${2:?usage: test-completion-bash.sh COMPLETION_FILE GPUSWITCHCTL_C}
+mode=${3:-}
 
 if [ -z "$mode" ]; then
         tmp=$(mktemp -d)
         trap 'rm -rf "$tmp"' EXIT
+        # { "plan", 2, 3, "vfio host", false, verb_plan } -> "plan vfio host"
+        sed -n '/static const Verb verbs\[\]/,/^};/p' "$client" |
+                sed -n 's/^[[:space:]]*{ *"\([^"]*\)", *[0-9]*, *[0-9]*, *\(NULL\|"\([^"]*\)"\),.*/\1 \3/p' \
+                > "$tmp/verbs"
+        [ "$(wc -l < "$tmp/verbs")" -ge 9 ] || { echo "FAIL: verbs[] of $client not read: $(cat "$tmp/verbs")"; exit 1; }
+        echo "verbs[] of gpuswitchctl.c: $(cut -d' ' -f1 "$tmp/verbs" | tr '\n' ' ')"
         # Two GPUs of four and two functions: only the slots may be offered.
         cat > "$tmp/status.json" <<'EOF'
 {
@@ -56,9 +65,9 @@ cat "$FAKE_DIR/status.json"
 EOF
         chmod +x "$tmp/bin/gpuswitchctl"
         rc=0
-        FAKE_DIR=$tmp PATH=$tmp/bin:$PATH bash --norc --noprofile "$0" "$comp" plain || rc=1
+        FAKE_DIR=$tmp PATH=$tmp/bin:$PATH bash --norc --noprofile "$0" "$comp" "$client" plain || rc=1
         if [ -r /usr/share/bash-completion/bash_completion ]; then
-                FAKE_DIR=$tmp PATH=$tmp/bin:$PATH bash --norc --noprofile "$0" "$comp" bash-completion || rc=1
+                FAKE_DIR=$tmp PATH=$tmp/bin:$PATH bash --norc --noprofile "$0" "$comp" "$client" bash-completion || rc=1
         else
                 echo "SKIP: with bash-completion: /usr/share/bash-completion/bash_completion not installed"
         fi
@@ -115,7 +124,7 @@ expect() { # NAME LINE WANT...
 complete -p gpuswitchctl | grep -q -- '-F _gpuswitchctl' && { echo "PASS [$mode] registered"; pass=$((pass + 1)); } \
         || { echo "FAIL [$mode] registered: $(complete -p gpuswitchctl 2>&1)"; failed=$((failed + 1)); }
 
-verbs=(status vfio host nvidia plan holders doctor monitor set-default)
+mapfile -t verbs < <(cut -d' ' -f1 "$FAKE_DIR/verbs")
 longs=(--help --version --json --force --no-ask-password --timeout= --quiet)
 rm -f "$FAKE_DIR/calls"
 expect verbs "gpuswitchctl " "${verbs[@]}"
@@ -130,16 +139,20 @@ expect timeout-value "gpuswitchctl --timeout="
 expect timeout-value-separate "gpuswitchctl --timeout "
 [ ! -s "$FAKE_DIR/calls" ] && { echo "PASS [$mode] daemon-not-asked-for-verbs"; pass=$((pass + 1)); } \
         || { echo "FAIL [$mode] daemon-not-asked-for-verbs: $(cat "$FAKE_DIR/calls")"; failed=$((failed + 1)); }
-expect plan-modes "gpuswitchctl plan " vfio host
+# each command: its modes (as verbs[] lists them), then the GPU, then nothing
+while read -r v modes; do
+        if [ -n "$modes" ]; then
+                read -ra m <<< "$modes"
+                expect "modes-$v" "gpuswitchctl $v " "${m[@]}"
+                expect "gpus-$v" "gpuswitchctl $v ${m[0]} " 0000:0a:00 0000:0b:00
+                expect "nothing-after-gpu-$v" "gpuswitchctl $v ${m[0]} 0000:0a:00 "
+        else
+                expect "gpus-$v" "gpuswitchctl $v " 0000:0a:00 0000:0b:00
+                expect "nothing-after-gpu-$v" "gpuswitchctl $v 0000:0a:00 "
+        fi
+done < "$FAKE_DIR/verbs"
 expect plan-mode-prefix "gpuswitchctl plan v" vfio
-expect set-default-modes "gpuswitchctl set-default " host vfio keep
 expect set-default-mode-prefix "gpuswitchctl --json set-default k" keep
-expect plan-no-third-arg "gpuswitchctl plan vfio 0000:0a:00 "
-for v in status vfio host nvidia holders doctor monitor; do
-        expect "gpus-$v" "gpuswitchctl $v " 0000:0a:00 0000:0b:00
-done
-expect gpus-plan "gpuswitchctl plan vfio " 0000:0a:00 0000:0b:00
-expect gpus-set-default "gpuswitchctl set-default keep " 0000:0a:00 0000:0b:00
 expect gpus-after-timeout "gpuswitchctl --timeout 30 --json host " 0000:0a:00 0000:0b:00
 expect gpus-after-timeout-eq "gpuswitchctl --timeout=30 vfio " 0000:0a:00 0000:0b:00
 grep -qx -- "--json status" "$FAKE_DIR/calls" && { echo "PASS [$mode] daemon-asked-json-status"; pass=$((pass + 1)); } \
@@ -150,8 +163,6 @@ expect gpus-prefix-colon "gpuswitchctl vfio 0000:" 0a:00 0b:00
 expect gpus-prefix-unique "gpuswitchctl vfio 0000:0b" 0b:00
 expect gpus-prefix-last "gpuswitchctl plan host 0000:0a:" 00
 expect gpus-prefix-none "gpuswitchctl vfio 0000:0c"
-expect no-second-gpu "gpuswitchctl vfio 0000:0a:00 "
-expect no-third-arg "gpuswitchctl set-default vfio 0000:0a:00 "
 expect unknown-verb "gpuswitchctl frobnicate "
 touch "$FAKE_DIR/down"
 expect daemon-down-quiet "gpuswitchctl vfio "

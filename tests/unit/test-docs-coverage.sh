@@ -1,8 +1,8 @@
 #!/bin/bash
 # The man pages and the shell completions name everything the code accepts:
 # every verb of gpuswitchctl's verbs[] table and every option of its getopt
-# table, every option of gpuswitchd, every config key that daemon/config.c
-# knows, every exit code.  Names are taken from the C sources, so a verb or a
+# table, every check of doctor and event of monitor, every option of
+# gpuswitchd, every config key that daemon/config.c knows, every exit code.  Names are taken from the C sources, so a verb or a
 # key added without its documentation fails here.
 #   test-docs-coverage.sh SOURCE_DIR
 set -euo pipefail
@@ -11,6 +11,8 @@ src=${1:?usage: test-docs-coverage.sh SOURCE_DIR}
 ctl=$src/client/gpuswitchctl.c
 daemon_main=$src/daemon/main.c
 config=$src/daemon/config.c
+doctor=("$src"/client/doctor*.c)
+monitor=$src/client/monitor.c
 errors=$src/common/errors.h
 ctl_page=$src/man/gpuswitchctl.1.scd
 daemon_page=$src/man/gpuswitchd.8.scd
@@ -34,6 +36,14 @@ short_options() { # FILE
 # Every string in the known[] lists of config.c.
 config_keys() {
         sed -n 's/.*known\[\] *= *{\(.*\)NULL *};.*/\1/p' "$config" | grep -o '"[^"]*"' | tr -d '"'
+}
+# doctor's check ids: check_new("iommu", ...), doctor_check_skipped("boot-vga", ...)
+doctor_ids() {
+        grep -ho '\(check_new\|doctor_check_skipped\)("[a-z0-9-]*"' "${doctor[@]}" | sed 's/.*("//; s/"$//' | sort -u
+}
+# monitor's events: print_event(mon, GPU, "driver", ...), string_change(mon, g, "mode", ...)
+monitor_events() {
+        grep -ho '\(print_event\|string_change\)([^,]*, [^,]*, "[a-z]*"' "$monitor" | sed 's/.*, "//; s/"$//' | sort -u
 }
 exit_codes() {
         sed -n 's/^[[:space:]]*GS_EXIT_[A-Z_]* *= *\([0-9]*\),.*/\1/p' "$errors"
@@ -61,11 +71,15 @@ mapfile -t daemon_long < <(table_names "$daemon_main" 'static const struct optio
 mapfile -t daemon_short < <(short_options "$daemon_main")
 mapfile -t keys < <(config_keys)
 mapfile -t codes < <(exit_codes)
+mapfile -t checks_ids < <(doctor_ids)
+mapfile -t events < <(monitor_events)
 need "gpuswitchctl verbs" 6 "${verbs[@]}"
 need "gpuswitchctl options" 7 "${ctl_long[@]}" "${ctl_short[@]}"
 need "gpuswitchd options" 5 "${daemon_long[@]}" "${daemon_short[@]}"
 need "config keys" 6 "${keys[@]}"
 need "exit codes" 7 "${codes[@]}"
+need "doctor checks" 10 "${checks_ids[@]}"
+need "monitor events" 6 "${events[@]}"
 
 for v in "${verbs[@]}"; do
         # a term of the COMMANDS list: "*plan* _MODE_ [_GPU_]"
@@ -81,6 +95,14 @@ done
 for o in "${ctl_short[@]}"; do
         has "$ctl_page" "-$o" "\*-$o\*"
         has "$zsh_comp" "-$o" "[{,'(]-$o[,}[ ]"
+done
+for id in "${checks_ids[@]}"; do
+        # an item of doctor's list: "- *iommu*: the IOMMU enabled"
+        has "$ctl_page" "doctor's check '$id'" "^[[:space:]]*- \*$(re "$id")\*:"
+done
+for e in "${events[@]}"; do
+        # an item of monitor's JSON events: '- "mode": "mode", "previous";'
+        has "$ctl_page" "monitor's event '$e'" "^[[:space:]]*- \"$(re "$e")\":"
 done
 for o in "${daemon_long[@]}"; do
         has "$daemon_page" "--$o" "\*--$(re "$o")(\*|=)"
@@ -106,7 +128,7 @@ echo "$checks checks, $failures failed"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"/{client,daemon,common,man,shell-completion/bash,shell-completion/zsh}
-cp "$ctl" "$tmp/client/"; cp "$daemon_main" "$config" "$tmp/daemon/"; cp "$errors" "$tmp/common/"
+cp "$ctl" "${doctor[@]}" "$monitor" "$tmp/client/"; cp "$daemon_main" "$config" "$tmp/daemon/"; cp "$errors" "$tmp/common/"
 cp "$bash_comp" "$tmp/shell-completion/bash/"; cp "$zsh_comp" "$tmp/shell-completion/zsh/"
 grep -v '^\*nvidia\* ' "$ctl_page" | sed 's/\*--force\*/force/' > "$tmp/man/gpuswitchctl.1.scd"
 cp "$daemon_page" "$tmp/man/"
