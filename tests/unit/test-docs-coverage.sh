@@ -2,7 +2,8 @@
 # The man pages and the shell completions name everything the code accepts:
 # every verb of gpuswitchctl's verbs[] table and every option of its getopt
 # table, every check of doctor and event of monitor, every option of
-# gpuswitchd, every config key that daemon/config.c knows, every exit code.  Names are taken from the C sources, so a verb or a
+# gpuswitchd and method and property of its bus API, every config key that
+# daemon/config.c knows, every exit code.  Names are taken from the C sources, so a verb or a
 # key added without its documentation fails here.
 #   test-docs-coverage.sh SOURCE_DIR
 set -euo pipefail
@@ -13,6 +14,7 @@ daemon_main=$src/daemon/main.c
 config=$src/daemon/config.c
 doctor=("$src"/client/doctor*.c)
 monitor=$src/client/monitor.c
+api=$src/dbus/org.gpuswitch1.xml
 errors=$src/common/errors.h
 ctl_page=$src/man/gpuswitchctl.1.scd
 daemon_page=$src/man/gpuswitchd.8.scd
@@ -45,6 +47,9 @@ doctor_ids() {
 monitor_events() {
         grep -ho '\(print_event\|string_change\)([^,]*, [^,]*, "[a-z]*"' "$monitor" | sed 's/.*, "//; s/"$//' | sort -u
 }
+api_members() { # method|property
+        sed -n "s/.*<$1 name=\"\([A-Za-z]*\)\".*/\1/p" "$api"
+}
 exit_codes() {
         sed -n 's/^[[:space:]]*GS_EXIT_[A-Z_]* *= *\([0-9]*\),.*/\1/p' "$errors"
 }
@@ -73,6 +78,8 @@ mapfile -t keys < <(config_keys)
 mapfile -t codes < <(exit_codes)
 mapfile -t checks_ids < <(doctor_ids)
 mapfile -t events < <(monitor_events)
+mapfile -t methods < <(api_members method)
+mapfile -t properties < <(api_members property)
 need "gpuswitchctl verbs" 6 "${verbs[@]}"
 need "gpuswitchctl options" 7 "${ctl_long[@]}" "${ctl_short[@]}"
 need "gpuswitchd options" 5 "${daemon_long[@]}" "${daemon_short[@]}"
@@ -80,6 +87,8 @@ need "config keys" 6 "${keys[@]}"
 need "exit codes" 7 "${codes[@]}"
 need "doctor checks" 10 "${checks_ids[@]}"
 need "monitor events" 6 "${events[@]}"
+need "bus methods" 6 "${methods[@]}"
+need "bus properties" 10 "${properties[@]}"
 
 for v in "${verbs[@]}"; do
         # a term of the COMMANDS list: "*plan* _MODE_ [_GPU_]"
@@ -110,6 +119,12 @@ done
 for o in "${daemon_short[@]}"; do
         has "$daemon_page" "-$o" "\*-$o\*"
 done
+for m in "${methods[@]}"; do
+        has "$daemon_page" "the method $m" "\*$m\("
+done
+for p in "${properties[@]}"; do
+        has "$daemon_page" "the property $p" "\*$p\*"
+done
 for k in "${keys[@]}"; do
         # a term of its section: "*DefaultMode=*"
         has "$conf_page" "the key $k=" "^\*$(re "$k")=\*$"
@@ -128,7 +143,7 @@ echo "$checks checks, $failures failed"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"/{client,daemon,common,man,shell-completion/bash,shell-completion/zsh}
-cp "$ctl" "${doctor[@]}" "$monitor" "$tmp/client/"; cp "$daemon_main" "$config" "$tmp/daemon/"; cp "$errors" "$tmp/common/"
+cp "$ctl" "${doctor[@]}" "$monitor" "$tmp/client/"; cp "$daemon_main" "$config" "$tmp/daemon/"; cp "$errors" "$tmp/common/"; mkdir "$tmp/dbus"; cp "$api" "$tmp/dbus/"
 cp "$bash_comp" "$tmp/shell-completion/bash/"; cp "$zsh_comp" "$tmp/shell-completion/zsh/"
 grep -v '^\*nvidia\* ' "$ctl_page" | sed 's/\*--force\*/force/' > "$tmp/man/gpuswitchctl.1.scd"
 cp "$daemon_page" "$tmp/man/"
