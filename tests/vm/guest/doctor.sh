@@ -23,7 +23,7 @@ d = json.loads(sys.argv[2]); c = {x["id"]: x for x in d["checks"]}
 sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$OUT"; then result "$1" PASS; else result "$1" FAIL "$2"; fi
 }
 reload_bus() { dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ReloadConfig >/dev/null; }
-stop_daemon() { pkill -x gpuswitchd; for i in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done; }
+stop_daemon() { pkill -x gpuswitchd; for _ in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done; }
 
 configure "" "AllowBootVga=yes"
 ALL_IDS='["iommu", "vfio-pci", "daemon", "iommu-group", "boot-vga", "nvidia-modeset", "egl-vendor", "flatpak-gl", "nvidia-services", "authorization"]'
