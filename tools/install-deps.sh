@@ -4,12 +4,14 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 build=(cmake gcc make pkg-config libsystemd-dev libglib2.0-dev libjson-glib-dev libkmod-dev
-       systemd dbus polkitd python3 pci.ids scdoc)
+       systemd dbus polkitd python3 pci.ids scdoc
+       kmod)   # depmod: the doctor's unit test builds a module index
 vm=()
 if [ "${1:-}" != --build-only ]; then
         # the QEMU guest: kernel tools, busybox, qemu; and the userspace it borrows
         vm=(qemu-system-x86 busybox-static kmod cpio xz-utils libc6-dev linux-libc-dev
-            util-linux passwd procps psmisc bash-completion zsh
+            util-linux bsdextrautils passwd procps psmisc bash-completion zsh
+            libglib2.0-bin   # gdbus: the README's applet sequence
             dpkg-dev debhelper lintian fakeroot adduser)   # the Debian package: build, check, install
 fi
 missing=()
