@@ -116,6 +116,12 @@ expect gpus-plan "gpuswitchctl plan host " 0000:0a:00 0000:0b:00
 expect gpus-set-default "gpuswitchctl set-default keep " 0000:0a:00 0000:0b:00
 expect gpus-prefix "gpuswitchctl holders 0000:0b" 0000:0b:00
 expect no-second-gpu "gpuswitchctl vfio 0000:0a:00 "
+expect options-after-command "gpuswitchctl vfio --f" --force
+expect gpus-after-option "gpuswitchctl vfio --force " 0000:0a:00 0000:0b:00
+expect gpus-after-timeout "gpuswitchctl host --timeout 30 " 0000:0a:00 0000:0b:00
+expect modes-after-option "gpuswitchctl plan -q " vfio host
+expect gpus-after-leading-timeout "gpuswitchctl --timeout 30 --json host " 0000:0a:00 0000:0b:00
+expect verbs-after-options "gpuswitchctl --json -q h" host holders
 touch $FAKE_DIR/down
 expect daemon-down "gpuswitchctl vfio "
 rm -f $FAKE_DIR/down
