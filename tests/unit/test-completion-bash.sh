@@ -121,8 +121,16 @@ expect() { # NAME LINE WANT...
         fi
 }
 
-complete -p gpuswitchctl | grep -q -- '-F _gpuswitchctl' && { echo "PASS [$mode] registered"; pass=$((pass + 1)); } \
-        || { echo "FAIL [$mode] registered: $(complete -p gpuswitchctl 2>&1)"; failed=$((failed + 1)); }
+verdict() { # NAME DETAIL CMD...: PASS when CMD succeeds
+        local name=$1 detail=$2; shift 2
+        if "$@"; then
+                echo "PASS [$mode] $name"; pass=$((pass + 1))
+        else
+                echo "FAIL [$mode] $name: $detail"; failed=$((failed + 1))
+        fi
+}
+registered() { complete -p gpuswitchctl | grep -q -- '-F _gpuswitchctl'; }
+verdict registered "$(complete -p gpuswitchctl 2>&1)" registered
 
 mapfile -t verbs < <(cut -d' ' -f1 "$FAKE_DIR/verbs")
 longs=(--help --version --json --force --no-ask-password --timeout= --quiet)
@@ -137,8 +145,7 @@ expect option-timeout "gpuswitchctl --ti" --timeout=
 expect options-after-verb "gpuswitchctl vfio --f" --force
 expect timeout-value "gpuswitchctl --timeout="
 expect timeout-value-separate "gpuswitchctl --timeout "
-[ ! -s "$FAKE_DIR/calls" ] && { echo "PASS [$mode] daemon-not-asked-for-verbs"; pass=$((pass + 1)); } \
-        || { echo "FAIL [$mode] daemon-not-asked-for-verbs: $(cat "$FAKE_DIR/calls")"; failed=$((failed + 1)); }
+verdict daemon-not-asked-for-verbs "$(cat "$FAKE_DIR/calls" 2>&1)" test ! -s "$FAKE_DIR/calls"
 # each command: its modes (as verbs[] lists them), then the GPU, then nothing
 while read -r v modes; do
         if [ -n "$modes" ]; then
@@ -155,8 +162,7 @@ expect plan-mode-prefix "gpuswitchctl plan v" vfio
 expect set-default-mode-prefix "gpuswitchctl --json set-default k" keep
 expect gpus-after-timeout "gpuswitchctl --timeout 30 --json host " 0000:0a:00 0000:0b:00
 expect gpus-after-timeout-eq "gpuswitchctl --timeout=30 vfio " 0000:0a:00 0000:0b:00
-grep -qx -- "--json status" "$FAKE_DIR/calls" && { echo "PASS [$mode] daemon-asked-json-status"; pass=$((pass + 1)); } \
-        || { echo "FAIL [$mode] daemon-asked-json-status: $(cat "$FAKE_DIR/calls" 2>&1)"; failed=$((failed + 1)); }
+verdict daemon-asked-json-status "$(cat "$FAKE_DIR/calls" 2>&1)" grep -qx -- "--json status" "$FAKE_DIR/calls"
 # readline replaces what follows the last ':': the reply is the rest
 expect gpus-prefix "gpuswitchctl vfio 0000:0" 0a:00 0b:00
 expect gpus-prefix-colon "gpuswitchctl vfio 0000:" 0a:00 0b:00

@@ -103,7 +103,7 @@ for o in "${ctl_long[@]}"; do
 done
 for o in "${ctl_short[@]}"; do
         has "$ctl_page" "-$o" "\*-$o\*"
-        has "$zsh_comp" "-$o" "[{,'(]-$o[,}[ ]"
+        has "$zsh_comp" "-$o" "[{,'(]-${o}[,}[ ]"
 done
 for id in "${checks_ids[@]}"; do
         # an item of doctor's list: "- *iommu*: the IOMMU enabled"
