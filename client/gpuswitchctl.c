@@ -2,25 +2,9 @@
 /* gpuswitchctl: asks gpuswitchd to move a GPU between its host drivers and
  * vfio-pci, and shows what it manages.
  *
- * --json output, one object per run (a stable schema, fields only added):
- *   status   {"gpus": [GPU...]}
- *            GPU = {"address": "0000:0a:00", "object": "/org/gpuswitch1/gpu/0000_0a_00",
- *                   "name": str, "mode": "host"|"vfio"|"mixed"|"switching",
- *                   "default_mode": "host"|"vfio"|"keep", "boot_vga": bool,
- *                   "iommu_groups": [int...],
- *                   "functions": [{"address": "0000:0a:00.0", "class": "0x030000",
- *                                  "class_name": "VGA", "driver": str|null,
- *                                  "host_driver": str|null}...]}
- *   vfio, host, nvidia   GPU, as it is after the switch
- *   plan     {"gpu": "0000:0a:00", "mode": "vfio", "steps": [{"function": str, "class": str,
- *             "from": str|null, "to": str|null, "action": "move"|"keep"}...]}
- *   holders  {"gpu": "0000:0a:00", "holders": [{"pid": int, "uid": int, "user": str,
- *             "command": str, "node": str}...]}
- *   doctor   {"checks": [{"id": str, "title": str, "verdict": "ok"|"warning"|"fail"|"skipped",
- *             "detail": str, "fix": str|null}...], "failures": int, "warnings": int}
- *            (client/doctor.c); exit code 0 when no check failed, 1 when one did
- *   errors   {"error": "org.gpuswitch1.Error.GpuInUse", "message": str} on stdout, and the
- *            exit code as without --json.
+ * --json output has a stable schema (fields are only ever added): it is
+ * documented once, in man/gpuswitchctl.1.scd under JSON OUTPUT, which
+ * tests/unit/test-docs-coverage.sh keeps in step with the verbs.
  */
 #include <fcntl.h>
 #include <getopt.h>
