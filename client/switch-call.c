@@ -13,7 +13,6 @@
 typedef struct SwitchCall {
         sd_event *event;
         const char *what;
-        bool progress;
         char *owner;              /* the daemon's unique name */
         char *step;               /* the latest Step, until it is shown */
         bool switching, shown;
@@ -82,7 +81,7 @@ int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_messag
                 bool progress, sd_bus_error *error) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changes_slot = NULL, *call_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(switch_call_done) SwitchCall c = { .what = what, .progress = progress, .error = error };
+        _cleanup_(switch_call_done) SwitchCall c = { .what = what, .error = error };
         int r;
 
         r = sd_event_new(&event);
