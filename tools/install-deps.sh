@@ -12,7 +12,10 @@ if [ "${1:-}" != --build-only ]; then
         vm=(qemu-system-x86 busybox-static kmod cpio xz-utils libc6-dev linux-libc-dev
             util-linux passwd procps psmisc bash-completion zsh
             libglib2.0-bin   # gdbus: the README's applet sequence
-            dpkg-dev debhelper lintian fakeroot adduser)   # the Debian package: build, check, install
+            dpkg-dev debhelper lintian fakeroot adduser    # the Debian package: build, check, install
+            clang libclang-rt-14-dev llvm   # libFuzzer targets (fuzz/) and their symbolizer
+            valgrind                        # memcheck of the daemon in the guest
+            lsof driverctl)                 # the peers bench/ measures against (fuser is psmisc's)
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do
