@@ -61,7 +61,7 @@ void doctor_print(GPtrArray *checks, FILE *f) {
                skipped = doctor_count(checks, VERDICT_SKIPPED);
 
         for (size_t i = 0; i < checks->len; i++)
-                width = MAX(width, g_utf8_strlen(((Check *) checks->pdata[i])->title, -1));
+                width = MAX(width, (size_t) g_utf8_strlen(((Check *) checks->pdata[i])->title, -1));
         for (size_t i = 0; i < checks->len; i++) {
                 const Check *c = checks->pdata[i];
 

@@ -54,6 +54,7 @@ int readlink_basename(const char *path, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+static void log_va(int level, int err, const char *fmt, va_list ap) _printf_(3, 0);
 static void log_va(int level, int err, const char *fmt, va_list ap) {
         static int journal = -1;
         int saved = errno;
