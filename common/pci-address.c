@@ -80,3 +80,13 @@ void pci_address_format_function(const PciAddress *a, char buf[static PCI_FUNCTI
 bool pci_address_same_slot(const PciAddress *a, const PciAddress *b) {
         return a->domain == b->domain && a->bus == b->bus && a->slot == b->slot;
 }
+
+bool pci_driver_name_is_valid(const char *name) {
+        size_t len;
+
+        if (!name || name[0] == 0 || name[0] == '.')
+                return false;
+        len = strlen(name);
+        return len <= PCI_DRIVER_NAME_MAX &&
+               strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") == len;
+}

@@ -30,3 +30,9 @@ void pci_address_format_slot(const PciAddress *a, char buf[static PCI_SLOT_STRLE
 void pci_address_format_function(const PciAddress *a, char buf[static PCI_FUNCTION_STRLEN]);
 
 bool pci_address_same_slot(const PciAddress *a, const PciAddress *b);
+
+/* A PCI driver or kernel module name as it may appear in a sysfs path
+ * (bus/pci/drivers/NAME/bind, module/NAME): 1 to 64 of [A-Za-z0-9_.:-],
+ * not starting with '.', so never a '/', "." or "..". */
+#define PCI_DRIVER_NAME_MAX 64
+bool pci_driver_name_is_valid(const char *name);

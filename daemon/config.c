@@ -168,10 +168,10 @@ static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group
         if (driver) {
                 g_strstrip(driver);
                 /* A driver name becomes part of a sysfs path: no '/', no "..". */
-                if (isempty(driver) || strlen(driver) > 64 || strspn(driver,
-                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(driver))
-                        return fail(error_message, "%s: [%s]: HostDriver='%s' is not a driver name", origin, group,
-                                    driver);
+                if (!pci_driver_name_is_valid(driver))
+                        return fail(error_message, "%s: [%s]: HostDriver='%s' is not a driver name (up to %d of "
+                                    "A-Z a-z 0-9 _ - . :, not starting with '.')", origin, group, driver,
+                                    PCI_DRIVER_NAME_MAX);
                 s->host_driver = strdup(driver);
                 if (!s->host_driver)
                         return -ENOMEM;
@@ -185,7 +185,9 @@ static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group
                 for (char **it = items; *it; it++) {
                         if (isempty(*it))
                                 continue;
-                        if (!g_str_has_suffix(*it, ".service") || strlen(*it) > 255 ||
+                        /* a unit name, "NAME.service": not ".service" alone, not a hidden name */
+                        if (!g_str_has_suffix(*it, ".service") || strlen(*it) == strlen(".service") ||
+                            (*it)[0] == '.' || strlen(*it) > 255 ||
                             strspn(*it, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.@-\\")
                                 != strlen(*it))
                                 return fail(error_message, "%s: [%s]: StopServices: '%s' is not a service unit name",

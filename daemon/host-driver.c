@@ -19,11 +19,13 @@ static int driver_of_module(const Sysfs *s, const char *module, char **ret) {
         d = opendir(p);
         if (d)
                 while ((de = readdir(d)))
-                        if (strncmp(de->d_name, "pci:", 4) == 0) {
+                        if (strncmp(de->d_name, "pci:", 4) == 0 && pci_driver_name_is_valid(de->d_name + 4)) {
                                 *ret = strdup(de->d_name + 4);
                                 return *ret ? 0 : -ENOMEM;
                         }
         /* Not loaded: the module name is the best name there is. */
+        if (!pci_driver_name_is_valid(module))
+                return -EINVAL;
         *ret = strdup(module);
         return *ret ? 0 : -ENOMEM;
 }

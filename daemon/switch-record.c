@@ -120,8 +120,8 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
                 driver = g_key_file_get_string(kf, *grp, "Driver", NULL);
                 override = g_key_file_get_string(kf, *grp, "DriverOverride", NULL);
                 /* driver names become sysfs paths (drivers/NAME/bind) */
-                if ((driver && (strchr(driver, '/') || streq(driver, "..") || streq(driver, "."))) ||
-                    (override && strchr(override, '/'))) {
+                if ((!isempty(driver) && !pci_driver_name_is_valid(driver)) ||
+                    (!isempty(override) && !pci_driver_name_is_valid(override))) {
                         log_error("%s: %s: [%s] names no driver", address, path, *grp);
                         return -EINVAL;
                 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "kmod-util.h"
+#include "pci-address.h"
 #include "util.h"
 
 void sysfs_init_from_env(Sysfs *s) {
@@ -68,6 +69,12 @@ int sysfs_read_driver(const Sysfs *s, const char *function, char **ret) {
                 *ret = NULL;
                 return 0;
         }
+        if (r >= 0 && !pci_driver_name_is_valid(*ret)) {
+                /* it would become a path (drivers/NAME/unbind) */
+                free(*ret);
+                *ret = NULL;
+                return -EINVAL;
+        }
         return r;
 }
 
@@ -108,8 +115,11 @@ static int sysfs_write(Sysfs *s, const char *function, const char *step, const c
 }
 
 int sysfs_set_driver_override(Sysfs *s, const char *function, const char *driver) {
-        _cleanup_free_ char *p = sysfs_function_path(s, function, "driver_override");
+        _cleanup_free_ char *p = NULL;
 
+        if (!isempty(driver) && !pci_driver_name_is_valid(driver))
+                return -EINVAL;
+        p = sysfs_function_path(s, function, "driver_override");
         if (!p)
                 return -ENOMEM;
         /* An empty write is refused; a lone newline clears the override. */
@@ -117,8 +127,11 @@ int sysfs_set_driver_override(Sysfs *s, const char *function, const char *driver
 }
 
 int sysfs_unbind(Sysfs *s, const char *function, const char *driver) {
-        _cleanup_free_ char *p = path_join(s->root, "bus/pci/drivers", driver, "unbind");
+        _cleanup_free_ char *p = NULL;
 
+        if (!pci_driver_name_is_valid(driver))
+                return -EINVAL;
+        p = path_join(s->root, "bus/pci/drivers", driver, "unbind");
         if (!p)
                 return -ENOMEM;
         return sysfs_write(s, function, "unbind", p, function);
@@ -135,16 +148,22 @@ int sysfs_drivers_probe(Sysfs *s, const char *function) {
 }
 
 int sysfs_bind(Sysfs *s, const char *function, const char *driver) {
-        _cleanup_free_ char *p = path_join(s->root, "bus/pci/drivers", driver, "bind");
+        _cleanup_free_ char *p = NULL;
 
+        if (!pci_driver_name_is_valid(driver))
+                return -EINVAL;
+        p = path_join(s->root, "bus/pci/drivers", driver, "bind");
         if (!p)
                 return -ENOMEM;
         return sysfs_write(s, function, "bind", p, function);
 }
 
 bool sysfs_have_driver(const Sysfs *s, const char *driver) {
-        _cleanup_free_ char *p = path_join(s->root, "bus/pci/drivers", driver, NULL);
+        _cleanup_free_ char *p = NULL;
 
+        if (!pci_driver_name_is_valid(driver))
+                return false;
+        p = path_join(s->root, "bus/pci/drivers", driver, NULL);
         return p && access(p, F_OK) == 0;
 }
 

@@ -107,6 +107,17 @@ int main(void) {
         parse_bad("[Gpu 0000:0a:00]\n[Gpu 0a:00]\n", "second section");
         parse_bad("[Gpu 0000:0a:00]\nHostDriver=../vfio-pci\n", "HostDriver");
         parse_bad("[Gpu 0000:0a:00]\nHostDriver=a/b\n", "HostDriver");
+        parse_bad("[Gpu 0000:0a:00]\nHostDriver=..\n", "HostDriver='..'");
+        parse_bad("[Gpu 0000:0a:00]\nHostDriver=.\n", "HostDriver='.'");
+        parse_bad("[Gpu 0000:0a:00]\nHostDriver=.hidden\n", "HostDriver='.hidden'");
+        parse_bad("[Gpu 0000:0a:00]\nHostDriver=nvidia drm\n", "HostDriver='nvidia drm'");
+        parse_bad("[Gpu 0000:0a:00]\nHostDriver=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                  "HostDriver");
+        c = parse_ok("[Gpu 0000:0a:00]\nHostDriver=snd_hda_intel\n[Gpu 0000:0b:00]\nHostDriver=vfio-pci.2:x\n");
+        CHECK_STR(c->sections[0].host_driver, "snd_hda_intel");
+        config_free(c);
+        parse_bad("[Gpu 0000:0a:00]\nStopServices=.service\n", "StopServices: '.service'");
+        parse_bad("[Gpu 0000:0a:00]\nStopServices=a.service;.hidden.service\n", "'.hidden.service'");
         parse_bad("[Gpu 0000:0a:00]\nAllowBootVga=maybe\n", "AllowBootVga");
         parse_bad("this is not an ini file\n", "test.conf");
         TEST_MAIN_END();

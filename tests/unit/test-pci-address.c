@@ -64,5 +64,26 @@ int main(void) {
                 CHECK_INT(pci_address_parse("0a:01", &b), 0);
                 CHECK(!pci_address_same_slot(&a, &b));
         }
+
+        /* driver and module names: plain file names only */
+        CHECK(pci_driver_name_is_valid("vfio-pci"));
+        CHECK(pci_driver_name_is_valid("snd_hda_intel"));
+        CHECK(pci_driver_name_is_valid("nvidia"));
+        CHECK(pci_driver_name_is_valid("a.b:c"));
+        CHECK(!pci_driver_name_is_valid(NULL));
+        CHECK(!pci_driver_name_is_valid(""));
+        CHECK(!pci_driver_name_is_valid("."));
+        CHECK(!pci_driver_name_is_valid(".."));
+        CHECK(!pci_driver_name_is_valid(".hidden"));
+        CHECK(!pci_driver_name_is_valid("../vfio-pci"));
+        CHECK(!pci_driver_name_is_valid("vfio/../x"));
+        CHECK(!pci_driver_name_is_valid("a b"));
+        CHECK(!pci_driver_name_is_valid("nvidia\n"));
+        memset(long_text, 'a', PCI_DRIVER_NAME_MAX);
+        long_text[PCI_DRIVER_NAME_MAX] = 0;
+        CHECK(pci_driver_name_is_valid(long_text));
+        long_text[PCI_DRIVER_NAME_MAX] = 'a';
+        long_text[PCI_DRIVER_NAME_MAX + 1] = 0;
+        CHECK(!pci_driver_name_is_valid(long_text));
         TEST_MAIN_END();
 }

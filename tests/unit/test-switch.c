@@ -6,6 +6,7 @@
 #include "fake-sysfs.h"
 #include "gpu.h"
 #include "plan.h"
+#include "switch-record.h"
 #include "switch.h"
 #include "testlib.h"
 #include "util.h"
@@ -180,7 +181,48 @@ static void test_fail_at_hook(void) {
         fake_kernel_free(k);
 }
 
+/* A driver name that is not a plain name never becomes a path: the sysfs
+ * layer refuses it before any write, from a caller or from a driver link. */
+static void test_driver_names_are_plain(void) {
+        FakeKernel *k = fake_kernel_new();
+        char link[512], *driver = NULL;
+
+        CHECK_INT(sysfs_unbind(&k->sysfs, "0000:01:00.0", "../../../x"), -EINVAL);
+        CHECK_INT(sysfs_unbind(&k->sysfs, "0000:01:00.0", ".."), -EINVAL);
+        CHECK_INT(sysfs_bind(&k->sysfs, "0000:01:00.0", "a/b"), -EINVAL);
+        CHECK_INT(sysfs_set_driver_override(&k->sysfs, "0000:01:00.0", "../vfio-pci"), -EINVAL);
+        CHECK(!sysfs_have_driver(&k->sysfs, "."));
+        CHECK_INT(k->n_writes, 0);
+        CHECK_STR(fake_state(k), HOST_STATE);
+
+        snprintf(link, sizeof link, "%s/devices/pci0000:00/0000:01:00.1/driver", k->root);
+        CHECK_INT(unlink(link), 0);
+        CHECK_INT(symlink("../../../bus/pci/drivers/..", link), 0);
+        CHECK_INT(sysfs_read_driver(&k->sysfs, "0000:01:00.1", &driver), -EINVAL);
+        CHECK(driver == NULL);
+
+        /* a switch record left on disk names the drivers to bind back to */
+        for (const char *const *bad = (const char *const[]) { "Driver=../../x", "Driver=..", "DriverOverride=a/b",
+                                                              NULL }; *bad; bad++) {
+                SwitchRecord *rec = NULL;
+                char path[512];
+                FILE *f;
+
+                snprintf(path, sizeof path, "%s/switch-0000:01:00.conf", k->root);
+                f = fopen(path, "we");
+                CHECK(f != NULL);
+                if (!f)
+                        break;
+                fprintf(f, "[Switch]\nGpu=0000:01:00\nTarget=vfio\n[Function 0000:01:00.0]\n%s\n", *bad);
+                fclose(f);
+                CHECK_INT(switch_record_read(k->root, "0000:01:00", &rec), -EINVAL);
+                CHECK(rec == NULL);
+        }
+        fake_kernel_free(k);
+}
+
 int main(void) {
+        test_driver_names_are_plain();
         test_round_trip();
         test_load_failure();
         test_every_failure(GPU_MODE_HOST, GPU_MODE_VFIO, HOST_STATE);
