@@ -13,6 +13,7 @@ for a in $(cat /proc/cmdline); do
         vmtest.vfiocheck=*) export VFIOCHECK=${a#*=} ;;
         vmtest.testmod=*) TESTMOD=${a#*=} ;;
         vmtest.deb=*) export VMTEST_DEB=${a#*=} ;;
+        vmtest.sanitize=1) export VMTEST_SANITIZE=1 ;;
         esac
 done
 # Under systemd (systemd.run=) our output would go through the journal with
@@ -43,6 +44,30 @@ sleep 0.3   # the HDA codec probes asynchronously
 # /usr: with / at 0700 no user could run anything.
 if [ -n "$STAGE" ] && [ -d "$STAGE" ]; then
         tar -C "$STAGE" -cf - . | tar -C / -xf - --keep-directory-symlink --no-overwrite-dir --no-same-owner
+fi
+
+# A sanitized build (run-vm-test.sh saw libasan): every report goes to a
+# file in $VMTEST_SANDIR and aborts; guest-lib.sh's finish fails the script
+# on any.  The scripts inherit the options from here; the bus-activated
+# daemon gets them on its command line, and under systemd from a drop-in
+# that relaxes the hardened unit for this pass only: LeakSanitizer stops
+# the daemon's threads with ptrace (@debug), the reports need a writable
+# folder.
+if [ "${VMTEST_SANITIZE:-0}" = 1 ]; then
+        export VMTEST_SANDIR=/run/gpuswitch-sanitizer
+        mkdir -p -m 1777 "$VMTEST_SANDIR"
+        export ASAN_OPTIONS="log_path=$VMTEST_SANDIR/report:log_exe_name=1:abort_on_error=1:detect_leaks=1"
+        export UBSAN_OPTIONS="log_path=$VMTEST_SANDIR/report:log_exe_name=1:abort_on_error=1:halt_on_error=1:print_stacktrace=1"
+        # dbus-daemon's activation helper clears the environment: the options
+        # go on the activated command line.
+        sed -i "s|^Exec=|Exec=/usr/bin/env ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS |" \
+                /usr/share/dbus-1/system-services/org.gpuswitch1.service
+        if [ -d /run/systemd/system ]; then
+                mkdir -p /run/systemd/system/gpuswitchd.service.d
+                printf '[Service]\nEnvironment="ASAN_OPTIONS=%s" "UBSAN_OPTIONS=%s"\nReadWritePaths=%s\nSystemCallFilter=ptrace\n' \
+                        "$ASAN_OPTIONS" "$UBSAN_OPTIONS" "$VMTEST_SANDIR" > /run/systemd/system/gpuswitchd.service.d/sanitizer.conf
+        fi
+        echo "VMTEST: sanitized build, reports in $VMTEST_SANDIR"
 fi
 
 if [ -d /run/systemd/system ]; then

@@ -47,7 +47,20 @@ as_user() { # USER CMD...: with the user's uid, gid and groups, as a login would
         local u=$1; shift
         setpriv --reuid="$u" --regid="$u" --init-groups -- env HOME=/tmp USER="$u" "$@"
 }
+sanitizer_check() { # a sanitized build (guest-init.sh): the daemon stopped, so that LeakSanitizer runs; no report left
+        local i f
+        pkill -TERM -x gpuswitchd
+        for i in $(seq 300); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done
+        pgrep -x gpuswitchd >/dev/null && result sanitizer-daemon-stopped FAIL "gpuswitchd still running 30 s after SIGTERM"
+        for f in "$VMTEST_SANDIR"/*; do
+                [ -e "$f" ] || continue
+                result "sanitizer-report-${f##*/}" FAIL
+                cat "$f"
+        done
+        [ -n "$(ls -A "$VMTEST_SANDIR")" ] || result sanitizer-no-reports PASS
+}
 finish() {
+        [ "${VMTEST_SANITIZE:-0}" = 1 ] && sanitizer_check
         echo "==== kernel warnings"
         dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' | head -20
         echo "VMTEST: $VMTEST_PASS passed, $VMTEST_FAIL failed in $(basename "$0")"

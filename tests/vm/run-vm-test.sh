@@ -105,6 +105,11 @@ if grep -q '^# vmtest: shared-group$' "$SCRIPT"; then
         shared=(-device pcie-root-port,id=rp3,bus=pcie.0,chassis=3,slot=3,addr=0x5.1,disable-acs=on
                 -device virtio-rng-pci,bus=rp3)
 fi
+# A stage built with GPUSWITCH_SANITIZE: the guest sets the sanitizers'
+# options, and every script fails on any report (guest-lib.sh's finish).
+if [ -n "$STAGE" ] && find "$STAGE" -path '*/libexec/gpuswitchd' -exec readelf -d {} + 2>/dev/null | grep -q 'libasan'; then
+        append+=" vmtest.sanitize=1"
+fi
 append+=" vmtest.modules=$MODDIR vmtest.stage2=$here/guest-init.sh vmtest.script=$SCRIPT"
 append+=" vmtest.vfiocheck=$WORK/vfiocheck vmtest.testmod=$WORK/module/gpuswitch_test.ko${STAGE:+ vmtest.stage=$STAGE}${DEB:+ vmtest.deb=$DEB}"
 set +e
