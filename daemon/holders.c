@@ -2,6 +2,11 @@
 #include "holders.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -219,6 +224,14 @@ static void read_unit(int pid_fd, char *unit, size_t len) {
                 snprintf(unit, len, "%.*s", (int) (end - p), p);
 }
 
+static void read_comm(int pid_fd, char comm[static 32]) {
+        _cleanup_close_ int fd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
+        ssize_t k = fd >= 0 ? read(fd, comm, 31) : -1;
+
+        comm[k > 0 ? k : 0] = 0;
+        comm[strcspn(comm, "\n")] = 0;
+}
+
 static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, const char *comm, const char *node) {
         Holder *h;
 
@@ -238,59 +251,173 @@ static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, 
         return 0;
 }
 
-/* One process: its fd folder, each entry stat()ed through the link. */
-static int scan_process(int proc_fd, const char *pid_name, const DeviceNode *nodes, size_t n_nodes, Holder **l,
-                        size_t *n) {
-        _cleanup_close_ int pid_fd = -1, fd_dir_fd = -1;
-        _cleanup_closedir_ DIR *fds = NULL;
-        struct dirent *de;
+/* The scan's cost is one stat() per descriptor of every process: 2,000
+ * processes with 64 descriptors are 128,000 walks through /proc's magic
+ * links.  Around those the work is kept small: /proc is listed once, a
+ * process costs one openat() of "PID/fd" and getdents64() into a buffer on
+ * the stack (no DIR, so no fdopendir() fstat/fcntl/malloc), and its own
+ * folder is opened only when it holds a node.  On a big table the PIDs are
+ * shared out, a chunk at a time, between up to HOLDERS_SCAN_MAX_THREADS
+ * threads: each process's lookups touch only its own files, so they scale
+ * with the cores. */
+#define PIDS_PER_THREAD 128     /* below that a thread costs more than it saves */
+#define PIDS_PER_CHUNK 16
+
+typedef struct ScanChunk {
+        Holder *holders;
+        size_t n;
+} ScanChunk;
+
+typedef struct Scan {
+        int proc_fd;
+        const DeviceNode *nodes;
+        size_t n_nodes;
+        pid_t *pids;            /* in /proc's order */
+        size_t n_pids;
+        ScanChunk *chunks;      /* the holders found in each chunk of pids[] */
+        size_t next;            /* the next index of pids[] to take (atomic) */
+        int error;              /* the first failure (atomic): the others stop */
+} Scan;
+
+static int scan_process(const Scan *s, pid_t pid, Holder **l, size_t *n) {
+        _cleanup_close_ int fd_dir = -1, pid_fd = -1;
+        alignas(struct dirent64) uint8_t buf[8192];
+        char path[32], comm[32];
         struct stat pst;
-        char comm[32] = "?";
+        ssize_t k;
 
-        pid_fd = openat(proc_fd, pid_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pid_fd < 0)
-                return 0;               /* gone already */
-        fd_dir_fd = openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd_dir_fd < 0)
-                return 0;               /* gone, or a kernel thread */
-        fds = fdopendir(fd_dir_fd);
-        if (!fds)
-                return -errno;
-        fd_dir_fd = -1;
+        snprintf(path, sizeof path, "%d/fd", (int) pid);
+        fd_dir = openat(s->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd_dir < 0)
+                return 0;       /* gone already, or a kernel thread */
 
-        while ((de = readdir(fds))) {
-                const DeviceNode *hit;
-                struct stat st;
-                int r;
+        /* k <= 0: the end, or the process exited meanwhile */
+        while ((k = getdents64(fd_dir, buf, sizeof buf)) > 0)
+                for (ssize_t off = 0; off < k;) {
+                        const struct dirent64 *de = (const struct dirent64 *) (buf + off);
+                        const DeviceNode *hit;
+                        struct statx sx;
+                        int r;
 
-                if (de->d_name[0] == '.')
-                        continue;
-                if (fstatat(dirfd(fds), de->d_name, &st, 0) < 0 || !S_ISCHR(st.st_mode))
-                        continue;
-                hit = match_node(nodes, n_nodes, st.st_rdev);
-                if (!hit)
-                        continue;
-                if (comm[0] == '?') {
-                        _cleanup_close_ int cfd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
-                        ssize_t k = cfd >= 0 ? read(cfd, comm, sizeof comm - 1) : -1;
-
-                        comm[k > 0 ? k : 0] = 0;
-                        comm[strcspn(comm, "\n")] = 0;
+                        off += de->d_reclen;
+                        if (de->d_name[0] == '.')
+                                continue;
+                        /* Following the fd's magic link stats the open file
+                         * itself: a character device, and which one, however
+                         * the process named it (a container's /dev, a copy
+                         * made with mknod).  The link itself says nothing.
+                         * AT_STATX_DONT_SYNC: the type and device number never
+                         * need a round trip to a network or FUSE file system
+                         * that may hang.  An error is a descriptor closed
+                         * since the listing. */
+                        if (statx(fd_dir, de->d_name, AT_STATX_DONT_SYNC, STATX_TYPE, &sx) < 0 ||
+                            !S_ISCHR(sx.stx_mode))
+                                continue;
+                        hit = match_node(s->nodes, s->n_nodes, makedev(sx.stx_rdev_major, sx.stx_rdev_minor));
+                        if (!hit)
+                                continue;
+                        if (pid_fd < 0) {
+                                /* "PID/fd/.." and not "PID": the same process
+                                 * even if the PID was reused meanwhile. */
+                                pid_fd = openat(fd_dir, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                if (pid_fd < 0 || fstat(pid_fd, &pst) < 0)
+                                        return 0;
+                                read_comm(pid_fd, comm);
+                        }
+                        r = holders_add(l, n, pid_fd, pid, pst.st_uid, comm, hit->name);
+                        if (r < 0)
+                                return r;
                 }
-                if (fstat(pid_fd, &pst) < 0)
-                        continue;
-                r = holders_add(l, n, pid_fd, (pid_t) atoi(pid_name), pst.st_uid, comm, hit->name);
-                if (r < 0)
-                        return r;
-        }
         return 0;
 }
 
-int holders_scan(const char *proc_root, const DeviceNode *nodes, size_t n_nodes, Holder **ret, size_t *ret_n) {
-        _cleanup_free_ Holder *l = NULL;
-        _cleanup_closedir_ DIR *proc = NULL;
+static void *scan_worker(void *userdata) {
+        Scan *s = userdata;
+
+        for (;;) {
+                size_t first = __atomic_fetch_add(&s->next, PIDS_PER_CHUNK, __ATOMIC_RELAXED);
+                ScanChunk *c;
+
+                if (first >= s->n_pids || __atomic_load_n(&s->error, __ATOMIC_RELAXED) < 0)
+                        return NULL;
+                c = &s->chunks[first / PIDS_PER_CHUNK];
+                for (size_t i = first; i < first + PIDS_PER_CHUNK && i < s->n_pids; i++) {
+                        int r = scan_process(s, s->pids[i], &c->holders, &c->n);
+
+                        if (r < 0) {
+                                __atomic_store_n(&s->error, r, __ATOMIC_RELAXED);
+                                return NULL;
+                        }
+                }
+        }
+}
+
+static int list_pids(DIR *proc, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0, allocated = 0;
         struct dirent *de;
-        size_t n = 0;
+
+        while ((de = readdir(proc))) {
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                if (n == allocated) {
+                        pid_t *p = reallocarray(pids, allocated = allocated ? allocated * 2 : 512, sizeof *p);
+
+                        if (!p)
+                                return -ENOMEM;
+                        pids = p;
+                }
+                pids[n++] = (pid_t) atoi(de->d_name);
+        }
+        *ret = TAKE_PTR(pids);
+        *ret_n = n;
+        return 0;
+}
+
+static unsigned scan_threads(size_t n_pids) {
+        cpu_set_t set;
+        long cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+        size_t n = n_pids / PIDS_PER_THREAD;
+
+        if (cpus < (long) n)
+                n = cpus > 0 ? (size_t) cpus : 1;
+        if (n > HOLDERS_SCAN_MAX_THREADS)
+                n = HOLDERS_SCAN_MAX_THREADS;
+        return n > 0 ? (unsigned) n : 1;
+}
+
+/* The calling thread scans too; n_threads - 1 more help it. */
+static void scan_run(Scan *s, unsigned n_threads) {
+        pthread_t threads[HOLDERS_SCAN_MAX_THREADS];
+        unsigned started = 0;
+        sigset_t all, old;
+
+        /* Signals stay with the daemon's own threads. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        for (; started + 1 < n_threads; started++) {
+                int r = pthread_create(&threads[started], NULL, scan_worker, s);
+
+                if (r != 0) {
+                        log_debug_errno(r, "holder scan: starting a helper thread, going on with %u: %m", started + 1);
+                        break;
+                }
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        scan_worker(s);
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(threads[i], NULL);
+}
+
+int holders_scan_threads(const char *proc_root, const DeviceNode *nodes, size_t n_nodes, unsigned n_threads,
+                         Holder **ret, size_t *ret_n) {
+        _cleanup_closedir_ DIR *proc = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        _cleanup_free_ ScanChunk *chunks = NULL;
+        _cleanup_free_ Holder *l = NULL;
+        size_t n_pids, n_chunks, n = 0;
+        Scan s;
+        int r;
 
         *ret = NULL;
         *ret_n = 0;
@@ -299,18 +426,47 @@ int holders_scan(const char *proc_root, const DeviceNode *nodes, size_t n_nodes,
         proc = opendir(proc_root);
         if (!proc)
                 return -errno;
-        while ((de = readdir(proc))) {
-                int r;
+        r = list_pids(proc, &pids, &n_pids);
+        if (r < 0)
+                return r;
+        n_chunks = (n_pids + PIDS_PER_CHUNK - 1) / PIDS_PER_CHUNK;
+        chunks = calloc(n_chunks ?: 1, sizeof *chunks);
+        if (!chunks)
+                return -ENOMEM;
 
-                if (de->d_name[0] < '1' || de->d_name[0] > '9')
-                        continue;
-                r = scan_process(dirfd(proc), de->d_name, nodes, n_nodes, &l, &n);
-                if (r < 0)
-                        return r;
+        s = (Scan) {
+                .proc_fd = dirfd(proc),
+                .nodes = nodes,
+                .n_nodes = n_nodes,
+                .pids = pids,
+                .n_pids = n_pids,
+                .chunks = chunks,
+        };
+        if (n_threads == 0)
+                n_threads = scan_threads(n_pids);
+        scan_run(&s, n_threads < HOLDERS_SCAN_MAX_THREADS ? n_threads : HOLDERS_SCAN_MAX_THREADS);
+
+        /* One list in /proc's order, whichever thread scanned what. */
+        for (size_t i = 0; i < n_chunks; i++)
+                n += chunks[i].n;
+        if (s.error >= 0 && n > 0) {
+                l = calloc(n, sizeof *l);
+                if (!l)
+                        s.error = -ENOMEM;
+                for (size_t i = 0, at = 0; l && i < n_chunks; at += chunks[i].n, i++)
+                        memcpy(l + at, chunks[i].holders, chunks[i].n * sizeof *l);
         }
+        for (size_t i = 0; i < n_chunks; i++)
+                free(chunks[i].holders);
+        if (s.error < 0)
+                return s.error;
         *ret = TAKE_PTR(l);
         *ret_n = n;
         return 0;
+}
+
+int holders_scan(const char *proc_root, const DeviceNode *nodes, size_t n_nodes, Holder **ret, size_t *ret_n) {
+        return holders_scan_threads(proc_root, nodes, n_nodes, 0, ret, ret_n);
 }
 
 /* Display servers and compositors: glvnd hands them the NVIDIA EGL vendor

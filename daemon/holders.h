@@ -33,6 +33,13 @@ int gpu_device_nodes(const Sysfs *s, const Gpu *g, DeviceNode **ret, size_t *ret
  * node. */
 int holders_scan(const char *proc_root, const DeviceNode *nodes, size_t n_nodes, Holder **ret, size_t *ret_n);
 
+/* The same with n_threads scanning (0: one per CPU we may run on, up to
+ * HOLDERS_SCAN_MAX_THREADS, fewer on a small process table).  The result
+ * does not depend on it: in /proc's order either way. */
+#define HOLDERS_SCAN_MAX_THREADS 4
+int holders_scan_threads(const char *proc_root, const DeviceNode *nodes, size_t n_nodes, unsigned n_threads,
+                         Holder **ret, size_t *ret_n);
+
 /* What to do about a holder we know of (a compositor that loaded the
  * NVIDIA EGL vendor, a flatpak GL runtime, a service), or NULL. */
 const char *holder_hint(const Holder *h, char *buf, size_t len);

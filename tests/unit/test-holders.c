@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -62,6 +63,209 @@ static int terminate_from_other_process(pid_t child, unsigned timeout_ms, int *r
         if (waitpid(killer, &status, 0) != killer || !WIFEXITED(status))
                 return -1;
         return WEXITSTATUS(status);
+}
+
+static int put_file(const char *path, const char *text) {
+        _cleanup_fclose_ FILE *f = fopen(path, "we");
+
+        return f && fputs(text, f) >= 0 ? 0 : -1;
+}
+
+/* A /proc of our own: PID/fd/N are symlinks, which stat() follows as it
+ * follows the kernel's magic links.  1,000 PIDs, so the scan splits them
+ * between threads; holders at known PIDs; a PID without fd folder (a
+ * kernel thread, or gone since the listing); a descriptor whose file went
+ * (closed since the listing); entries that are no PID. */
+static void test_fake_proc(void) {
+        /* tmpfs: thousands of files on a busy disk take seconds */
+        char root[] = "/dev/shm/gpuswitch-holders-XXXXXX", p[PATH_MAX], cmd[PATH_MAX + 16];
+        pid_t first[16];
+        size_t n_first = 0;
+        struct stat st;
+        DeviceNode node = {};
+
+        CHECK(mkdtemp(root) != NULL);
+        CHECK_INT(stat("/dev/full", &st), 0);
+        node.devnum = st.st_rdev;
+        snprintf(node.name, sizeof node.name, "renderD128");
+        snprintf(p, sizeof p, "%s/self", root);
+        CHECK_INT(mkdir(p, 0755), 0);
+        for (int pid = 1; pid <= 1000; pid++) {
+                bool holder = pid % 100 == 7;
+
+                snprintf(p, sizeof p, "%s/%d", root, pid);
+                CHECK_INT(mkdir(p, 0755), 0);
+                if (pid % 97 == 0)
+                        continue;
+                snprintf(p, sizeof p, "%s/%d/fd", root, pid);
+                CHECK_INT(mkdir(p, 0755), 0);
+                snprintf(p, sizeof p, "%s/%d/fd/0", root, pid);
+                CHECK_INT(symlink("/dev/null", p), 0);
+                snprintf(p, sizeof p, "%s/%d/fd/1", root, pid);
+                CHECK_INT(symlink("/dev/zero", p), 0);
+                snprintf(p, sizeof p, "%s/%d/fd/2", root, pid);
+                CHECK_INT(symlink("/nonexistent/closed", p), 0);
+                if (!holder)
+                        continue;
+                /* two descriptors on the node: one entry */
+                snprintf(p, sizeof p, "%s/%d/fd/3", root, pid);
+                CHECK_INT(symlink("/dev/full", p), 0);
+                snprintf(p, sizeof p, "%s/%d/fd/40", root, pid);
+                CHECK_INT(symlink("/dev/full", p), 0);
+                snprintf(p, sizeof p, "%s/%d/comm", root, pid);
+                snprintf(cmd, sizeof cmd, "proc%d\n", pid);
+                CHECK_INT(put_file(p, cmd), 0);
+                snprintf(p, sizeof p, "%s/%d/cgroup", root, pid);
+                snprintf(cmd, sizeof cmd, "0::/system.slice/fake%d.service\n", pid);
+                CHECK_INT(put_file(p, cmd), 0);
+                if (pid == 507) {
+                        snprintf(p, sizeof p, "%s/%d/root", root, pid);
+                        CHECK_INT(mkdir(p, 0755), 0);
+                        snprintf(p, sizeof p, "%s/%d/root/.flatpak-info", root, pid);
+                        CHECK_INT(put_file(p, "[Application]\n"), 0);
+                }
+        }
+
+        for (unsigned threads = 0; threads <= HOLDERS_SCAN_MAX_THREADS + 1; threads++) {
+                Holder *h = NULL;
+                size_t n = 0;
+
+                CHECK_INT(holders_scan_threads(root, &node, 1, threads, &h, &n), 0);
+                CHECK_INT(n, 10);
+                for (size_t i = 0; i < n && i < ELEMENTSOF(first); i++) {
+                        char want[32];
+
+                        CHECK_INT(h[i].pid % 100, 7);
+                        CHECK_INT(h[i].uid, getuid());
+                        CHECK_STR(h[i].node, "renderD128");
+                        snprintf(want, sizeof want, "proc%d", (int) h[i].pid);
+                        CHECK_STR(h[i].comm, want);
+                        snprintf(want, sizeof want, "fake%d.service", (int) h[i].pid);
+                        CHECK_STR(h[i].unit, want);
+                        CHECK_INT(h[i].flatpak, h[i].pid == 507);
+                        /* the same order (the folder's), however many threads */
+                        if (threads == 0)
+                                first[n_first++] = h[i].pid;
+                        else
+                                CHECK_INT(h[i].pid, first[i]);
+                }
+                free(h);
+        }
+        snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+        CHECK_INT(system(cmd), 0);
+}
+
+/* n children that wait for their pipe to close; every step-th holds
+ * /dev/full, the others /dev/null and a pipe. */
+static void spawn_table(pid_t *pids, size_t n, size_t step, int *ret_ctl) {
+        int ctl[2];
+
+        if (pipe(ctl) < 0)
+                abort();
+        for (size_t i = 0; i < n; i++) {
+                pid_t pid = fork();
+
+                if (pid < 0)
+                        abort();
+                if (pid == 0) {
+                        int p[2], fd;
+                        char c;
+
+                        close(ctl[1]);
+                        fd = open(i % step == 0 ? "/dev/full" : "/dev/null", O_RDONLY);
+                        if (fd < 0 || pipe(p) < 0)
+                                _exit(1);
+                        while (read(ctl[0], &c, 1) < 0)
+                                ;
+                        _exit(0);
+                }
+                pids[i] = pid;
+        }
+        close(ctl[0]);
+        *ret_ctl = ctl[1];
+}
+
+static size_t holding_children(const Holder *h, size_t n, const pid_t *children, size_t n_children, pid_t *ret) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < n_children; j++)
+                        if (h[i].pid == children[j])
+                                ret[k++] = h[i].pid;
+        return k;
+}
+
+static int cmp_pid(const void *a, const void *b) {
+        return *(const pid_t *) a - *(const pid_t *) b;
+}
+
+/* 300 real processes, 5 of them holding the node: every thread count finds
+ * exactly those, in /proc's (ascending PID) order; and again while
+ * processes that open the node come and go during the scans. */
+static void test_many_processes(void) {
+        enum { N = 300, STEP = 60 };
+        pid_t children[N], want[N / STEP], got[N], churner;
+        size_t n_want = 0;
+        DeviceNode node = {};
+        struct stat st;
+        int ctl, status;
+
+        CHECK_INT(stat("/dev/full", &st), 0);
+        node.devnum = st.st_rdev;
+        snprintf(node.name, sizeof node.name, "card1");
+        spawn_table(children, N, STEP, &ctl);
+        for (size_t i = 0; i < N; i += STEP)
+                want[n_want++] = children[i];
+        qsort(want, n_want, sizeof *want, cmp_pid);
+        usleep(200 * 1000);    /* let them open their files */
+
+        for (unsigned threads = 1; threads <= HOLDERS_SCAN_MAX_THREADS; threads++) {
+                Holder *h = NULL;
+                size_t n = 0, k;
+
+                CHECK_INT(holders_scan_threads("/proc", &node, 1, threads, &h, &n), 0);
+                k = holding_children(h, n, children, N, got);
+                CHECK_INT(k, n_want);
+                CHECK(k == n_want && memcmp(got, want, k * sizeof *got) == 0);
+                for (size_t i = 1; i < n; i++)
+                        CHECK(h[i - 1].pid < h[i].pid);
+                free(h);
+        }
+
+        /* Processes exiting mid-scan: a churner forks short-lived holders
+         * of the node without pause; each scan still succeeds and finds
+         * the table's holders. */
+        churner = fork();
+        CHECK(churner >= 0);
+        if (churner == 0) {
+                close(ctl);
+                for (;;) {
+                        pid_t p = fork();
+
+                        if (p == 0) {
+                                (void) open("/dev/full", O_RDONLY);
+                                _exit(0);
+                        }
+                        if (p > 0)
+                                (void) waitpid(p, NULL, 0);
+                }
+        }
+        for (int round = 0; round < 30; round++) {
+                Holder *h = NULL;
+                size_t n = 0;
+
+                CHECK_INT(holders_scan_threads("/proc", &node, 1, 1 + round % 2, &h, &n), 0);
+                CHECK_INT(holding_children(h, n, children, N, got), n_want);
+                free(h);
+        }
+        kill(churner, SIGKILL);
+        CHECK_INT(waitpid(churner, &status, 0), churner);
+
+        close(ctl);
+        for (size_t i = 0; i < N; i++) {
+                CHECK_INT(waitpid(children[i], &status, 0), children[i]);
+                CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
 }
 
 int main(void) {
@@ -203,5 +407,8 @@ int main(void) {
                 gpu_free(g);
                 fake_kernel_free(k);
         }
+
+        test_fake_proc();
+        test_many_processes();
         TEST_MAIN_END();
 }
