@@ -453,8 +453,10 @@ int holders_scan_threads(const char *proc_root, const DeviceNode *nodes, size_t 
                 l = calloc(n, sizeof *l);
                 if (!l)
                         s.error = -ENOMEM;
+                /* a chunk without holders has a NULL list, and memcpy() from NULL is undefined */
                 for (size_t i = 0, at = 0; l && i < n_chunks; at += chunks[i].n, i++)
-                        memcpy(l + at, chunks[i].holders, chunks[i].n * sizeof *l);
+                        if (chunks[i].n > 0)
+                                memcpy(l + at, chunks[i].holders, chunks[i].n * sizeof *l);
         }
         for (size_t i = 0; i < n_chunks; i++)
                 free(chunks[i].holders);
