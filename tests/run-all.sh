@@ -3,7 +3,7 @@
 # as errors, runs the unit tests, builds the Debian package, installs into a
 # staging tree and runs the real-kernel tests in a QEMU guest (a script marked
 # "# vmtest: deb" gets the package instead).  Ends with "N passed, N failed".
-#   tests/run-all.sh [--unit-only]
+#   tests/run-all.sh [--unit-only]     (FUZZ_SECONDS=N: each fuzz target's time, 0: none)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -31,6 +31,15 @@ unit_tests() { # BUILD PREFIX: ctest in BUILD, its output's lines prefixed
 }
 unit_tests "$B" ""
 unit_tests "$A" "asan: "
+
+# The libFuzzer targets (clang), FUZZ_SECONDS each (default 60, 0 skips them): a line per target.
+if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
+        FUZZ_BUILD_DIR="$B/fuzz-build" fuzz/run.sh "${FUZZ_SECONDS:-60}" | tee "$B/fuzz.log"
+        rc=${PIPESTATUS[0]}
+        passed=$((passed + $(grep -c '^fuzz-[a-z-]* PASS' "$B/fuzz.log")))
+        failed=$((failed + $(grep -c '^fuzz-[a-z-]* FAIL' "$B/fuzz.log")))
+        [ "$rc" = 0 ] || grep -q '^fuzz-[a-z-]* FAIL' "$B/fuzz.log" || { echo "fuzz FAIL: fuzz/run.sh exit $rc"; failed=$((failed + 1)); }
+fi
 
 if [ $unit_only = 0 ]; then
         # The Debian package, for the VM scripts that install it ("# vmtest: deb").
