@@ -276,7 +276,7 @@ typedef struct Scan {
         size_t n_pids;
         ScanChunk *chunks;      /* the holders found in each chunk of pids[] */
         size_t next;            /* the next index of pids[] to take (atomic) */
-        int error;              /* the first failure (atomic): the others stop */
+        int error;              /* a failure (atomic): the other threads stop */
 } Scan;
 
 static int scan_process(const Scan *s, pid_t pid, Holder **l, size_t *n) {
@@ -399,7 +399,7 @@ static void scan_run(Scan *s, unsigned n_threads) {
                 int r = pthread_create(&threads[started], NULL, scan_worker, s);
 
                 if (r != 0) {
-                        log_debug_errno(r, "holder scan: starting a helper thread, going on with %u: %m", started + 1);
+                        log_debug_errno(r, "holder scan: starting a helper thread, going on with %u", started + 1);
                         break;
                 }
         }
