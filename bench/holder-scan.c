@@ -66,6 +66,8 @@ static char file_paths[N_FILES][PATH_MAX + 16];
 static pid_t *children;
 static volatile sig_atomic_t n_children;
 static volatile pid_t tool_pid;
+static pid_t janitor = -1;
+static int janitor_fd = -1;
 
 static void remove_tmp(void) {
         if (!tmp_dir[0])
@@ -98,6 +100,10 @@ static void cleanup(void) {
                 (void) waitpid(children[i], NULL, 0);
         n_children = 0;
         remove_tmp();
+        if (janitor > 0) {
+                close(janitor_fd);
+                (void) waitpid(janitor, NULL, 0);
+        }
 }
 
 static void die(const char *fmt, ...) {
@@ -109,6 +115,33 @@ static void die(const char *fmt, ...) {
         fputc('\n', stderr);
         va_end(ap);
         exit(1);
+}
+
+/* Even a SIGKILL of ours leaves no folder behind: a janitor process waits
+ * for its pipe from us to close, however we end, and removes the folder.
+ * (The children go by PR_SET_PDEATHSIG.) */
+static void start_janitor(void) {
+        int p[2];
+        char c;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                die("pipe: %m");
+        janitor = fork();
+        if (janitor < 0)
+                die("fork: %m");
+        if (janitor == 0) {
+                /* a ^C reaches the whole process group: outlive us */
+                signal(SIGINT, SIG_IGN);
+                signal(SIGTERM, SIG_IGN);
+                signal(SIGHUP, SIG_IGN);
+                close(p[1]);
+                while (read(p[0], &c, 1) != 0 && errno == EINTR)
+                        ;
+                remove_tmp();
+                _exit(0);
+        }
+        close(p[0]);
+        janitor_fd = p[1];
 }
 
 static double now_ms(void) {
@@ -163,7 +196,10 @@ _Noreturn static void child_main(pid_t parent, int ctl, int ready, unsigned n_fd
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
 
-        if (dup2(ctl, 3) < 0 || dup2(ready, 4) < 0)
+        /* Above 9 first, so that neither lands on the other's new number. */
+        ctl = fcntl(ctl, F_DUPFD_CLOEXEC, 10);
+        ready = fcntl(ready, F_DUPFD_CLOEXEC, 10);
+        if (ctl < 0 || ready < 0 || dup2(ctl, 3) < 0 || dup2(ready, 4) < 0)
                 _exit(1);
         close_range(5, ~0U, 0);
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -547,6 +583,7 @@ int main(int argc, char **argv) {
                 for (int i = 0; i < N_FILES; i++)
                         snprintf(file_paths[i], sizeof file_paths[i], "%s/file%d", tmpl, i);
                 memcpy(tmp_dir, tmpl, sizeof tmpl);
+                start_janitor();
                 for (int i = 0; i < N_FILES; i++) {
                         int fd = open(file_paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
