@@ -44,3 +44,13 @@ int gs_error_exit_code(const char *name) {
                         return gs_errors[i].exit_code;
         return GS_EXIT_FAILURE;
 }
+
+int gs_quote_len(const char *text, size_t max) {
+        size_t n = strnlen(text, max);
+
+        /* a continuation byte (10xxxxxx) right after the cut: back to its lead byte */
+        if (n == max)
+                while (n > 0 && ((unsigned char) text[n] & 0xc0) == 0x80)
+                        n--;
+        return (int) n;
+}

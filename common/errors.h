@@ -38,3 +38,9 @@ int gs_errors_register(void);
 
 /* Exit code for an error name; GS_EXIT_FAILURE for names not in the table. */
 int gs_error_exit_code(const char *name);
+
+/* How many bytes of a caller's text to quote in an error, at most max, cut
+ * at a whole UTF-8 character: "%.*s" with a plain byte limit can split one,
+ * and a message that is not valid UTF-8 cannot be sent, so the caller would
+ * get no reply at all. */
+int gs_quote_len(const char *text, size_t max);

@@ -66,7 +66,8 @@ static int parse_target_mode(const char *mode, GpuMode *ret, sd_bus_error *error
         *ret = gpu_mode_from_string(mode);
         if (*ret != GPU_MODE_VFIO && *ret != GPU_MODE_HOST)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "unknown mode '%.32s': expected vfio or host", mode);
+                                         "unknown mode '%.*s': expected vfio or host", gs_quote_len(mode, 32),
+                                         mode);
         return 0;
 }
 
@@ -358,7 +359,8 @@ static int method_set_default_mode(sd_bus_message *msg, void *userdata, sd_bus_e
         mode = gpu_mode_from_string(mode_arg);
         if (mode != GPU_MODE_HOST && mode != GPU_MODE_VFIO && mode != GPU_MODE_KEEP)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "unknown default mode '%.32s': expected host, vfio or keep", mode_arg);
+                                         "unknown default mode '%.*s': expected host, vfio or keep",
+                                         gs_quote_len(mode_arg, 32), mode_arg);
         g = manager_find_gpu(m, arg, error);
         if (!g)
                 return -sd_bus_error_get_errno(error);

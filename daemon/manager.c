@@ -324,7 +324,7 @@ ManagedGpu *manager_find_gpu(Manager *m, const char *arg, sd_bus_error *error) {
         }
         if (pci_address_parse(arg, &a) < 0) {
                 sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                  "'%.64s' is not a PCI address such as 0000:0a:00", arg);
+                                  "'%.*s' is not a PCI address such as 0000:0a:00", gs_quote_len(arg, 64), arg);
                 return NULL;
         }
         for (size_t i = 0; i < m->n_gpus; i++)

@@ -227,6 +227,13 @@ static void test_methods(sd_bus *bus, FakeKernel *k) {
         expect_error(bus, "Switch", SD_BUS_ERROR_INVALID_ARGS, "sst", "", "vfio", (uint64_t) 0x100);
         expect_error(bus, "Switch", SD_BUS_ERROR_INVALID_ARGS, "sst", "0000:01:00/../../x", "vfio", (uint64_t) 0);
         expect_error(bus, "ListHolders", GS_ERROR_NO_SUCH_GPU, "s", "0000:09:00");
+        /* a bad argument quoted in the error is cut at a whole character:
+         * cut inside "é" the reply would not be valid UTF-8, and not be sent */
+        expect_error(bus, "Plan", SD_BUS_ERROR_INVALID_ARGS, "ss", "", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9");
+        expect_error(bus, "SetDefaultMode", SD_BUS_ERROR_INVALID_ARGS, "ss", "",
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9");
+        expect_error(bus, "GetGpu", SD_BUS_ERROR_INVALID_ARGS, "s",
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9");
 
         CHECK(sd_bus_call_method(bus, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", "Plan", &e, &reply, "ss",
                                      "", "vfio") >= 0);

@@ -34,5 +34,14 @@ int main(void) {
                 CHECK_INT(sd_bus_error_get_errno(&e), gs_errors[i].errnum);
                 sd_bus_error_free(&e);
         }
+
+        /* quoting a caller's text: never half a UTF-8 character */
+        CHECK_INT(gs_quote_len("vfio", 32), 4);
+        CHECK_INT(gs_quote_len("abcdef", 3), 3);
+        CHECK_INT(gs_quote_len("ab\xc3\xa9", 3), 2);      /* "abé": é is 2 bytes */
+        CHECK_INT(gs_quote_len("ab\xc3\xa9", 4), 4);
+        CHECK_INT(gs_quote_len("a\xe2\x82\xac", 2), 1);  /* "a€": € is 3 bytes */
+        CHECK_INT(gs_quote_len("a\xe2\x82\xac", 3), 1);
+        CHECK_INT(gs_quote_len("\xe2\x82\xac", 0), 0);
         TEST_MAIN_END();
 }
