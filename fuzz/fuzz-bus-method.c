@@ -7,6 +7,11 @@
  * (they run concurrently, as a busy bus would have them):
  *     PATH|INTERFACE|MEMBER|SIGNATURE|ARG|ARG...
  * or "-": wait for the replies to every call so far before the next.
+ * A first line "polkit:ANSWER" makes the caller an ordinary user (uid
+ * 65534) and has polkit's CheckAuthorization, which the daemon sends to the
+ * caller's end of the direct connection, answered with ANSWER: yes, no,
+ * challenge, error (an error reply) or garbage (a reply of the wrong type).
+ * Without it the caller is root, whom the daemon does not ask polkit for.
  * PATH "" is /org/gpuswitch1, INTERFACE "" is none; each ARG is read as the
  * signature's next type says (s o g: the text; y n q i u x t h: a number;
  * b: "1"/"true"; d: a float); missing ones are empty.  The signature may
@@ -31,7 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "errors.h"
@@ -59,6 +66,61 @@ static const char config_text[] =
         "# the fuzzer's daemon\n[Daemon]\nGpus=0000:01:00\n\n[Gpu 0000:01:00]\nDefaultMode=host\n";
 
 static char *base, *etc_dir, *state_dir, *config_path;
+
+typedef enum PolkitAnswer {
+        POLKIT_NOT_ASKED,       /* the caller is root */
+        POLKIT_YES,
+        POLKIT_NO,
+        POLKIT_CHALLENGE,
+        POLKIT_ERROR,
+        POLKIT_GARBAGE,
+} PolkitAnswer;
+
+static PolkitAnswer polkit_answer_from_line(const char *line) {
+        static const char *const names[] = {
+                [POLKIT_YES] = "yes", [POLKIT_NO] = "no", [POLKIT_CHALLENGE] = "challenge",
+                [POLKIT_ERROR] = "error", [POLKIT_GARBAGE] = "garbage",
+        };
+
+        if (!line || !g_str_has_prefix(line, "polkit:"))
+                return POLKIT_NOT_ASKED;
+        for (size_t i = POLKIT_YES; i < ELEMENTSOF(names); i++)
+                if (streq(line + strlen("polkit:"), names[i]))
+                        return (PolkitAnswer) i;
+        return POLKIT_NO;
+}
+
+/* polkitd, on the caller's end of the connection: whatever the call's
+ * arguments, it answers as told (a plain object callback, not a vtable,
+ * so that a reply of the wrong type goes out too). */
+static int polkit_authority(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        if (!sd_bus_message_is_method_call(m, "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization"))
+                return 0;
+        switch (*(PolkitAnswer *) userdata) {
+        case POLKIT_YES:
+                return sd_bus_reply_method_return(m, "(bba{ss})", 1, 0, 0);
+        case POLKIT_CHALLENGE:
+                return sd_bus_reply_method_return(m, "(bba{ss})", 0, 1, 0);
+        case POLKIT_ERROR:
+                return sd_bus_reply_method_errorf(m, "org.freedesktop.PolicyKit1.Error.Failed", "fuzzed failure");
+        case POLKIT_GARBAGE:
+                return sd_bus_reply_method_return(m, "s", "yes");
+        default:
+                return sd_bus_reply_method_return(m, "(bba{ss})", 0, 0, 0);
+        }
+}
+
+/* Both ends of a socketpair carry the euid of the thread that made it as
+ * their peer's (SO_PEERCRED): made as uid 65534 for an ordinary caller.
+ * The raw syscall changes this thread only, and back. */
+static void make_socketpair(bool as_user, int pair[2]) {
+        if (as_user && syscall(SYS_setresuid, -1, 65534, -1) < 0)
+                FAIL("cannot take uid 65534 for an ordinary caller (not root?): %m");
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+                abort();
+        if (as_user && syscall(SYS_setresuid, -1, 0, -1) < 0)
+                abort();
+}
 
 typedef struct Call {
         int index;
@@ -246,7 +308,7 @@ static void check_after(FakeKernel *k) {
                 FAIL("the config file is left unreadable: %s", err);
 }
 
-static int setup_server(FakeKernel *k, int fd, Manager **ret) {
+static int setup_server(FakeKernel *k, int fd, bool anonymous, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         g_autofree char *err = NULL;
         sd_id128_t id;
@@ -278,6 +340,9 @@ static int setup_server(FakeKernel *k, int fd, Manager **ret) {
                 r = sd_id128_randomize(&id);
         if (r >= 0)
                 r = sd_bus_set_server(m->bus, 1, id);
+        if (r >= 0)
+                /* the caller's EXTERNAL uid would be root's, not the socket's */
+                r = sd_bus_set_anonymous(m->bus, anonymous);
         if (r >= 0)
                 r = sd_bus_start(m->bus);
         if (r >= 0)
@@ -316,6 +381,8 @@ static void run(FakeKernel *k, const char *text) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(sd_bus_close_unrefp) sd_bus *client = NULL;
         g_auto(GStrv) lines = g_strsplit(text, "\n", MAX_LINES + 1);
+        PolkitAnswer polkit = polkit_answer_from_line(lines[0]);
+        bool as_user = polkit != POLKIT_NOT_ASKED;
         Call calls[MAX_LINES] = {};
         size_t n_calls = 0;
         uint64_t deadline;
@@ -324,13 +391,17 @@ static void run(FakeKernel *k, const char *text) {
         kernel_write = k->sysfs.write;
         kernel_load = k->sysfs.load_module;
         put_config();
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
-                abort();
-        r = setup_server(k, pair[0], &m);
+        make_socketpair(as_user, pair);
+        r = setup_server(k, pair[0], as_user, &m);
         if (r < 0)
                 FAIL("the daemon did not start on the fake kernel: %s", strerror(-r));
-        if (sd_bus_new(&client) < 0 || sd_bus_set_fd(client, pair[1], pair[1]) < 0 || sd_bus_start(client) < 0 ||
-            sd_bus_attach_event(client, m->event, 0) < 0)
+        if (sd_bus_new(&client) < 0 || sd_bus_set_fd(client, pair[1], pair[1]) < 0 ||
+            sd_bus_set_anonymous(client, as_user) < 0 ||
+            /* a sender name on each call, for the daemon to ask polkit about */
+            (as_user && sd_bus_set_sender(client, ":1.42") < 0) ||
+            (as_user && sd_bus_add_object(client, NULL, "/org/freedesktop/PolicyKit1/Authority", polkit_authority,
+                                          &polkit) < 0) ||
+            sd_bus_start(client) < 0 || sd_bus_attach_event(client, m->event, 0) < 0)
                 abort();
         /* the authentication, both ways, before any call */
         deadline = now_usec() + REPLY_DEADLINE_USEC;
@@ -346,7 +417,7 @@ static void run(FakeKernel *k, const char *text) {
         guard_allow(state_dir);
         guard_arm(true);
 
-        for (size_t i = 0; lines[i] && i < MAX_LINES; i++) {
+        for (size_t i = as_user; lines[i] && i < MAX_LINES; i++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
                 Call *c = &calls[n_calls];
 
