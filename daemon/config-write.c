@@ -67,7 +67,11 @@ int config_set_default_mode(const char *path, const PciAddress *slot, GpuMode mo
         }
         if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &err) &&
             !g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-                *error_message = g_strdup_printf("%s: %s; not changing it", path, err->message);
+                g_autofree char *raw = g_strdup_printf("%s: %s; not changing it", path, err->message);
+
+                /* GLib's message quotes the file, which may not be UTF-8; this
+                 * one goes out in SetDefaultMode's error, which must be */
+                *error_message = g_utf8_make_valid(raw, -1);
                 return -EINVAL;
         }
 

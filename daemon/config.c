@@ -25,8 +25,13 @@ static int fail(char **error_message, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        if (error_message)
-                *error_message = g_strdup_vprintf(fmt, ap);
+        if (error_message) {
+                g_autofree char *raw = g_strdup_vprintf(fmt, ap);
+
+                /* It quotes the file, which may not be UTF-8, and it may go out
+                 * in a bus error (SetDefaultMode), which must be. */
+                *error_message = g_utf8_make_valid(raw, -1);
+        }
         va_end(ap);
         return -EINVAL;
 }

@@ -130,6 +130,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r < 0) {
                 ASSERT(r == -EINVAL || r == -ENOMEM);
                 ASSERT(r == -ENOMEM || (err && g_str_has_prefix(err, "fuzz.conf: ")));
+                /* it may go out in a bus error (SetDefaultMode) */
+                ASSERT(r == -ENOMEM || g_utf8_validate(err, -1, NULL));
         } else {
                 ASSERT(!err);
                 check_config(c);
@@ -149,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         ASSERT(g_file_get_contents(conf, &after, &after_len, NULL));
         if (w < 0) {
-                ASSERT(msg);
+                ASSERT(msg && g_utf8_validate(msg, -1, NULL));
                 ASSERT(after_len == size && memcmp(after, data, size) == 0);
                 /* refused only for a bad mode or a file the daemon would not read */
                 ASSERT(mode == GPU_MODE_MIXED || r < 0);

@@ -114,6 +114,23 @@ int main(void) {
         CHECK_INT(config_set_default_mode(broken, &slot, GPU_MODE_VFIO, &err), -EINVAL);
         CHECK_CONTAINS(err, "not changing it");
         g_clear_pointer(&err, g_free);
+        /* the message goes out in a bus error: UTF-8, whatever the file's bytes */
+        g_free(broken);
+        broken = write_file("broken.conf", "[Daem\x96n]\nGpus=auto\n");
+        CHECK_INT(config_set_default_mode(broken, &slot, GPU_MODE_VFIO, &err), -EINVAL);
+        CHECK(err && g_utf8_validate(err, -1, NULL));
+        g_clear_pointer(&err, g_free);
+        g_free(broken);
+        broken = write_file("broken.conf", "[Gpu 0000:0a:00]\nDefaultMode=host\nK\xe9y=1\n");
+        CHECK_INT(config_set_default_mode(broken, &slot, GPU_MODE_VFIO, &err), -EINVAL);
+        CHECK(err && g_utf8_validate(err, -1, NULL));
+        g_clear_pointer(&err, g_free);
+        g_free(broken);
+        broken = write_file("broken.conf", "[Gpu 0000:0a:00]\n[Gpu\xe6x=keep\n");     /* GLib quotes the key */
+        CHECK_INT(config_set_default_mode(broken, &slot, GPU_MODE_VFIO, &err), -EINVAL);
+        CHECK_CONTAINS(err, "not changing it");
+        CHECK(err && g_utf8_validate(err, -1, NULL));
+        g_clear_pointer(&err, g_free);
 
         /* No temporary file left behind: sub/, commented.conf, broken.conf. */
         CHECK_INT(files_in_dir(), 3);

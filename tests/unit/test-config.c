@@ -120,5 +120,14 @@ int main(void) {
         parse_bad("[Gpu 0000:0a:00]\nStopServices=a.service;.hidden.service\n", "'.hidden.service'");
         parse_bad("[Gpu 0000:0a:00]\nAllowBootVga=maybe\n", "AllowBootVga");
         parse_bad("this is not an ini file\n", "test.conf");
+        /* a message quoting bytes that are not UTF-8 is still UTF-8 (it may go out on the bus) */
+        for (const char *const *t = (const char *const[]) { "[Gpu 0000:0a:00]\nDefaultMode=\xff\n",
+                                                            "[Gpu 0000:0a:00]\nK\xe9y=1\n", "[Gpu \xff]\n", NULL };
+             *t; t++) {
+                CHECK_INT(config_parse(*t, strlen(*t), "test.conf", &c, &err), -EINVAL);
+                CHECK(err && g_utf8_validate(err, -1, NULL));
+                g_free(err);
+                err = NULL;
+        }
         TEST_MAIN_END();
 }
