@@ -1,0 +1,160 @@
+#!/bin/bash
+# vmtest: systemd
+# Switch latency, in the QEMU guest only (it rebinds the GPU): a round trip
+# host -> vfio -> host of every function of the emulated GPU, timed for
+#   floor        bench/switch-floor: the bare kernel sequence in C
+#   pci-bind     the usual root shell script, a loop over $slot.*
+#   driverctl    Debian's driverctl --nosave set-override/unset-override,
+#                once per function
+#   gpuswitchctl gpuswitchctl vfio, then gpuswitchctl host, as root, through
+#                the daemon under its systemd unit on the system bus
+# in one boot, on the same GPU: a warm-up round, then SWITCH_ROUNDS rounds
+# (default 12), each subject once per round, the order rotated each round.
+# A round trip is the wall clock of its two commands (bash's EPOCHREALTIME,
+# no exec to read the clock), nothing subtracted; between commands, outside
+# the clock, udev and the kernel settle and the state is checked.
+# Figures on BENCH lines (bench/run.sh keeps them); RESULT lines say whether
+# every subject really moved every function and put it back.
+. "$(dirname "$0")/../../tests/vm/guest-lib.sh"
+. "$(dirname "$0")/../../tests/vm/gpu-lib.sh"
+
+ROUNDS=${SWITCH_ROUNDS:-12}
+SUBJECTS=(floor pci-bind driverctl gpuswitchctl)
+declare -A LABEL=(
+        [floor]="floor (bare kernel sequence, C)"
+        [pci-bind]="pci-bind shell loop"
+        [driverctl]="driverctl per function"
+        [gpuswitchctl]="gpuswitchctl vfio + host"
+)
+
+# The floor is built next to the stage that run-vm-test.sh installed.
+FLOOR=${SWITCH_FLOOR:-}
+if [ -z "$FLOOR" ]; then
+        read -r cmdline < /proc/cmdline
+        for a in $cmdline; do
+                case "$a" in vmtest.stage=*) FLOOR=$(dirname "${a#*=}")/bench/switch-floor ;; esac
+        done
+fi
+[ -x "$FLOOR" ] && result floor-built PASS "$FLOOR" || result floor-built FAIL "no switch-floor at '$FLOOR'"
+
+# The usual user script: every function of the slot to DRIVER, or with ""
+# back to its default driver.
+cat > /tmp/pci-bind <<'EOF'
+#!/bin/bash
+# pci-bind DRIVER SLOT ("" as DRIVER: back to the default drivers)
+drv=$1 slot=$2
+[ -n "$drv" ] && modprobe "$drv"
+for dev in /sys/bus/pci/devices/"$slot".*; do
+        addr=${dev##*/}
+        echo "$drv" > "$dev/driver_override"
+        [ -e "$dev/driver" ] && echo "$addr" > "$dev/driver/unbind"
+        echo "$addr" > /sys/bus/pci/drivers_probe
+        [ -e "$dev/driver" ] || { echo "pci-bind: $addr has no driver" >&2; exit 1; }
+done
+EOF
+chmod 755 /tmp/pci-bind
+
+driverctl_all() { # vfio|host
+        local dev
+        for dev in /sys/bus/pci/devices/"$SLOT".*; do
+                if [ "$1" = vfio ]; then
+                        driverctl --nosave set-override "${dev##*/}" vfio-pci || return
+                else
+                        driverctl --nosave unset-override "${dev##*/}" || return
+                fi
+        done
+}
+
+subject() { # NAME vfio|host
+        local to=
+        [ "$2" = vfio ] && to=vfio-pci
+        case "$1" in
+        floor) "$FLOOR" "$2" "$SLOT" ;;
+        pci-bind) /tmp/pci-bind "$to" "$SLOT" ;;
+        driverctl) driverctl_all "$2" ;;
+        gpuswitchctl) $CTL "$2" ;;
+        esac
+}
+
+# Outside the clock: the uevents of the last moves handled (udev, the
+# daemon's refresh), the HDA codec's asynchronous probe done.
+settle() { udevadm settle --timeout=10 2>/dev/null; sleep 0.3; }
+
+nic_untouched() { [ "$(drv $NIC)" = "${ORIG[$NIC]}" ] && [ "$(override $NIC)" = "(null)" ]; }
+usec() { local t=${1/./}; echo $((10#$t)); }   # EPOCHREALTIME -> microseconds
+
+declare -A TIMES TO_VFIO TO_HOST BAD
+log=/tmp/switch-latency.log
+one_round_trip() { # NAME TIMED(0|1)
+        local s=$1 t0 t1 t2 t3 rc1 rc2
+        t0=$EPOCHREALTIME
+        subject "$s" vfio >>"$log" 2>&1; rc1=$?
+        t1=$EPOCHREALTIME
+        if [ $rc1 != 0 ] || ! all_on vfio-pci; then
+                BAD[$s]+="to vfio rc=$rc1: $(state); "
+        fi
+        settle
+        t2=$EPOCHREALTIME
+        subject "$s" host >>"$log" 2>&1; rc2=$?
+        t3=$EPOCHREALTIME
+        if [ $rc2 != 0 ] || ! all_original; then
+                BAD[$s]+="to host rc=$rc2: $(state); "
+                # the next subject starts from the original state
+                /tmp/pci-bind "" "$SLOT" >>"$log" 2>&1
+        fi
+        nic_untouched || BAD[$s]+="NIC on $(drv $NIC)[$(override $NIC)]; "
+        settle
+        [ "$2" = 1 ] || return 0
+        local a b
+        a=$(( $(usec $t1) - $(usec $t0) )); b=$(( $(usec $t3) - $(usec $t2) ))
+        TIMES[$s]+="$((a + b)) "; TO_VFIO[$s]+="$a "; TO_HOST[$s]+="$b "
+}
+
+# ---- setup ------------------------------------------------------------------
+configure "" "AllowBootVga=yes"
+modprobe vfio-pci   # loaded once, before any clock runs
+echo "switch latency: slot $SLOT ($FNS), $ROUNDS rounds, floor $FLOOR"
+
+for s in "${SUBJECTS[@]}"; do one_round_trip "$s" 0; done   # warm-up, activates the daemon
+[ "$(systemctl is-active gpuswitchd.service)" = active ] && result daemon-under-its-unit PASS \
+        || result daemon-under-its-unit FAIL "$(systemctl is-active gpuswitchd.service)"
+
+n=${#SUBJECTS[@]}
+for ((i = 0; i < ROUNDS; i++)); do
+        for ((k = 0; k < n; k++)); do one_round_trip "${SUBJECTS[(i + k) % n]}" 1; done
+done
+
+# ---- figures ------------------------------------------------------------------
+stats() { # USEC... -> "median min max" in ms
+        printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {
+                m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                printf "%.1f %.1f %.1f\n", m / 1000, v[1] / 1000, v[NR] / 1000 }'
+}
+declare -A MED
+read -r floor_med _ < <(stats ${TIMES[floor]})
+echo "BENCH switch latency, QEMU guest (TCG): round trip host -> vfio -> host of the $(wc -w <<< "$FNS") functions" \
+        "of $SLOT, median of $ROUNDS rounds (min-max), one boot, subjects interleaved"
+for s in "${SUBJECTS[@]}"; do
+        read -r med lo hi < <(stats ${TIMES[$s]})
+        read -r mv _ < <(stats ${TO_VFIO[$s]})
+        read -r mh _ < <(stats ${TO_HOST[$s]})
+        MED[$s]=$med
+        printf 'BENCH   %-34s %8.1f ms (%.1f-%.1f)  to vfio %.1f + to host %.1f   %.2fx the floor\n' \
+                "${LABEL[$s]}" "$med" "$lo" "$hi" "$mv" "$mh" "$(awk "BEGIN {print $med / $floor_med}")"
+done
+ratio() { awk "BEGIN {printf \"%.2f\", $1 / $2}"; }
+yes_no() { awk "BEGIN {exit !($1)}" && echo yes || echo NO; }
+g=${MED[gpuswitchctl]}
+echo "BENCH   targets: gpuswitchctl within 1.2x of the floor: $(yes_no "$g <= 1.2 * $floor_med") ($(ratio "$g" "$floor_med")x);" \
+        "faster than the pci-bind loop: $(yes_no "$g < ${MED[pci-bind]}") ($(ratio "$g" "${MED[pci-bind]}")x of it);" \
+        "faster than driverctl: $(yes_no "$g < ${MED[driverctl]}") ($(ratio "$g" "${MED[driverctl]}")x of it)"
+
+# ---- sanity: every subject moved every function and put it back ---------------
+for s in "${SUBJECTS[@]}"; do
+        [ -z "${BAD[$s]:-}" ] && result "$s-every-round-vfio-and-back" PASS \
+                || result "$s-every-round-vfio-and-back" FAIL "${BAD[$s]}"
+done
+all_original && result gpu-back-on-its-drivers PASS "$(state)" || result gpu-back-on-its-drivers FAIL "$(state)"
+nic_untouched && result nic-never-moved PASS || result nic-never-moved FAIL "$(drv $NIC)"
+grep -v '^$' "$log" | sort | uniq -c | sort -rn | head -10
+finish
