@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <glib.h>
+
 #include "util.h"
 
 #define NVIDIA_MAJOR 195
@@ -224,12 +226,26 @@ static void read_unit(int pid_fd, char *unit, size_t len) {
                 snprintf(unit, len, "%.*s", (int) (end - p), p);
 }
 
+/* A process names itself (prctl PR_SET_NAME) with any bytes; its name goes
+ * out in bus replies, which must be valid UTF-8 or are not sent at all, and
+ * onto terminals: what is not UTF-8, and control characters, become '?'. */
+static void sanitize_comm(char *comm) {
+        const char *end;
+
+        for (char *p = comm; !g_utf8_validate(p, -1, &end); p = (char *) end + 1)
+                *(char *) end = '?';
+        for (char *p = comm; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+}
+
 static void read_comm(int pid_fd, char comm[static 32]) {
         _cleanup_close_ int fd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
         ssize_t k = fd >= 0 ? read(fd, comm, 31) : -1;
 
         comm[k > 0 ? k : 0] = 0;
         comm[strcspn(comm, "\n")] = 0;
+        sanitize_comm(comm);
 }
 
 static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, const char *comm, const char *node) {

@@ -268,6 +268,37 @@ static void test_many_processes(void) {
         }
 }
 
+/* A holder that named itself with bytes that are not UTF-8 and with
+ * control characters: its name is made safe for the bus and terminals. */
+static void test_comm_sanitized(void) {
+        char root[] = "/dev/shm/gpuswitch-holders-XXXXXX", p[PATH_MAX], cmd[PATH_MAX + 16];
+        DeviceNode node = {};
+        Holder *h = NULL;
+        size_t n = 0;
+        struct stat st;
+
+        CHECK(mkdtemp(root) != NULL);
+        CHECK_INT(stat("/dev/full", &st), 0);
+        node.devnum = st.st_rdev;
+        snprintf(node.name, sizeof node.name, "card0");
+        snprintf(p, sizeof p, "%s/42", root);
+        CHECK_INT(mkdir(p, 0755), 0);
+        snprintf(p, sizeof p, "%s/42/fd", root);
+        CHECK_INT(mkdir(p, 0755), 0);
+        snprintf(p, sizeof p, "%s/42/fd/3", root);
+        CHECK_INT(symlink("/dev/full", p), 0);
+        snprintf(p, sizeof p, "%s/42/comm", root);
+        CHECK_INT(put_file(p, "ab\xff\x1b[2J\xc3\xa9\xe2\x82\n"), 0);
+
+        CHECK_INT(holders_scan(root, &node, 1, &h, &n), 0);
+        CHECK_INT(n, 1);
+        if (n == 1)
+                CHECK_STR(h[0].comm, "ab??[2J\xc3\xa9??");
+        free(h);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+        CHECK_INT(system(cmd), 0);
+}
+
 int main(void) {
         struct stat st;
         DeviceNode node = {};
@@ -275,6 +306,8 @@ int main(void) {
         size_t n = 0;
         int fd, pipe_fd, status;
         pid_t child;
+
+        test_comm_sanitized();
 
         CHECK_INT(stat("/dev/null", &st), 0);
         node.devnum = st.st_rdev;
