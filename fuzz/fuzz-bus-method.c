@@ -12,6 +12,11 @@
  * caller's end of the direct connection, answered with ANSWER: yes, no,
  * challenge, error (an error reply) or garbage (a reply of the wrong type).
  * Without it the caller is root, whom the daemon does not ask polkit for.
+ * A first or second line "config:TEXT" adds TEXT (C escapes such as \n
+ * undone) to the GPU's [Gpu 0000:01:00] section of the daemon's config
+ * file: HostDriver=, StopServices=, AllowBootVga= and the like; an input
+ * whose config the daemon would refuse, or that manages another slot than
+ * 0000:01:00, is not run.
  * PATH "" is /org/gpuswitch1, INTERFACE "" is none; each ARG is read as the
  * signature's next type says (s o g: the text; y n q i u x t h: a number;
  * b: "1"/"true"; d: a float); missing ones are empty.  The signature may
@@ -28,8 +33,9 @@
  *   address as the value, NAME a plain driver name);
  * - any file is made or changed outside the fake tree, the config file's
  *   folder and the state folder (fuzz-guard.c), or a path there has "..";
- * - the GPU is left half-switched, the NIC or the root port moved, or the
- *   config file left unreadable. */
+ * - the GPU is left half-switched (some functions on vfio-pci or with an
+ *   override, others not), the NIC or the root port moved, or the config
+ *   file left unreadable. */
 #include <glib.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -204,9 +210,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         return 0;
 }
 
-static void put_config(void) {
-        if (!g_file_set_contents(config_path, config_text, -1, NULL))
+/* The config with the input's additions, when the daemon would run on it
+ * managing just the GPU. */
+static bool put_config(const char *extra) {
+        _cleanup_(config_freep) Config *c = NULL;
+        g_autofree char *text = g_strconcat(config_text, strempty(extra), NULL);
+        PciAddress gpu = { .bus = 1, .function = -1 };
+
+        if (config_parse(text, strlen(text), "fuzz", &c, NULL) < 0 || c->gpus_auto || c->n_gpus != 1 ||
+            !pci_address_same_slot(&c->gpus[0], &gpu))
+                return false;
+        if (!g_file_set_contents(config_path, text, -1, NULL))
                 abort();
+        return true;
 }
 
 /* "1", "-3", "0x10": as strtoull/strtod read it, 0 otherwise. */
@@ -295,11 +311,17 @@ static uint64_t now_usec(void) {
 static void check_after(FakeKernel *k) {
         _cleanup_(config_freep) Config *c = NULL;
         g_autofree char *err = NULL;
-        const char *state = fake_state(k);
+        size_t on_vfio = 0, on_host = 0;
 
-        if (!streq(state, "bochs-drm[(null)] snd_hda_intel[(null)] xhci_hcd[(null)]") &&
-            !streq(state, "vfio-pci[vfio-pci] vfio-pci[vfio-pci] vfio-pci[vfio-pci]"))
-                FAIL("the GPU is left half-switched: %s", state);
+        /* all on vfio-pci, or all on host drivers (HostDriver= may name any) */
+        for (size_t i = 0; i < ELEMENTSOF(gpu_functions); i++) {
+                const char *driver = fake_driver(k, gpu_functions[i]), *override = fake_override(k, gpu_functions[i]);
+
+                on_vfio += streq(driver, "vfio-pci") && streq(override, "vfio-pci");
+                on_host += !streq(driver, "vfio-pci") && streq(override, "(null)");
+        }
+        if (on_vfio != ELEMENTSOF(gpu_functions) && on_host != ELEMENTSOF(gpu_functions))
+                FAIL("the GPU is left half-switched: %s", fake_state(k));
         if (!streq(fake_driver(k, "0000:02:00.0"), "e1000e") || !streq(fake_override(k, "0000:02:00.0"), "(null)"))
                 FAIL("the NIC moved: %s [%s]", fake_driver(k, "0000:02:00.0"), fake_override(k, "0000:02:00.0"));
         if (!streq(fake_driver(k, "0000:00:05.0"), "pcieport"))
@@ -381,16 +403,26 @@ static void run(FakeKernel *k, const char *text) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(sd_bus_close_unrefp) sd_bus *client = NULL;
         g_auto(GStrv) lines = g_strsplit(text, "\n", MAX_LINES + 1);
-        PolkitAnswer polkit = polkit_answer_from_line(lines[0]);
-        bool as_user = polkit != POLKIT_NOT_ASKED;
+        PolkitAnswer polkit = POLKIT_NOT_ASKED;
+        g_autofree char *config_extra = NULL;
         Call calls[MAX_LINES] = {};
-        size_t n_calls = 0;
+        size_t n_calls = 0, first = 0;
         uint64_t deadline;
+        bool as_user;
         int pair[2], r;
 
+        for (; first < 2 && lines[first]; first++)
+                if (g_str_has_prefix(lines[first], "polkit:") && polkit == POLKIT_NOT_ASKED)
+                        polkit = polkit_answer_from_line(lines[first]);
+                else if (g_str_has_prefix(lines[first], "config:") && !config_extra)
+                        config_extra = g_strcompress(lines[first] + strlen("config:"));
+                else
+                        break;
+        as_user = polkit != POLKIT_NOT_ASKED;
         kernel_write = k->sysfs.write;
         kernel_load = k->sysfs.load_module;
-        put_config();
+        if (!put_config(config_extra))
+                return;
         make_socketpair(as_user, pair);
         r = setup_server(k, pair[0], as_user, &m);
         if (r < 0)
@@ -417,7 +449,7 @@ static void run(FakeKernel *k, const char *text) {
         guard_allow(state_dir);
         guard_arm(true);
 
-        for (size_t i = as_user; lines[i] && i < MAX_LINES; i++) {
+        for (size_t i = first; lines[i] && i < MAX_LINES; i++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
                 Call *c = &calls[n_calls];
 
