@@ -32,8 +32,9 @@ unit_tests() { # BUILD PREFIX: ctest in BUILD, its output's lines prefixed
 unit_tests "$B" ""
 unit_tests "$A" "asan: "
 
-# The libFuzzer targets (clang), FUZZ_SECONDS each (default 60, 0 skips them): a line per target.
-if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
+# The libFuzzer targets (clang), FUZZ_SECONDS each (default 60, 0 skips them; with
+# --unit-only only when FUZZ_SECONDS is set, clang being a test dependency): a line per target.
+if [ "${FUZZ_SECONDS:-60}" != 0 ] && { [ $unit_only = 0 ] || [ -n "${FUZZ_SECONDS:-}" ]; }; then
         FUZZ_BUILD_DIR="$B/fuzz-build" fuzz/run.sh "${FUZZ_SECONDS:-60}" | tee "$B/fuzz.log"
         rc=${PIPESTATUS[0]}
         passed=$((passed + $(grep -c '^fuzz-[a-z-]* PASS' "$B/fuzz.log")))
