@@ -10,7 +10,9 @@
  * A first line "polkit:ANSWER" makes the caller an ordinary user (uid
  * 65534) and has polkit's CheckAuthorization, which the daemon sends to the
  * caller's end of the direct connection, answered with ANSWER: yes, no,
- * challenge, error (an error reply) or garbage (a reply of the wrong type).
+ * challenge, error (an error reply) or garbage (a reply of the wrong type);
+ * the bus daemon's GetConnectionUnixUser, on the same end, says 65534, or
+ * 0 for ANSWER "root".
  * Without it the caller is root, whom the daemon does not ask polkit for.
  * A first or second line "config:TEXT" adds TEXT (C escapes such as \n
  * undone) to the GPU's [Gpu 0000:01:00] section of the daemon's config
@@ -80,12 +82,13 @@ typedef enum PolkitAnswer {
         POLKIT_CHALLENGE,
         POLKIT_ERROR,
         POLKIT_GARBAGE,
+        POLKIT_ROOT,            /* the bus daemon says the caller is uid 0 */
 } PolkitAnswer;
 
 static PolkitAnswer polkit_answer_from_line(const char *line) {
         static const char *const names[] = {
                 [POLKIT_YES] = "yes", [POLKIT_NO] = "no", [POLKIT_CHALLENGE] = "challenge",
-                [POLKIT_ERROR] = "error", [POLKIT_GARBAGE] = "garbage",
+                [POLKIT_ERROR] = "error", [POLKIT_GARBAGE] = "garbage", [POLKIT_ROOT] = "root",
         };
 
         if (!line || !g_str_has_prefix(line, "polkit:"))
@@ -99,6 +102,13 @@ static PolkitAnswer polkit_answer_from_line(const char *line) {
 /* polkitd, on the caller's end of the connection: whatever the call's
  * arguments, it answers as told (a plain object callback, not a vtable,
  * so that a reply of the wrong type goes out too). */
+/* The bus daemon, asked who the caller is: uid 65534, or 0 for "root". */
+static int bus_driver(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        if (!sd_bus_message_is_method_call(m, "org.freedesktop.DBus", "GetConnectionUnixUser"))
+                return 0;
+        return sd_bus_reply_method_return(m, "u", *(PolkitAnswer *) userdata == POLKIT_ROOT ? 0u : 65534u);
+}
+
 static int polkit_authority(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         if (!sd_bus_message_is_method_call(m, "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization"))
                 return 0;
@@ -118,13 +128,17 @@ static int polkit_authority(sd_bus_message *m, void *userdata, sd_bus_error *err
 
 /* Both ends of a socketpair carry the euid of the thread that made it as
  * their peer's (SO_PEERCRED): made as uid 65534 for an ordinary caller.
- * The raw syscall changes this thread only, and back. */
+ * The raw syscall changes this thread only, and back.  Run by an ordinary
+ * user, the fuzzer is one already: the daemon asks polkit for every
+ * caller, and without a "polkit:" line nobody answers it but sd-bus. */
 static void make_socketpair(bool as_user, int pair[2]) {
-        if (as_user && syscall(SYS_setresuid, -1, 65534, -1) < 0)
-                FAIL("cannot take uid 65534 for an ordinary caller (not root?): %m");
+        bool setuid = as_user && geteuid() == 0;
+
+        if (setuid && syscall(SYS_setresuid, -1, 65534, -1) < 0)
+                FAIL("cannot take uid 65534 for an ordinary caller: %m");
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
                 abort();
-        if (as_user && syscall(SYS_setresuid, -1, 0, -1) < 0)
+        if (setuid && syscall(SYS_setresuid, -1, 0, -1) < 0)
                 abort();
 }
 
@@ -268,6 +282,9 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
         if (c->answered)
                 FAIL("call %d answered twice: %s", c->index, c->text);
         c->answered = true;
+        if (getenv("FUZZ_VERBOSE"))
+                fprintf(stderr, "call %d: %s%s%s\n", c->index, e ? e->name : "reply", e ? ": " : "",
+                        e ? strempty(e->message) : "");
         if (!e)
                 return 0;
         c->error = true;
@@ -433,6 +450,7 @@ static void run(FakeKernel *k, const char *text) {
             (as_user && sd_bus_set_sender(client, ":1.42") < 0) ||
             (as_user && sd_bus_add_object(client, NULL, "/org/freedesktop/PolicyKit1/Authority", polkit_authority,
                                           &polkit) < 0) ||
+            (as_user && sd_bus_add_object(client, NULL, "/org/freedesktop/DBus", bus_driver, &polkit) < 0) ||
             sd_bus_start(client) < 0 || sd_bus_attach_event(client, m->event, 0) < 0)
                 abort();
         /* the authentication, both ways, before any call */
