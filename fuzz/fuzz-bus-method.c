@@ -7,7 +7,7 @@
  * (they run concurrently, as a busy bus would have them):
  *     PATH|INTERFACE|MEMBER|SIGNATURE|ARG|ARG...
  * or "-": wait for the replies to every call so far before the next.
- * A first line "polkit:ANSWER" makes the caller an ordinary user (uid
+ * A first or second line "polkit:ANSWER" makes the caller an ordinary user (uid
  * 65534) and has polkit's CheckAuthorization, which the daemon sends to the
  * caller's end of the direct connection, answered with ANSWER: yes, no,
  * challenge, error (an error reply) or garbage (a reply of the wrong type);
@@ -20,8 +20,9 @@
  * whose config the daemon would refuse, or that manages another slot than
  * 0000:01:00, is not run.
  * PATH "" is /org/gpuswitch1, INTERFACE "" is none; each ARG is read as the
- * signature's next type says (s o g: the text; y n q i u x t h: a number;
- * b: "1"/"true"; d: a float); missing ones are empty.  The signature may
+ * signature's next type says (s o g: the text; y n q i u x t: a number;
+ * b: "1"/"true"; d: a float); missing ones are empty; a signature with a
+ * container or a file descriptor is not sent.  The signature may
  * be any, wrong ones included; a call that libsystemd refuses to build
  * (a bad name, text that is not UTF-8) is not sent, as dbus-daemon would
  * not pass it on.
