@@ -13,19 +13,40 @@
 #define POLKIT_INTERACTIVE_TIMEOUT_USEC (300ULL * 1000 * 1000)
 
 typedef struct AuthQuery {
+        unsigned n_ref;         /* one per call under way */
         sd_bus_message *request;
+        sd_bus_message *check;  /* CheckAuthorization, sent once the caller is known not to be root */
         char *action;
         AuthCallback cb;
         void *userdata;
         bool interactive;
 } AuthQuery;
 
-static void auth_query_free(void *p) {
+static void auth_query_unref(void *p) {
         AuthQuery *q = p;
 
+        if (--q->n_ref > 0)
+                return;
         sd_bus_message_unref(q->request);
+        sd_bus_message_unref(q->check);
         free(q->action);
         free(q);
+}
+
+/* A floating slot: the query lives until the answer or until the bus goes
+ * away, and the destroy callback lets go of it either way. */
+static int auth_query_call(AuthQuery *q, sd_bus_message *call, sd_bus_message_handler_t handler, uint64_t usec) {
+        sd_bus_slot *slot = NULL;
+        int r;
+
+        r = sd_bus_call_async(sd_bus_message_get_bus(q->request), &slot, call, handler, q, usec);
+        if (r < 0)
+                return r;
+        q->n_ref++;
+        sd_bus_slot_set_destroy_callback(slot, auth_query_unref);
+        sd_bus_slot_set_floating(slot, 1);
+        sd_bus_slot_unref(slot);
+        return 0;
 }
 
 static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -71,23 +92,58 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         return 0;
 }
 
+/* The bus daemon's answer to who the caller is: root goes ahead, anyone
+ * else is up to polkit. */
+static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        AuthQuery *q = userdata;
+        uint32_t uid;
+        int r;
+
+        r = sd_bus_message_is_method_error(reply, NULL) ? -EIO : sd_bus_message_read(reply, "u", &uid);
+        if (r < 0) {
+                sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
+                                  "not authorized for %s: the caller's user could not be found", q->action);
+                q->cb(q->request, 0, &error, q->userdata);
+                return 0;
+        }
+        if (uid == 0) {
+                q->cb(q->request, 1, NULL, q->userdata);
+                return 0;
+        }
+        r = auth_query_call(q, q->check, on_polkit_reply,
+                            q->interactive ? POLKIT_INTERACTIVE_TIMEOUT_USEC : POLKIT_TIMEOUT_USEC);
+        if (r < 0) {
+                log_warning_errno(r, "polkit: asking for %s", q->action);
+                sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
+                                  "not authorized for %s: polkit could not be asked", q->action);
+                q->cb(q->request, 0, &error, q->userdata);
+        }
+        return 0;
+}
+
 int polkit_check_async(sd_bus_message *request, const char *action, const char *const *details,
                        AuthCallback cb, void *userdata) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *uid_call = NULL;
         sd_bus *bus = sd_bus_message_get_bus(request);
         const char *sender = sd_bus_message_get_sender(request);
         AuthQuery *q;
-        uid_t euid;
         int r;
 
         /* root needs no one's permission (as systemd's bus-polkit does it):
-         * boot scripts and hooks work without polkitd. */
-        r = sd_bus_query_sender_creds(request, SD_BUS_CREDS_EUID, &creds);
-        if (r >= 0 && sd_bus_creds_get_euid(creds, &euid) >= 0 && euid == 0)
-                return 1;
-        if (!sender)
+         * boot scripts and hooks work without polkitd.  On a direct
+         * connection the socket tells at once; on the bus the bus daemon is
+         * asked, asynchronously: a blocking call would stall every other
+         * caller behind the bus daemon's queue. */
+        if (!sender) {
+                _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+                uid_t euid;
+
+                r = sd_bus_query_sender_creds(request, SD_BUS_CREDS_EUID, &creds);
+                if (r >= 0 && sd_bus_creds_get_euid(creds, &euid) >= 0 && euid == 0)
+                        return 1;
                 return -EBADMSG;
+        }
 
         r = sd_bus_message_new_method_call(bus, &call, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",
@@ -112,31 +168,27 @@ int polkit_check_async(sd_bus_message *request, const char *action, const char *
         q = calloc(1, sizeof *q);
         if (!q)
                 return -ENOMEM;
+        q->n_ref = 1;
         q->request = sd_bus_message_ref(request);
         q->cb = cb;
         q->userdata = userdata;
         q->interactive = sd_bus_message_get_allow_interactive_authorization(request) > 0;
         q->action = strdup(action);
         if (!q->action) {
-                auth_query_free(q);
+                auth_query_unref(q);
                 return -ENOMEM;
         }
 
         r = sd_bus_message_append(call, "us", q->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0u, "");
         if (r >= 0) {
-                sd_bus_slot *slot = NULL;
-
-                /* A floating slot: the query lives until polkit answers or the
-                 * bus goes away, and the destroy callback frees it either way. */
-                r = sd_bus_call_async(bus, &slot, call, on_polkit_reply, q,
-                                      q->interactive ? POLKIT_INTERACTIVE_TIMEOUT_USEC : POLKIT_TIMEOUT_USEC);
-                if (r >= 0) {
-                        sd_bus_slot_set_destroy_callback(slot, auth_query_free);
-                        sd_bus_slot_set_floating(slot, 1);
-                        sd_bus_slot_unref(slot);
-                        return 0;
-                }
+                q->check = TAKE_PTR(call);
+                r = sd_bus_message_new_method_call(bus, &uid_call, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                   "org.freedesktop.DBus", "GetConnectionUnixUser");
         }
-        auth_query_free(q);
+        if (r >= 0)
+                r = sd_bus_message_append(uid_call, "s", sender);
+        if (r >= 0)
+                r = auth_query_call(q, uid_call, on_caller_uid, POLKIT_TIMEOUT_USEC);
+        auth_query_unref(q);
         return r;
 }
