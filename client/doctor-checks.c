@@ -4,6 +4,7 @@
  * unit tests can hand them a fake tree. */
 #include "doctor.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <libkmod.h>
 #include <stdarg.h>
@@ -184,8 +185,49 @@ Check *doctor_check_iommu(const char *root) {
 
 /* ---- 2. vfio-pci ------------------------------------------------------- */
 
-static void kmod_unrefp(struct kmod_ctx **c) { if (*c) kmod_unref(*c); }
-static void kmod_module_unref_listp(struct kmod_list **l) { if (*l) kmod_module_unref_list(*l); }
+/* libkmod is opened here, when doctor asks, not linked: with the libcrypto
+ * it pulls in it was most of the dynamic loader's work at every start of
+ * gpuswitchctl, a switch included (systemd opens its optional libraries the
+ * same way). */
+static struct {
+        struct kmod_ctx *(*new)(const char *, const char *const *);
+        struct kmod_ctx *(*unref)(struct kmod_ctx *);
+        void (*set_log_priority)(struct kmod_ctx *, int);
+        int (*new_from_lookup)(struct kmod_ctx *, const char *, struct kmod_list **);
+        struct kmod_list *(*list_next)(const struct kmod_list *, const struct kmod_list *);
+        struct kmod_module *(*get_module)(const struct kmod_list *);
+        const char *(*get_path)(const struct kmod_module *);
+        struct kmod_module *(*module_unref)(struct kmod_module *);
+        int (*unref_list)(struct kmod_list *);
+} kmod;
+
+static bool kmod_open(void) {
+        static void *dl;
+
+        if (dl)
+                return true;
+        dl = dlopen("libkmod.so.2", RTLD_NOW | RTLD_LOCAL);
+        if (!dl)
+                return false;
+        kmod.new = dlsym(dl, "kmod_new");
+        kmod.unref = dlsym(dl, "kmod_unref");
+        kmod.set_log_priority = dlsym(dl, "kmod_set_log_priority");
+        kmod.new_from_lookup = dlsym(dl, "kmod_module_new_from_lookup");
+        kmod.list_next = dlsym(dl, "kmod_list_next");
+        kmod.get_module = dlsym(dl, "kmod_module_get_module");
+        kmod.get_path = dlsym(dl, "kmod_module_get_path");
+        kmod.module_unref = dlsym(dl, "kmod_module_unref");
+        kmod.unref_list = dlsym(dl, "kmod_module_unref_list");
+        if (kmod.new && kmod.unref && kmod.set_log_priority && kmod.new_from_lookup && kmod.list_next &&
+            kmod.get_module && kmod.get_path && kmod.module_unref && kmod.unref_list)
+                return true;
+        dlclose(dl);
+        dl = NULL;
+        return false;
+}
+
+static void kmod_unrefp(struct kmod_ctx **c) { if (*c) kmod.unref(*c); }
+static void kmod_module_unref_listp(struct kmod_list **l) { if (*l) kmod.unref_list(*l); }
 
 Check *doctor_check_vfio_pci(const char *root, const char *kernel_release) {
         Check *c = check_new("vfio-pci", "vfio-pci");
@@ -204,27 +246,30 @@ Check *doctor_check_vfio_pci(const char *root, const char *kernel_release) {
         if (exists(loaded))
                 return check_set(c, VERDICT_OK, NULL, "loaded");
 
+        if (!kmod_open())
+                return check_set(c, VERDICT_FAIL, "install libkmod2 (apt-get install libkmod2)",
+                                 "not loaded, and libkmod.so.2 could not be opened to look for it: %s", dlerror());
         /* modprobe.d of the tree, so a fake root never reads this machine's */
         conf[0] = at(root, "/etc/modprobe.d");
         conf[1] = at(root, "/run/modprobe.d");
         conf[2] = at(root, "/lib/modprobe.d");
-        ctx = kmod_new(moddir, (const char *const *) conf);
+        ctx = kmod.new(moddir, (const char *const *) conf);
         for (size_t i = 0; i < 3; i++)
                 g_free(conf[i]);
         if (!ctx)
                 return check_set(c, VERDICT_FAIL, fix, "not loaded, and libkmod could not open %s", moddir);
         /* what is missing is this check's verdict, not a message of libkmod's */
-        kmod_set_log_priority(ctx, 0);
-        r = kmod_module_new_from_lookup(ctx, "vfio-pci", &list);
+        kmod.set_log_priority(ctx, 0);
+        r = kmod.new_from_lookup(ctx, "vfio-pci", &list);
         if (r < 0 || !list)
                 return check_set(c, VERDICT_FAIL, fix, "not loaded, and no vfio-pci module for %s in %s",
                                  kernel_release, moddir);
-        kmod_list_foreach(l, list) {
-                struct kmod_module *m = kmod_module_get_module(l);
-                const char *path = kmod_module_get_path(m);
+        for (l = list; l; l = kmod.list_next(list, l)) {
+                struct kmod_module *m = kmod.get_module(l);
+                const char *path = kmod.get_path(m);
                 g_autofree char *p = g_strdup(path);
 
-                kmod_module_unref(m);
+                kmod.module_unref(m);
                 /* in modules.builtin: no file, nothing to load */
                 if (!p)
                         return check_set(c, VERDICT_OK, NULL, "built into the kernel %s", kernel_release);
