@@ -54,16 +54,26 @@ int gpu_changes_read(sd_bus_message *m, GpuChanges **ret) {
         return 0;
 }
 
-int gpu_changes_match(sd_bus *bus, const char *object, sd_bus_message_handler_t cb, void *userdata,
-                      sd_bus_slot **ret_slot) {
-        g_autofree char *match = NULL;
-
+static char *changes_match(const char *object) {
         /* No sender=: the bus knows the daemon by its unique name only; the
          * handlers check the sender against the name's owner themselves. */
-        match = g_strdup_printf("type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                                "arg0='" GPU_INTERFACE "',%s='%s'",
-                                object ? "path" : "path_namespace", object ? object : GPU_PATH_PREFIX);
+        return g_strdup_printf("type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                               "arg0='" GPU_INTERFACE "',%s='%s'",
+                               object ? "path" : "path_namespace", object ? object : GPU_PATH_PREFIX);
+}
+
+int gpu_changes_match(sd_bus *bus, const char *object, sd_bus_message_handler_t cb, void *userdata,
+                      sd_bus_slot **ret_slot) {
+        g_autofree char *match = changes_match(object);
+
         return sd_bus_add_match(bus, ret_slot, match, cb, userdata);
+}
+
+int gpu_changes_match_async(sd_bus *bus, const char *object, sd_bus_message_handler_t cb, void *userdata,
+                            sd_bus_slot **ret_slot) {
+        g_autofree char *match = changes_match(object);
+
+        return sd_bus_add_match_async(bus, ret_slot, match, cb, NULL, userdata);
 }
 
 int gpu_daemon_owner(sd_bus *bus, char **ret) {

@@ -26,6 +26,10 @@ int gpu_changes_read(sd_bus_message *m, GpuChanges **ret);
 /* The match for the PropertiesChanged of every GPU object, or of one. */
 int gpu_changes_match(sd_bus *bus, const char *object, sd_bus_message_handler_t cb, void *userdata,
                       sd_bus_slot **ret_slot);
+/* The same without waiting for the bus to confirm it: messages sent after
+ * it on the connection are routed after it is in place. */
+int gpu_changes_match_async(sd_bus *bus, const char *object, sd_bus_message_handler_t cb, void *userdata,
+                            sd_bus_slot **ret_slot);
 
 /* The unique name that owns org.gpuswitch1 now, "" when nobody does. */
 int gpu_daemon_owner(sd_bus *bus, char **ret);

@@ -64,6 +64,17 @@ static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
         return 0;
 }
 
+static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SwitchCall *c = userdata;
+        const char *owner;
+
+        if (!sd_bus_message_is_method_error(m, NULL) && sd_bus_message_read(m, "s", &owner) >= 0) {
+                g_free(c->owner);
+                c->owner = g_strdup(owner);
+        }
+        return 0;
+}
+
 static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SwitchCall *c = userdata;
         int r = 0;
@@ -79,7 +90,7 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
 
 int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_message *call, uint64_t timeout_usec,
                 bool progress, sd_bus_error *error) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changes_slot = NULL, *call_slot = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changes_slot = NULL, *owner_slot = NULL, *call_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(switch_call_done) SwitchCall c = { .what = what, .error = error };
         int r;
@@ -93,9 +104,15 @@ int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_messag
                 return r;
         if (progress) {
                 /* No progress without the daemon's name: the lines are a
-                 * courtesy, the reply is what counts. */
-                if (gpu_daemon_owner(bus, &c.owner) >= 0 && !isempty(c.owner))
-                        (void) gpu_changes_match(bus, object, on_changed, &c, &changes_slot);
+                 * courtesy, the reply is what counts.  Neither is waited
+                 * for: the bus answers them, in order, before it passes the
+                 * Switch call on, so the owner is known before any signal
+                 * of the switch arrives; a daemon not running yet (bus
+                 * activation) has no owner, and its signals are ignored. */
+                (void) sd_bus_call_method_async(bus, &owner_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                "org.freedesktop.DBus", "GetNameOwner", on_owner, &c, "s",
+                                                "org.gpuswitch1");
+                (void) gpu_changes_match_async(bus, object, on_changed, &c, &changes_slot);
         }
         r = sd_bus_call_async(bus, &call_slot, call, on_reply, &c, timeout_usec);
         /* Not sd_event_loop() and sd_event_exit(): the loop's exit would
