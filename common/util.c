@@ -57,18 +57,23 @@ int readlink_basename(const char *path, char **ret) {
 static void log_va(int level, int err, const char *fmt, va_list ap) _printf_(3, 0);
 static void log_va(int level, int err, const char *fmt, va_list ap) {
         static int journal = -1;
+        _cleanup_free_ char *msg = NULL;
         int saved = errno;
 
         if (level > gs_log_max_level)
                 return;
         if (journal < 0)
                 journal = getenv("JOURNAL_STREAM") != NULL;
-        if (journal)
-                fprintf(stderr, "<%d>", level);
-        vfprintf(stderr, fmt, ap);
-        if (err)
-                fprintf(stderr, ": %s", strerror(err));
-        fputc('\n', stderr);
+        /* One fprintf, one write on the unbuffered stderr: a line is one
+         * wakeup of journald, and the worker's lines never interleave with
+         * the loop's. */
+        if (vasprintf(&msg, fmt, ap) >= 0) {
+                char prefix[8] = "";
+
+                if (journal)
+                        snprintf(prefix, sizeof prefix, "<%d>", level);
+                fprintf(stderr, "%s%s%s%s\n", prefix, msg, err ? ": " : "", err ? strerror(err) : "");
+        }
         errno = saved;
 }
 
