@@ -57,6 +57,7 @@ void manager_free(Manager *m) {
         sd_bus_slot_unref(m->gpu_slot);
         sd_bus_slot_unref(m->gpu_enumerator_slot);
         sd_event_source_disable_unref(m->uevent_source);
+        sd_event_source_disable_unref(m->uevent_refresh);
         /* A switch under way is waited for: its thread writes to sysfs and
          * must not be cut off halfway. */
         worker_join_all(&m->workers);

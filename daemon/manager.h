@@ -48,6 +48,7 @@ struct Manager {
         ManagedGpu **gpus;
         size_t n_gpus;
         sd_event_source *uevent_source;
+        sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
         Worker *workers;          /* switches and scans under way */
 };

@@ -11,6 +11,38 @@
 #include "util.h"
 
 #define UEVENT_KERNEL_GROUP 1
+/* A rebind comes as a burst of events (unbind, bind, for each function):
+ * the GPUs are read again once, this long after the first event of a
+ * burst, not once per event.  A script's or libvirt's switch then costs
+ * the daemon a read or two instead of one per event. */
+#define UEVENT_REFRESH_DELAY_USEC (20 * 1000)
+
+static void refresh_all(Manager *m) {
+        for (size_t i = 0; i < m->n_gpus; i++)
+                (void) managed_gpu_refresh(m->gpus[i]);
+}
+
+static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
+        refresh_all(userdata);
+        return 0;
+}
+
+static void refresh_soon(Manager *m) {
+        int enabled = SD_EVENT_OFF, r;
+
+        if (m->uevent_refresh) {
+                (void) sd_event_source_get_enabled(m->uevent_refresh, &enabled);
+                if (enabled != SD_EVENT_OFF)
+                        return;          /* one is due already */
+                r = sd_event_source_set_time_relative(m->uevent_refresh, UEVENT_REFRESH_DELAY_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->uevent_refresh, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(m->event, &m->uevent_refresh, CLOCK_MONOTONIC,
+                                               UEVENT_REFRESH_DELAY_USEC, 0, on_refresh, m);
+        if (r < 0)
+                refresh_all(m);
+}
 
 static void handle_uevent(Manager *m, const char *buf, size_t len) {
         const char *subsystem = NULL, *slot_name = NULL;
@@ -33,7 +65,7 @@ static void handle_uevent(Manager *m, const char *buf, size_t len) {
         for (size_t i = 0; i < m->n_gpus; i++)
                 if (pci_address_same_slot(&m->gpus[i]->slot, &a)) {
                         log_debug("%s: uevent %s", slot_name, buf);
-                        (void) managed_gpu_refresh(m->gpus[i]);
+                        refresh_soon(m);
                 }
 }
 
@@ -48,8 +80,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 return 0;
                         /* ENOBUFS: events were lost; refresh everything. */
                         if (errno == ENOBUFS) {
-                                for (size_t i = 0; i < ((Manager *) userdata)->n_gpus; i++)
-                                        (void) managed_gpu_refresh(((Manager *) userdata)->gpus[i]);
+                                refresh_all(userdata);
                                 continue;
                         }
                         return log_warning_errno(errno, "reading uevents");
