@@ -73,8 +73,14 @@ int services_stop(const char *state_dir, const char *address, char *const *units
         if (!units || !units[0])
                 return 0;
         r = sd_bus_open_system(&bus);
-        if (r < 0)
-                return log_warning_errno(r, "%s: connecting to systemd to stop services", address);
+        if (r < 0) {
+                g_autofree char *names = g_strjoinv(", ", (char **) units);
+
+                log_warning_errno(r, "%s: connecting to systemd to stop services", address);
+                sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED, "%s: cannot reach systemd to stop %s: %s; nothing "
+                                  "was changed", address, names, strerror(-r));
+                return r;
+        }
         if (g_file_get_contents(path, &old, NULL, NULL))
                 g_string_append(stopped, old);
 

@@ -6,6 +6,7 @@
 #include "fake-sysfs.h"
 #include "gpu.h"
 #include "plan.h"
+#include "services.h"
 #include "switch-record.h"
 #include "switch.h"
 #include "testlib.h"
@@ -221,8 +222,23 @@ static void test_driver_names_are_plain(void) {
         fake_kernel_free(k);
 }
 
+/* StopServices= with systemd out of reach: the switch is refused naming
+ * the services and saying nothing changed, not with a bare errno. */
+static void test_services_unreachable(void) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        char *const units[] = { (char *) "a.service", (char *) "b.service", NULL };
+
+        setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/gpuswitch-test", 1);
+        CHECK(services_stop("/nonexistent/state", "0000:01:00", units, &e) < 0);
+        CHECK_STR(e.name, GS_ERROR_SWITCH_FAILED);
+        CHECK_CONTAINS(e.message, "a.service, b.service");
+        CHECK_CONTAINS(e.message, "nothing was changed");
+        unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+}
+
 int main(void) {
         test_driver_names_are_plain();
+        test_services_unreachable();
         test_round_trip();
         test_load_failure();
         test_every_failure(GPU_MODE_HOST, GPU_MODE_VFIO, HOST_STATE);
