@@ -8,6 +8,8 @@
 #                once per function
 #   gpuswitchctl gpuswitchctl vfio, then gpuswitchctl host, as root, through
 #                the daemon under its systemd unit on the system bus
+#   busctl       the daemon's Switch method called with busctl: the daemon
+#                without gpuswitchctl's own start and calls, for the analysis
 # in one boot, on the same GPU: a warm-up round, then SWITCH_ROUNDS rounds
 # (default 12), each subject once per round, the order rotated each round.
 # A round trip is the wall clock of its two commands (bash's EPOCHREALTIME,
@@ -19,12 +21,13 @@
 . "$(dirname "$0")/../../tests/vm/gpu-lib.sh"
 
 ROUNDS=${SWITCH_ROUNDS:-12}
-SUBJECTS=(floor pci-bind driverctl gpuswitchctl)
+SUBJECTS=(floor pci-bind driverctl gpuswitchctl busctl)
 declare -A LABEL=(
         [floor]="floor (bare kernel sequence, C)"
         [pci-bind]="pci-bind shell loop"
         [driverctl]="driverctl per function"
         [gpuswitchctl]="gpuswitchctl vfio + host"
+        [busctl]="busctl call Switch (the daemon alone)"
 )
 
 # The floor is built next to the stage that run-vm-test.sh installed.
@@ -73,6 +76,7 @@ subject() { # NAME vfio|host
         pci-bind) /tmp/pci-bind "$to" "$SLOT" ;;
         driverctl) driverctl_all "$2" ;;
         gpuswitchctl) $CTL "$2" ;;
+        busctl) busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "" "$2" 0 ;;
         esac
 }
 
@@ -139,7 +143,7 @@ for s in "${SUBJECTS[@]}"; do
         read -r mv _ < <(stats ${TO_VFIO[$s]})
         read -r mh _ < <(stats ${TO_HOST[$s]})
         MED[$s]=$med
-        printf 'BENCH   %-34s %8.1f ms (%.1f-%.1f)  to vfio %.1f + to host %.1f   %.2fx the floor\n' \
+        printf 'BENCH   %-38s %8.1f ms (%.1f-%.1f)  to vfio %.1f + to host %.1f   %.2fx the floor\n' \
                 "${LABEL[$s]}" "$med" "$lo" "$hi" "$mv" "$mh" "$(awk "BEGIN {print $med / $floor_med}")"
 done
 ratio() { awk "BEGIN {printf \"%.2f\", $1 / $2}"; }
