@@ -9,14 +9,17 @@
 
 /* A switch that ends within this is reported by its result line alone. */
 #define PROGRESS_AFTER_USEC UINT64_C(1000000)
+#define GPU_INTERFACE "org.gpuswitch1.Gpu"
 
 typedef struct SwitchCall {
         sd_event *event;
-        const char *what;
+        sd_bus *bus;
+        const char *object, *what;
         char *owner;              /* the daemon's unique name */
         char *step;               /* the latest Step, until it is shown */
         bool switching, shown;
-        sd_event_source *moment;
+        sd_event_source *moment, *listen;
+        sd_bus_slot *owner_slot, *changes_slot, *state_slot;
         sd_bus_error *error;
         bool done;
         int result;
@@ -26,6 +29,10 @@ static void switch_call_done(SwitchCall *c) {
         g_free(c->owner);
         g_free(c->step);
         sd_event_source_disable_unref(c->moment);
+        sd_event_source_disable_unref(c->listen);
+        sd_bus_slot_unref(c->owner_slot);
+        sd_bus_slot_unref(c->changes_slot);
+        sd_bus_slot_unref(c->state_slot);
 }
 
 static void show_step(const char *step) {
@@ -75,6 +82,55 @@ static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
         return 0;
 }
 
+/* The GPU's Mode and Step when the listening starts. */
+static int on_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SwitchCall *c = userdata;
+        g_autofree char *mode = NULL, *step = NULL;
+        const char *key, *v;
+        int r;
+
+        if (sd_bus_message_is_method_error(m, NULL))
+                return 0;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                r = sd_bus_message_read(m, "s", &key);
+                if (r >= 0 && (streq(key, "Mode") || streq(key, "Step"))) {
+                        r = sd_bus_message_read(m, "v", "s", &v);
+                        if (r >= 0)
+                                *(streq(key, "Mode") ? &mode : &step) = g_strdup(v);
+                } else if (r >= 0)
+                        r = sd_bus_message_skip(m, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+        }
+        /* Not switching yet: polkit is still asking; on_changed starts the
+         * clock when the switch does. */
+        if (r < 0 || !streq_ptr(mode, "switching") || c->switching)
+                return 0;
+        c->switching = true;
+        if (!c->step)          /* a signal since is newer */
+                c->step = g_steal_pointer(&step);
+        return on_moment(NULL, 0, c);
+}
+
+/* A switch still going after a second: from now on its changes are
+ * followed.  Not before: a quick switch's signals (its Mode, one Step per
+ * kernel write) would wake this process for nothing.  The bus answers in
+ * order, so the daemon's name is known before any signal of it arrives,
+ * and the signals sent after the state was read come after it. */
+static int on_listen(sd_event_source *s, uint64_t usec, void *userdata) {
+        SwitchCall *c = userdata;
+
+        (void) sd_bus_call_method_async(c->bus, &c->owner_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                        "org.freedesktop.DBus", "GetNameOwner", on_owner, c, "s",
+                                        "org.gpuswitch1");
+        (void) gpu_changes_match_async(c->bus, c->object, on_changed, c, &c->changes_slot);
+        (void) sd_bus_call_method_async(c->bus, &c->state_slot, "org.gpuswitch1", c->object,
+                                        "org.freedesktop.DBus.Properties", "GetAll", on_state, c, "s",
+                                        GPU_INTERFACE);
+        return 0;
+}
+
 static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SwitchCall *c = userdata;
         int r = 0;
@@ -90,9 +146,9 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
 
 int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_message *call, uint64_t timeout_usec,
                 bool progress, sd_bus_error *error) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changes_slot = NULL, *owner_slot = NULL, *call_slot = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *call_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(switch_call_done) SwitchCall c = { .what = what, .error = error };
+        _cleanup_(switch_call_done) SwitchCall c = { .bus = bus, .object = object, .what = what, .error = error };
         int r;
 
         r = sd_event_new(&event);
@@ -102,18 +158,11 @@ int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_messag
         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return r;
-        if (progress) {
-                /* No progress without the daemon's name: the lines are a
-                 * courtesy, the reply is what counts.  Neither is waited
-                 * for: the bus answers them, in order, before it passes the
-                 * Switch call on, so the owner is known before any signal
-                 * of the switch arrives; a daemon not running yet (bus
-                 * activation) has no owner, and its signals are ignored. */
-                (void) sd_bus_call_method_async(bus, &owner_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                                "org.freedesktop.DBus", "GetNameOwner", on_owner, &c, "s",
-                                                "org.gpuswitch1");
-                (void) gpu_changes_match_async(bus, object, on_changed, &c, &changes_slot);
-        }
+        /* No progress without the daemon's name: the lines are a courtesy,
+         * the reply is what counts. */
+        if (progress)
+                (void) sd_event_add_time_relative(event, &c.listen, CLOCK_MONOTONIC, PROGRESS_AFTER_USEC, 0,
+                                                  on_listen, &c);
         r = sd_bus_call_async(bus, &call_slot, call, on_reply, &c, timeout_usec);
         /* Not sd_event_loop() and sd_event_exit(): the loop's exit would
          * close the bus, which the caller goes on using. */
