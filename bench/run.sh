@@ -2,7 +2,7 @@
 # Every benchmark in one command: figures, not pass/fail.  Each comparison
 # runs both sides in the same run on the same machine and prints the ratio.
 #
-#   bench/run.sh [holders] [switch] [bus] [footprint]     (default: all four)
+#   bench/run.sh [holders] [switch] [bus] [bus-host] [footprint]   (default: all five)
 #
 #   holders    this machine: our /proc holder scan against fuser and lsof over
 #              a synthetic table of 2,000 processes (bench/holder-scan.c)
@@ -11,6 +11,9 @@
 #              pci-bind shell loop and driverctl (bench/vm/switch-latency.sh)
 #   bus        in the guest: reply times of 50 clients reading properties
 #              while a switch runs (bench/vm/bus-latency.sh)
+#   bus-host   the same on this machine, at its own speed: the daemon's
+#              Manager over the simulated kernel on a private dbus-daemon
+#              (bench/bus-host.sh)
 #   footprint  in the guest: the daemon's RSS idle and after 10,000 calls, and
 #              its start-to-first-reply when bus-activated (bench/vm/footprint.sh)
 #
@@ -24,11 +27,11 @@ top=$PWD
 B=${BUILD_DIR:-$top/build-bench}
 
 which=("$@")
-[ ${#which[@]} -gt 0 ] || which=(holders switch bus footprint)
+[ ${#which[@]} -gt 0 ] || which=(holders switch bus bus-host footprint)
 for w in "${which[@]}"; do
         case "$w" in
-        holders | switch | bus | footprint) ;;
-        *) echo "bench/run.sh: unknown benchmark '$w' (holders, switch, bus, footprint)" >&2; exit 2 ;;
+        holders | switch | bus | bus-host | footprint) ;;
+        *) echo "bench/run.sh: unknown benchmark '$w' (holders, switch, bus, bus-host, footprint)" >&2; exit 2 ;;
         esac
 done
 
@@ -72,6 +75,10 @@ for w in "${which[@]}"; do
                 "$B/bench/holder-scan" ${ROUNDS:+--rounds "$ROUNDS"} 2>&1 | tee -a "$out" || failed=1 ;;
         switch) vm_bench switch bench/vm/switch-latency.sh ;;
         bus) vm_bench bus bench/vm/bus-latency.sh ;;
+        bus-host)
+                say ""
+                bench/bus-host.sh "$B" 2>&1 | sed 's/^BENCH //' | tee -a "$out"
+                [ "${PIPESTATUS[0]}" = 0 ] || failed=1 ;;
         footprint) vm_bench footprint bench/vm/footprint.sh ;;
         esac
 done

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -229,6 +230,11 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
                 snprintf(k->log[k->n_log++], sizeof k->log[0], "%s %s", rel, value);
         if (k->fail_write && k->n_writes == k->fail_write)
                 return -k->fail_errno;
+        if (k->write_delay_ms > 0 && !strstr(rel, "/driver_override")) {
+                struct timespec t = { k->write_delay_ms / 1000, (long) (k->write_delay_ms % 1000) * 1000000L };
+
+                (void) nanosleep(&t, NULL);
+        }
 
         if (match(rel, "bus/pci/devices/", "/driver_override", addr, sizeof addr)) {
                 char v[64];

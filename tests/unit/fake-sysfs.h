@@ -18,6 +18,8 @@ typedef struct FakeKernel {
         char refuse_driver[32];     /* this driver's probe binds nothing ... */
         char refuse_device[16];     /* ... on this function ("" = every one) */
         bool load_fails;
+        unsigned write_delay_ms;    /* each unbind, bind and drivers_probe takes this long, as the
+                                       driver's remove() and probe() do in a real kernel */
         int n_loads;
         char log[128][160];         /* "drivers_probe 0000:01:00.0" and the like */
         size_t n_log;

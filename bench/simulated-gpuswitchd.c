@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* simulated-gpuswitchd: gpuswitchd's own Manager (its vtables, polkit
+ * check, jobs, worker threads and signals) on the bus, over the simulated
+ * kernel of tests/unit/fake-sysfs.c instead of /sys.  It lets
+ * bench/bus-host.sh measure the daemon's bus loop on this machine, at its
+ * real speed, while switches run: the real GPU switch happens only in the
+ * QEMU guest, whose emulated CPU is ten to fifty times slower.
+ *
+ *   simulated-gpuswitchd [WRITE_DELAY_MS]
+ *
+ * Serves org.gpuswitch1 on the bus that DBUS_SYSTEM_BUS_ADDRESS names (a
+ * private dbus-daemon of the benchmark's) until SIGTERM.  The GPU is the
+ * fake kernel's 0000:01:00 (VGA, HD audio, USB); each unbind, bind and
+ * drivers_probe sleeps WRITE_DELAY_MS (default 20, what the guest's
+ * kernel takes per write) on the switch's thread.  The fake tree is made
+ * in $TMPDIR; state and config go to $GPUSWITCH_STATE_DIR and
+ * $GPUSWITCH_RUNTIME_DIR, which must be set; nothing else is written. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <glib.h>
+
+#include "config.h"
+#include "errors.h"
+#include "fake-sysfs.h"
+#include "manager.h"
+#include "util.h"
+
+static const char config_text[] = "[Daemon]\nGpus=0000:01:00\n\n[Gpu 0000:01:00]\nDefaultMode=keep\n";
+
+static void fake_kernel_freep(FakeKernel **k) {
+        if (*k)
+                fake_kernel_free(*k);
+}
+
+static int run(unsigned delay_ms, const char *state_dir) {
+        /* Declared first, freed last: the Manager waits for a switch under
+         * way, which writes to the fake tree. */
+        _cleanup_(fake_kernel_freep) FakeKernel *k = fake_kernel_new();
+        _cleanup_(manager_freep) Manager *m = NULL;
+        g_autofree char *err = NULL;
+        sigset_t mask;
+        int r;
+
+        k->write_delay_ms = delay_ms;
+        r = manager_new(&m);
+        if (r < 0)
+                return log_error_errno(r, "setting up");
+        r = config_parse(config_text, strlen(config_text), "simulated", &m->config, &err);
+        if (r < 0) {
+                log_error("%s", strempty(err));
+                return r;
+        }
+        free(m->config_path);
+        m->config_path = g_build_filename(state_dir, "gpuswitch.conf", NULL);
+        free(m->sysfs.fail_at);
+        m->sysfs = k->sysfs;    /* never the real /sys */
+
+        r = manager_discover(m);
+        if (r < 0)
+                return log_error_errno(r, "finding the simulated GPU");
+        if (m->n_gpus != 1)
+                return log_error_errno(ENODEV, "finding the simulated GPU");
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        (void) gs_errors_register();
+        if (r >= 0)
+                r = sd_bus_open_system(&m->bus);
+        if (r >= 0)
+                r = manager_attach_bus(m);
+        if (r >= 0)
+                r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r >= 0)
+                r = sd_bus_request_name(m->bus, GPUSWITCH_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "serving on the bus");
+        log_info("simulated-gpuswitchd: serving, %u ms a write", delay_ms);
+        return sd_event_loop(m->event);
+}
+
+int main(int argc, char *argv[]) {
+        const char *state_dir = getenv("GPUSWITCH_STATE_DIR");
+        unsigned delay_ms = 20;
+        char *end;
+
+        if (argc > 2 || (argc == 2 && (delay_ms = (unsigned) strtoul(argv[1], &end, 10), *end || !*argv[1]))) {
+                fprintf(stderr, "usage: simulated-gpuswitchd [WRITE_DELAY_MS]\n");
+                return 2;
+        }
+        /* The switch record, the runtime state and the config file go
+         * there, never to /var/lib/gpuswitch or /etc. */
+        if (isempty(state_dir) || !getenv("GPUSWITCH_RUNTIME_DIR")) {
+                fprintf(stderr, "simulated-gpuswitchd: GPUSWITCH_STATE_DIR and GPUSWITCH_RUNTIME_DIR must name "
+                                "the benchmark's folder\n");
+                return 2;
+        }
+        return run(delay_ms, state_dir) < 0 ? 1 : 0;
+}
