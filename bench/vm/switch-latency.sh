@@ -11,7 +11,9 @@
 #   busctl       the daemon's Switch method called with busctl: the daemon
 #                without gpuswitchctl's own start and calls, for the analysis
 # in one boot, on the same GPU: a warm-up round, then SWITCH_ROUNDS rounds
-# (default 12), each subject once per round, the order rotated each round.
+# (default 12), each subject once per round, in a new random order each
+# round: which subject follows which matters (the switch to vfio after
+# driverctl's round trip was ~0.5 s slower, whoever made it).
 # A round trip is the wall clock of its two commands (bash's EPOCHREALTIME,
 # no exec to read the clock), nothing subtracted; between commands, outside
 # the clock, udev and the kernel settle and the state is checked.
@@ -107,7 +109,9 @@ one_round_trip() { # NAME TIMED(0|1)
                 /tmp/pci-bind "" "$SLOT" >>"$log" 2>&1
         fi
         nic_untouched || BAD[$s]+="NIC on $(drv $NIC)[$(override $NIC)]; "
-        settle
+        # The next subject starts on a quiet guest: after driverctl the
+        # next switch to vfio was ~0.5 s slower with settle alone.
+        settle; sleep 0.7
         [ "$2" = 1 ] || return 0
         local a b
         a=$(( $(usec $t1) - $(usec $t0) )); b=$(( $(usec $t3) - $(usec $t2) ))
@@ -125,7 +129,11 @@ for s in "${SUBJECTS[@]}"; do one_round_trip "$s" 0; done   # warm-up, activates
 
 n=${#SUBJECTS[@]}
 for ((i = 0; i < ROUNDS; i++)); do
-        for ((k = 0; k < n; k++)); do one_round_trip "${SUBJECTS[(i + k) % n]}" 1; done
+        order=("${SUBJECTS[@]}")
+        for ((k = n - 1; k > 0; k--)); do   # Fisher-Yates
+                j=$((RANDOM % (k + 1))); x=${order[k]}; order[k]=${order[j]}; order[j]=$x
+        done
+        for s in "${order[@]}"; do one_round_trip "$s" 1; done
 done
 
 # ---- figures ------------------------------------------------------------------
@@ -137,12 +145,13 @@ stats() { # USEC... -> "median min max" in ms
 declare -A MED
 read -r floor_med _ < <(stats ${TIMES[floor]})
 echo "BENCH switch latency, QEMU guest (TCG): round trip host -> vfio -> host of the $(wc -w <<< "$FNS") functions" \
-        "of $SLOT, median of $ROUNDS rounds (min-max), one boot, subjects interleaved"
+        "of $SLOT, median of $ROUNDS rounds (min-max), one boot, subjects interleaved in random order"
 for s in "${SUBJECTS[@]}"; do
         read -r med lo hi < <(stats ${TIMES[$s]})
         read -r mv _ < <(stats ${TO_VFIO[$s]})
         read -r mh _ < <(stats ${TO_HOST[$s]})
         MED[$s]=$med
+        echo "$s: round trips in ms, in order: $(printf '%s\n' ${TIMES[$s]} | awk '{printf "%.0f ", $1 / 1000}')"
         printf 'BENCH   %-38s %8.1f ms (%.1f-%.1f)  to vfio %.1f + to host %.1f   %.2fx the floor\n' \
                 "${LABEL[$s]}" "$med" "$lo" "$hi" "$mv" "$mh" "$(awk "BEGIN {print $med / $floor_med}")"
 done
