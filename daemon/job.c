@@ -199,10 +199,10 @@ static void on_job_done(int result, void *userdata) {
         ManagedGpu *g = j->gpu;
         int r;
 
+        /* The caller is answered before the state is read again: the loop
+         * reads it before it handles any other message, so no caller sees
+         * the old one, and the reply does not wait for sysfs. */
         g->job = NULL;
-        managed_gpu_set_step(g, NULL);
-        (void) managed_gpu_refresh(g);
-
         if (j->replied)
                 /* Timeout was the answer; the log tells how it ended. */
                 r = 0;
@@ -213,6 +213,9 @@ static void on_job_done(int result, void *userdata) {
                 r = sd_bus_reply_method_error(j->request, &j->error);
         } else
                 r = sd_bus_reply_method_return(j->request, NULL);
+        managed_gpu_set_step(g, NULL);
+        (void) managed_gpu_refresh(g);
+
         if (result < 0)
                 log_error("%s: switch to %s failed: %s", g->address, gpu_mode_to_string(j->target),
                           j->error.message);
