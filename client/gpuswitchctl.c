@@ -223,16 +223,13 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
 static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char *verb) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_free_ char *object = NULL;
+        g_autofree char *object = NULL;
         g_autoptr(GpuInfo) info = NULL;
         char what[64];
         size_t on_target = 0;
         int r;
 
         snprintf(what, sizeof what, "switching %s to %s", *gpu ? gpu : "the GPU", mode);
-        r = get_gpu_object(bus, gpu, &object, &error);
-        if (r < 0)
-                return fail_bus(what, &error, r);
         if (arg_force && !arg_quiet)
                 announce_holders(bus, gpu);
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Switch");
@@ -241,8 +238,8 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
         if (r < 0)
                 return fail_bus(what, &error, r);
         /* Not the bus's default 25 s: a GPU may take longer to let go. */
-        r = switch_call(bus, object, what, m, (uint64_t) arg_timeout_sec * USEC_PER_SEC, !arg_quiet && !arg_json,
-                        &error);
+        r = switch_call(bus, gpu, what, m, (uint64_t) arg_timeout_sec * USEC_PER_SEC, !arg_quiet && !arg_json,
+                        &object, &error);
         if (r < 0)
                 return fail_bus(what, &error, r);
 

@@ -14,22 +14,25 @@
 typedef struct SwitchCall {
         sd_event *event;
         sd_bus *bus;
-        const char *object, *what;
+        const char *what;
+        char *object;             /* the GPU's object, from GetGpu */
         char *owner;              /* the daemon's unique name */
         char *step;               /* the latest Step, until it is shown */
         bool switching, shown;
         sd_event_source *moment, *listen;
-        sd_bus_slot *owner_slot, *changes_slot, *state_slot;
+        sd_bus_slot *object_slot, *owner_slot, *changes_slot, *state_slot;
         sd_bus_error *error;
         bool done;
-        int result;
+        int result, object_result;
 } SwitchCall;
 
 static void switch_call_done(SwitchCall *c) {
+        g_free(c->object);
         g_free(c->owner);
         g_free(c->step);
         sd_event_source_disable_unref(c->moment);
         sd_event_source_disable_unref(c->listen);
+        sd_bus_slot_unref(c->object_slot);
         sd_bus_slot_unref(c->owner_slot);
         sd_bus_slot_unref(c->changes_slot);
         sd_bus_slot_unref(c->state_slot);
@@ -121,6 +124,9 @@ static int on_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
 static int on_listen(sd_event_source *s, uint64_t usec, void *userdata) {
         SwitchCall *c = userdata;
 
+        if (!c->object)         /* no such GPU: the switch's reply says so */
+                return 0;
+
         (void) sd_bus_call_method_async(c->bus, &c->owner_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                         "org.freedesktop.DBus", "GetNameOwner", on_owner, c, "s",
                                         "org.gpuswitch1");
@@ -128,6 +134,24 @@ static int on_listen(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) sd_bus_call_method_async(c->bus, &c->state_slot, "org.gpuswitch1", c->object,
                                         "org.freedesktop.DBus.Properties", "GetAll", on_state, c, "s",
                                         GPU_INTERFACE);
+        return 0;
+}
+
+static int on_object(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SwitchCall *c = userdata;
+        const char *path;
+        int r;
+
+        if (sd_bus_message_is_method_error(m, NULL))
+                r = -sd_bus_error_get_errno(sd_bus_message_get_error(m));
+        else
+                r = sd_bus_message_read(m, "o", &path);
+        if (r >= 0) {
+                c->object = g_strdup(path);
+                r = 0;
+        }
+        c->object_result = r < 0 ? r : 0;
+        c->object_slot = sd_bus_slot_unref(c->object_slot);
         return 0;
 }
 
@@ -144,18 +168,26 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
         return 0;
 }
 
-int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_message *call, uint64_t timeout_usec,
-                bool progress, sd_bus_error *error) {
+int switch_call(sd_bus *bus, const char *gpu, const char *what, sd_bus_message *call, uint64_t timeout_usec,
+                bool progress, char **ret_object, sd_bus_error *error) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *call_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(switch_call_done) SwitchCall c = { .bus = bus, .object = object, .what = what, .error = error };
+        _cleanup_(switch_call_done) SwitchCall c = { .what = what, .error = error };
         int r;
 
         r = sd_event_new(&event);
         if (r < 0)
                 return r;
         c.event = event;
+        c.bus = bus;
         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        /* The GPU's object is asked for alongside the switch, not before
+         * it: the daemon answers it first, and a GPU that does not exist
+         * gets the same error from both. */
+        r = sd_bus_call_method_async(bus, &c.object_slot, "org.gpuswitch1", "/org/gpuswitch1",
+                                     "org.gpuswitch1.Manager", "GetGpu", on_object, &c, "s", gpu);
         if (r < 0)
                 return r;
         /* No progress without the daemon's name: the lines are a courtesy,
@@ -166,12 +198,16 @@ int switch_call(sd_bus *bus, const char *object, const char *what, sd_bus_messag
         r = sd_bus_call_async(bus, &call_slot, call, on_reply, &c, timeout_usec);
         /* Not sd_event_loop() and sd_event_exit(): the loop's exit would
          * close the bus, which the caller goes on using. */
-        while (r >= 0 && !c.done)
+        while (r >= 0 && (!c.done || c.object_slot))
                 r = sd_event_run(event, UINT64_MAX);
         if (r >= 0)
                 r = c.result;
+        if (r >= 0)
+                r = c.object_result;
         (void) sd_bus_detach_event(bus);
         if (r < 0 && !sd_bus_error_is_set(error))
                 sd_bus_error_set_errno(error, r);
+        if (r >= 0 && ret_object)
+                *ret_object = g_steal_pointer(&c.object);
         return r;
 }
