@@ -1,5 +1,6 @@
 #!/bin/bash
 # vmtest: systemd
+# vmtest: two-cpus
 # Switch latency, in the QEMU guest only (it rebinds the GPU): a round trip
 # host -> vfio -> host of every function of the emulated GPU, timed for
 #   floor        bench/switch-floor: the bare kernel sequence in C
@@ -11,7 +12,7 @@
 #   busctl       the daemon's Switch method called with busctl: the daemon
 #                without gpuswitchctl's own start and calls, for the analysis
 # in one boot, on the same GPU: a warm-up round, then SWITCH_ROUNDS rounds
-# (default 12), each subject once per round, in a new random order each
+# (default 20), each subject once per round, in a new random order each
 # round: which subject follows which matters (the switch to vfio after
 # driverctl's round trip was ~0.5 s slower, whoever made it).
 # A round trip is the wall clock of its two commands (bash's EPOCHREALTIME,
@@ -22,7 +23,7 @@
 . "$(dirname "$0")/../../tests/vm/guest-lib.sh"
 . "$(dirname "$0")/../../tests/vm/gpu-lib.sh"
 
-ROUNDS=${SWITCH_ROUNDS:-12}
+ROUNDS=${SWITCH_ROUNDS:-20}
 SUBJECTS=(floor pci-bind driverctl gpuswitchctl busctl)
 declare -A LABEL=(
         [floor]="floor (bare kernel sequence, C)"
@@ -144,7 +145,7 @@ stats() { # USEC... -> "median min max" in ms
 }
 declare -A MED
 read -r floor_med _ < <(stats ${TIMES[floor]})
-echo "BENCH switch latency, QEMU guest (TCG): round trip host -> vfio -> host of the $(wc -w <<< "$FNS") functions" \
+echo "BENCH switch latency, QEMU guest (TCG, $(nproc) vCPUs): round trip host -> vfio -> host of the $(wc -w <<< "$FNS") functions" \
         "of $SLOT, median of $ROUNDS rounds (min-max), one boot, subjects interleaved in random order"
 for s in "${SUBJECTS[@]}"; do
         read -r med lo hi < <(stats ${TIMES[$s]})

@@ -105,6 +105,12 @@ if grep -q '^# vmtest: shared-group$' "$SCRIPT"; then
         shared=(-device pcie-root-port,id=rp3,bus=pcie.0,chassis=3,slot=3,addr=0x5.1,disable-acs=on
                 -device virtio-rng-pci,bus=rp3)
 fi
+# A script that says "# vmtest: two-cpus" gets a second vCPU (MTTCG, a host
+# thread each): udev's and systemd's work on the uevents of a rebind then
+# runs beside the switch instead of taking turns with it, as on any
+# multi-core machine that has a GPU to pass through (the switch benchmark).
+smp=1
+grep -q '^# vmtest: two-cpus$' "$SCRIPT" && smp=2
 # A stage built with GPUSWITCH_SANITIZE: the guest sets the sanitizers'
 # options, and every script fails on any report (guest-lib.sh's finish).
 if [ -n "$STAGE" ] && find "$STAGE" -path '*/libexec/gpuswitchd' -exec readelf -d {} + 2>/dev/null | grep -q 'libasan'; then
@@ -113,7 +119,7 @@ fi
 append+=" vmtest.modules=$MODDIR vmtest.stage2=$here/guest-init.sh vmtest.script=$SCRIPT"
 append+=" vmtest.vfiocheck=$WORK/vfiocheck vmtest.testmod=$WORK/module/gpuswitch_test.ko${STAGE:+ vmtest.stage=$STAGE}${DEB:+ vmtest.deb=$DEB}"
 set +e
-timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -machine q35,kernel-irqchip=split -smp 1 -m 2048 \
+timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -machine q35,kernel-irqchip=split -smp $smp -m 2048 \
         -nodefaults -no-reboot -display none -serial stdio \
         -device intel-iommu,intremap=on,caching-mode=on \
         -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x5$rp1_opts \
