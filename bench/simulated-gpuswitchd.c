@@ -15,7 +15,6 @@
  * kernel takes per write) on the switch's thread.  The fake tree is made
  * in $TMPDIR; state and config go to $GPUSWITCH_STATE_DIR and
  * $GPUSWITCH_RUNTIME_DIR, which must be set; nothing else is written. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -40,7 +39,6 @@ static int run(unsigned delay_ms, const char *state_dir) {
         _cleanup_(fake_kernel_freep) FakeKernel *k = fake_kernel_new();
         _cleanup_(manager_freep) Manager *m = NULL;
         g_autofree char *err = NULL;
-        sigset_t mask;
         int r;
 
         k->write_delay_ms = delay_ms;
@@ -63,13 +61,7 @@ static int run(unsigned delay_ms, const char *state_dir) {
         if (m->n_gpus != 1)
                 return log_error_errno(ENODEV, "finding the simulated GPU");
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        r = manager_exit_on_signals(m);
         (void) gs_errors_register();
         if (r >= 0)
                 r = sd_bus_open_system(&m->bus);

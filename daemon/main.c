@@ -2,7 +2,6 @@
 /* gpuswitchd: owns the PCI rebinding of the managed GPUs and offers it on
  * the system bus as org.gpuswitch1. */
 #include <getopt.h>
-#include <signal.h>
 
 #include "config.h"
 #include "errors.h"
@@ -65,7 +64,6 @@ static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_free_ char *config_error = NULL;
         bool check_only = false;
-        sigset_t mask;
         int r;
 
         r = parse_argv(argc, argv, &check_only);
@@ -96,13 +94,7 @@ static int run(int argc, char *argv[]) {
                 log_notice("no GPU to manage (Gpus=%s in %s)", m->config->gpus_auto ? "auto" : "list", arg_config);
         (void) manager_startup_switches(m);
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        r = manager_exit_on_signals(m);
         if (r < 0)
                 return log_error_errno(r, "watching signals");
 

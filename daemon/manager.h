@@ -66,6 +66,10 @@ int manager_discover(Manager *m);
  * waits for us. */
 int manager_startup_switches(Manager *m);
 
+/* SIGTERM and SIGINT end the event loop (the switch under way is waited
+ * for by manager_free()). */
+int manager_exit_on_signals(Manager *m);
+
 /* Connects the vtables and the uevent monitor; bus must be set. */
 int manager_attach_bus(Manager *m);
 
