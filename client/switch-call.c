@@ -146,10 +146,8 @@ static int on_object(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 r = -sd_bus_error_get_errno(sd_bus_message_get_error(m));
         else
                 r = sd_bus_message_read(m, "o", &path);
-        if (r >= 0) {
+        if (r >= 0)
                 c->object = g_strdup(path);
-                r = 0;
-        }
         c->object_result = r < 0 ? r : 0;
         c->object_slot = sd_bus_slot_unref(c->object_slot);
         return 0;
@@ -172,14 +170,13 @@ int switch_call(sd_bus *bus, const char *gpu, const char *what, sd_bus_message *
                 bool progress, char **ret_object, sd_bus_error *error) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *call_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(switch_call_done) SwitchCall c = { .what = what, .error = error };
+        _cleanup_(switch_call_done) SwitchCall c = { .bus = bus, .what = what, .error = error };
         int r;
 
         r = sd_event_new(&event);
         if (r < 0)
                 return r;
         c.event = event;
-        c.bus = bus;
         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return r;
