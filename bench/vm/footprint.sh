@@ -58,19 +58,18 @@ for batch in $(seq $BATCHES); do
         as_user alice "$BUS_LOAD" --mixed --calls $CALLS --seed $batch --timeout 60 >/tmp/load$batch.out 2>&1 || load_ok=0
         grep -E '^(bus-load|answered|all)' /tmp/load$batch.out
         sleep 1
-        rss=$(status_kib "$pid" VmRSS) anon=$(status_kib "$pid" RssAnon)
-        echo "after $((batch * CALLS)) calls: $(memory "$pid")"
+        rss=$(status_kib "$pid" VmRSS) anon=$(status_kib "$pid" RssAnon) now=$(memory "$pid")
+        echo "after $((batch * CALLS)) calls: $now"
         if [ "$batch" = 1 ]; then
-                after1=$(memory "$pid")
                 echo "BENCH footprint: gpuswitchd idle after start: $idle"
-                echo "BENCH footprint: after $CALLS calls (bus-load --mixed, 50 clients): $after1" \
+                echo "BENCH footprint: after $CALLS calls (bus-load --mixed, 50 clients): $now" \
                         "(+$((rss - idle_rss)) KiB RSS, +$((anon - idle_anon)) KiB anonymous since idle)"
         else
                 growth+="$((rss - rss0))/$((anon - anon0)) "
         fi
         rss0=$rss anon0=$anon
 done
-echo "BENCH footprint: after $((BATCHES * CALLS)) calls: $(memory "$pid"); growth over each further $CALLS," \
+echo "BENCH footprint: after $((BATCHES * CALLS)) calls: $now; growth over each further $CALLS," \
         "KiB RSS/anonymous: ${growth% }"
 echo "BENCH footprint: start to first reply, bus-activated by systemd: median $act ms of $ROUNDS (cold first start $cold ms);" \
         "the running daemon: $run_ms ms; activation $(awk -v a="$act" -v b="$run_ms" 'BEGIN { printf "%.0f", (b > 0 ? a / b : 0) }')x a running reply"
