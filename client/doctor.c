@@ -77,36 +77,35 @@ void doctor_print(GPtrArray *checks, FILE *f) {
         fputc('\n', f);
 }
 
-JsonNode *doctor_to_json(GPtrArray *checks) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "checks");
-        json_builder_begin_array(b);
+void doctor_to_json(GPtrArray *checks, JsonOut *o) {
+        if (!o)
+                return;
+        json_out_begin_object(o);
+        json_out_member(o, "checks");
+        json_out_begin_array(o);
         for (size_t i = 0; i < checks->len; i++) {
                 const Check *c = checks->pdata[i];
                 bool has_fix = c->fix && (c->verdict == VERDICT_WARNING || c->verdict == VERDICT_FAIL);
 
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "id");
-                json_builder_add_string_value(b, c->id);
-                json_builder_set_member_name(b, "title");
-                json_builder_add_string_value(b, c->title);
-                json_builder_set_member_name(b, "verdict");
-                json_builder_add_string_value(b, verdict_to_json(c->verdict));
-                json_builder_set_member_name(b, "detail");
-                json_builder_add_string_value(b, strempty(c->detail));
-                json_builder_set_member_name(b, "fix");
-                has_fix ? json_builder_add_string_value(b, c->fix) : json_builder_add_null_value(b);
-                json_builder_end_object(b);
+                json_out_begin_object(o);
+                json_out_member(o, "id");
+                json_out_string(o, c->id);
+                json_out_member(o, "title");
+                json_out_string(o, c->title);
+                json_out_member(o, "verdict");
+                json_out_string(o, verdict_to_json(c->verdict));
+                json_out_member(o, "detail");
+                json_out_string(o, strempty(c->detail));
+                json_out_member(o, "fix");
+                json_out_string(o, has_fix ? c->fix : NULL);
+                json_out_end_object(o);
         }
-        json_builder_end_array(b);
-        json_builder_set_member_name(b, "failures");
-        json_builder_add_int_value(b, (gint64) doctor_count(checks, VERDICT_FAIL));
-        json_builder_set_member_name(b, "warnings");
-        json_builder_add_int_value(b, (gint64) doctor_count(checks, VERDICT_WARNING));
-        json_builder_end_object(b);
-        return json_builder_get_root(b);
+        json_out_end_array(o);
+        json_out_member(o, "failures");
+        json_out_int(o, (int64_t) doctor_count(checks, VERDICT_FAIL));
+        json_out_member(o, "warnings");
+        json_out_int(o, (int64_t) doctor_count(checks, VERDICT_WARNING));
+        json_out_end_object(o);
 }
 
 /* ---- what the bus tells ---------------------------------------------------- */
@@ -206,19 +205,15 @@ static AuthAnswer authorization(sd_bus *bus, char **reason) {
 }
 
 static int no_such_gpu(const sd_bus_error *e, bool json) {
-        if (json) {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-                g_autoptr(JsonNode) n = NULL;
+        g_autoptr(JsonOut) j = json ? json_out_new() : NULL;
 
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "error");
-                json_builder_add_string_value(b, e->name);
-                json_builder_set_member_name(b, "message");
-                json_builder_add_string_value(b, strempty(e->message));
-                json_builder_end_object(b);
-                n = json_builder_get_root(b);
-                json_print(n, stdout);
-        }
+        json_out_begin_object(j);
+        json_out_member(j, "error");
+        json_out_string(j, e->name);
+        json_out_member(j, "message");
+        json_out_string(j, strempty(e->message));
+        json_out_end_object(j);
+        json_out_print(j, stdout, true);
         fprintf(stderr, "gpuswitchctl: %s\n", strempty(e->message));
         return GS_EXIT_NO_SUCH_GPU;
 }
@@ -309,8 +304,10 @@ int doctor_run(sd_bus *bus, const char *gpu, bool json) {
                 g_ptr_array_add(checks, doctor_check_authorization(auth, pw ? pw->pw_name : "USER", auth_reason));
 
         if (json) {
-                g_autoptr(JsonNode) n = doctor_to_json(checks);
-                json_print(n, stdout);
+                g_autoptr(JsonOut) j = json_out_new();
+
+                doctor_to_json(checks, j);
+                json_out_print(j, stdout, true);
         } else
                 doctor_print(checks, stdout);
         return doctor_count(checks, VERDICT_FAIL) > 0 ? GS_EXIT_FAILURE : GS_EXIT_OK;

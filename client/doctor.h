@@ -7,6 +7,7 @@
 #include <systemd/sd-bus.h>
 
 #include "gpu-info.h"
+#include "json-out.h"
 
 /* gpuswitchctl doctor: checks of the machine's setup, each with a verdict
  * and, when something is wrong, one line saying what to do about it. */
@@ -68,7 +69,7 @@ Check *doctor_check_authorization(AuthAnswer answer, const char *user, const cha
 
 /* Output: the aligned human list with a summary line, or the --json object. */
 void doctor_print(GPtrArray *checks, FILE *f);
-JsonNode *doctor_to_json(GPtrArray *checks);
+void doctor_to_json(GPtrArray *checks, JsonOut *o);   /* nothing when o is NULL */
 size_t doctor_count(GPtrArray *checks, Verdict v);
 
 /* The verb: runs every check it can (bus may be NULL: no system bus) and

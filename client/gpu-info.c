@@ -172,47 +172,44 @@ void gpu_info_print(const GpuInfo *g) {
         table_print(t, stdout);
 }
 
-static void add_nullable(JsonBuilder *b, const char *key, const char *value) {
-        json_builder_set_member_name(b, key);
-        if (value && *value)
-                json_builder_add_string_value(b, value);
-        else
-                json_builder_add_null_value(b);
+/* An empty string is null too. */
+static void add_nullable(JsonOut *o, const char *key, const char *value) {
+        json_out_member(o, key);
+        json_out_string(o, isempty(value) ? NULL : value);
 }
 
-JsonNode *gpu_info_to_json(const GpuInfo *g) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-
-        json_builder_begin_object(b);
-        add_nullable(b, "address", g->address);
-        add_nullable(b, "object", g->object);
-        add_nullable(b, "name", g->name);
-        add_nullable(b, "mode", g->mode);
-        add_nullable(b, "default_mode", g->default_mode);
-        add_nullable(b, "step", g->step);
-        json_builder_set_member_name(b, "boot_vga");
-        json_builder_add_boolean_value(b, g->boot_vga);
-        json_builder_set_member_name(b, "iommu_groups");
-        json_builder_begin_array(b);
+void gpu_info_to_json(const GpuInfo *g, JsonOut *o) {
+        if (!o)
+                return;
+        json_out_begin_object(o);
+        add_nullable(o, "address", g->address);
+        add_nullable(o, "object", g->object);
+        add_nullable(o, "name", g->name);
+        add_nullable(o, "mode", g->mode);
+        add_nullable(o, "default_mode", g->default_mode);
+        add_nullable(o, "step", g->step);
+        json_out_member(o, "boot_vga");
+        json_out_bool(o, g->boot_vga);
+        json_out_member(o, "iommu_groups");
+        json_out_begin_array(o);
         for (size_t i = 0; i < g->n_iommu_groups; i++)
-                json_builder_add_int_value(b, g->iommu_groups[i]);
-        json_builder_end_array(b);
-        json_builder_set_member_name(b, "functions");
-        json_builder_begin_array(b);
+                json_out_int(o, g->iommu_groups[i]);
+        json_out_end_array(o);
+        json_out_member(o, "functions");
+        json_out_begin_array(o);
         for (size_t i = 0; i < g->n_functions; i++) {
                 const FunctionInfo *f = &g->functions[i];
                 unsigned long class_code;
 
-                json_builder_begin_object(b);
-                add_nullable(b, "address", f->address);
-                add_nullable(b, "class", f->class_code);
-                add_nullable(b, "class_name",
+                json_out_begin_object(o);
+                add_nullable(o, "address", f->address);
+                add_nullable(o, "class", f->class_code);
+                add_nullable(o, "class_name",
                              pci_class_parse(f->class_code, &class_code) >= 0 ? pci_class_name(class_code) : NULL);
-                add_nullable(b, "driver", f->driver);
-                add_nullable(b, "host_driver", f->host_driver);
-                json_builder_end_object(b);
+                add_nullable(o, "driver", f->driver);
+                add_nullable(o, "host_driver", f->host_driver);
+                json_out_end_object(o);
         }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
-        return json_builder_get_root(b);
+        json_out_end_array(o);
+        json_out_end_object(o);
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <json-glib/json-glib.h>
+#include <glib.h>
 #include <stdbool.h>
 #include <systemd/sd-bus.h>
+
+#include "json-out.h"
 
 /* One function of the Functions property. */
 typedef struct FunctionInfo {
@@ -33,5 +35,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GpuInfo, gpu_info_free)
 int gpu_info_get(sd_bus *bus, const char *object, GpuInfo **ret, sd_bus_error *error);
 
 void gpu_info_print(const GpuInfo *g);
-/* The --json form: see the schema at the top of gpuswitchctl.c. */
-JsonNode *gpu_info_to_json(const GpuInfo *g);
+/* The --json form, as the next value of o (see JSON OUTPUT in
+ * man/gpuswitchctl.1.scd); nothing when o is NULL. */
+void gpu_info_to_json(const GpuInfo *g, JsonOut *o);

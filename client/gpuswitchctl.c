@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "gpu-arg.h"
 #include "gpu-info.h"
+#include "json-out.h"
 #include "output.h"
 #include "monitor.h"
 #include "polkit-agent.h"
@@ -42,21 +43,16 @@ static unsigned arg_timeout_sec = 120;
 static int fail_bus(const char *what, const sd_bus_error *e, int r) {
         const char *name = sd_bus_error_is_set(e) ? e->name : NULL;
         const char *msg = sd_bus_error_is_set(e) && e->message ? e->message : strerror(r < 0 ? -r : r);
+        g_autoptr(JsonOut) j = arg_json ? json_out_new() : NULL;
         int code;
 
-        if (arg_json) {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-                g_autoptr(JsonNode) n = NULL;
-
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "error");
-                json_builder_add_string_value(b, name ? name : "org.freedesktop.DBus.Error.Failed");
-                json_builder_set_member_name(b, "message");
-                json_builder_add_string_value(b, msg);
-                json_builder_end_object(b);
-                n = json_builder_get_root(b);
-                json_print(n, stdout);
-        }
+        json_out_begin_object(j);
+        json_out_member(j, "error");
+        json_out_string(j, name ? name : "org.freedesktop.DBus.Error.Failed");
+        json_out_member(j, "message");
+        json_out_string(j, msg);
+        json_out_end_object(j);
+        json_out_print(j, stdout, true);
 
         if (name && (streq(name, SD_BUS_ERROR_SERVICE_UNKNOWN) || streq(name, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
                      streq(name, SD_BUS_ERROR_DISCONNECTED) ||
@@ -112,7 +108,7 @@ static int get_gpu_object(sd_bus *bus, const char *gpu, char **ret, sd_bus_error
 static int verb_status(sd_bus *bus, int argc, char **argv, const char *gpu) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonOut) j = arg_json ? json_out_new() : NULL;
         g_autoptr(GPtrArray) objects = g_ptr_array_new_with_free_func(free);
         const char *object, *address, *name, *mode;
         int r;
@@ -135,9 +131,9 @@ static int verb_status(sd_bus *bus, int argc, char **argv, const char *gpu) {
                         return fail_bus("status", &error, r);
         }
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "gpus");
-        json_builder_begin_array(b);
+        json_out_begin_object(j);
+        json_out_member(j, "gpus");
+        json_out_begin_array(j);
         for (size_t i = 0; i < objects->len; i++) {
                 g_autoptr(GpuInfo) info = NULL;
 
@@ -145,20 +141,19 @@ static int verb_status(sd_bus *bus, int argc, char **argv, const char *gpu) {
                 if (r < 0)
                         return fail_bus("status", &error, r);
                 if (arg_json)
-                        json_builder_add_value(b, gpu_info_to_json(info));
+                        gpu_info_to_json(info, j);
                 else {
                         if (i > 0)
                                 putchar('\n');
                         gpu_info_print(info);
                 }
         }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
+        json_out_end_array(j);
+        json_out_end_object(j);
 
-        if (arg_json) {
-                g_autoptr(JsonNode) n = json_builder_get_root(b);
-                json_print(n, stdout);
-        } else if (objects->len == 0)
+        if (arg_json)
+                json_out_print(j, stdout, true);
+        else if (objects->len == 0)
                 printf("No GPU is managed (see Gpus= in /etc/gpuswitch/gpuswitch.conf).\n");
         return 0;
 }
@@ -249,8 +244,10 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
         if (r < 0)
                 return fail_bus(verb, &error, r);
         if (arg_json) {
-                g_autoptr(JsonNode) n = gpu_info_to_json(info);
-                json_print(n, stdout);
+                g_autoptr(JsonOut) j = json_out_new();
+
+                gpu_info_to_json(info, j);
+                json_out_print(j, stdout, true);
                 return 0;
         }
         for (size_t i = 0; i < info->n_functions; i++)
@@ -280,7 +277,7 @@ static int verb_plan(sd_bus *bus, int argc, char **argv, const char *gpu) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         g_autoptr(Table) t = table_new(5, "FUNCTION", "CLASS", "NOW", "TARGET", "ACTION");
-        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonOut) j = arg_json ? json_out_new() : NULL;
         const char *mode = argv[1], *fn, *cls, *from, *to, *action;
         _cleanup_free_ char *object = NULL;
         g_autoptr(GpuInfo) info = NULL;
@@ -298,42 +295,41 @@ static int verb_plan(sd_bus *bus, int argc, char **argv, const char *gpu) {
         if (r < 0)
                 return fail_bus(what, &error, r);
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "gpu");
-        json_builder_add_string_value(b, info->address);
-        json_builder_set_member_name(b, "mode");
-        json_builder_add_string_value(b, mode);
-        json_builder_set_member_name(b, "steps");
-        json_builder_begin_array(b);
+        json_out_begin_object(j);
+        json_out_member(j, "gpu");
+        json_out_string(j, info->address);
+        json_out_member(j, "mode");
+        json_out_string(j, mode);
+        json_out_member(j, "steps");
+        json_out_begin_array(j);
         r = sd_bus_message_enter_container(reply, 'a', "(sssss)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(sssss)", &fn, &cls, &from, &to, &action)) > 0) {
                 unsigned long class_code;
 
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "function");
-                json_builder_add_string_value(b, fn);
-                json_builder_set_member_name(b, "class");
-                json_builder_add_string_value(b, cls);
-                json_builder_set_member_name(b, "from");
-                *from ? json_builder_add_string_value(b, from) : json_builder_add_null_value(b);
-                json_builder_set_member_name(b, "to");
-                *to ? json_builder_add_string_value(b, to) : json_builder_add_null_value(b);
-                json_builder_set_member_name(b, "action");
-                json_builder_add_string_value(b, action);
-                json_builder_end_object(b);
+                json_out_begin_object(j);
+                json_out_member(j, "function");
+                json_out_string(j, fn);
+                json_out_member(j, "class");
+                json_out_string(j, cls);
+                json_out_member(j, "from");
+                json_out_string(j, *from ? from : NULL);
+                json_out_member(j, "to");
+                json_out_string(j, *to ? to : NULL);
+                json_out_member(j, "action");
+                json_out_string(j, action);
+                json_out_end_object(j);
                 table_add_row(t, fn, pci_class_parse(cls, &class_code) >= 0 ? pci_class_name(class_code) : cls,
                               from, to, action);
                 moves += streq(action, "move");
         }
         if (r < 0)
                 return fail_bus(what, &error, r);
-        json_builder_end_array(b);
-        json_builder_end_object(b);
+        json_out_end_array(j);
+        json_out_end_object(j);
 
-        if (arg_json) {
-                g_autoptr(JsonNode) n = json_builder_get_root(b);
-                json_print(n, stdout);
-        } else if (moves == 0)
+        if (arg_json)
+                json_out_print(j, stdout, true);
+        else if (moves == 0)
                 printf("%s is in %s mode already: nothing to do.\n", info->address, mode);
         else {
                 printf("Switching %s to %s would move %zu function%s:\n\n", info->address, mode, moves,
@@ -347,7 +343,7 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         g_autoptr(Table) t = table_new(4, "PID", "USER", "COMMAND", "NODE");
-        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonOut) j = arg_json ? json_out_new() : NULL;
         _cleanup_free_ char *object = NULL;
         g_autoptr(GpuInfo) info = NULL;
         const char *comm, *node;
@@ -363,11 +359,11 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         if (r < 0)
                 return fail_bus("holders", &error, r);
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "gpu");
-        json_builder_add_string_value(b, info->address);
-        json_builder_set_member_name(b, "holders");
-        json_builder_begin_array(b);
+        json_out_begin_object(j);
+        json_out_member(j, "gpu");
+        json_out_string(j, info->address);
+        json_out_member(j, "holders");
+        json_out_begin_array(j);
         r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
                 struct passwd *pw = getpwuid(uid);
@@ -375,29 +371,28 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
 
                 snprintf(pid_s, sizeof pid_s, "%u", pid);
                 snprintf(user_s, sizeof user_s, "%u", uid);
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "pid");
-                json_builder_add_int_value(b, pid);
-                json_builder_set_member_name(b, "uid");
-                json_builder_add_int_value(b, uid);
-                json_builder_set_member_name(b, "user");
-                json_builder_add_string_value(b, pw ? pw->pw_name : user_s);
-                json_builder_set_member_name(b, "command");
-                json_builder_add_string_value(b, comm);
-                json_builder_set_member_name(b, "node");
-                json_builder_add_string_value(b, node);
-                json_builder_end_object(b);
+                json_out_begin_object(j);
+                json_out_member(j, "pid");
+                json_out_int(j, pid);
+                json_out_member(j, "uid");
+                json_out_int(j, uid);
+                json_out_member(j, "user");
+                json_out_string(j, pw ? pw->pw_name : user_s);
+                json_out_member(j, "command");
+                json_out_string(j, comm);
+                json_out_member(j, "node");
+                json_out_string(j, node);
+                json_out_end_object(j);
                 table_add_row(t, pid_s, pw ? pw->pw_name : user_s, comm, node);
         }
         if (r < 0)
                 return fail_bus("holders", &error, r);
-        json_builder_end_array(b);
-        json_builder_end_object(b);
+        json_out_end_array(j);
+        json_out_end_object(j);
 
-        if (arg_json) {
-                g_autoptr(JsonNode) n = json_builder_get_root(b);
-                json_print(n, stdout);
-        } else if (table_rows(t) == 0)
+        if (arg_json)
+                json_out_print(j, stdout, true);
+        else if (table_rows(t) == 0)
                 printf("No process holds %s.\n", info->address);
         else
                 table_print(t, stdout);
@@ -422,8 +417,10 @@ static int verb_set_default(sd_bus *bus, int argc, char **argv, const char *gpu)
         if (r < 0)
                 return fail_bus(what, &error, r);
         if (arg_json) {
-                g_autoptr(JsonNode) n = gpu_info_to_json(info);
-                json_print(n, stdout);
+                g_autoptr(JsonOut) j = json_out_new();
+
+                gpu_info_to_json(info, j);
+                json_out_print(j, stdout, true);
         } else if (!arg_quiet)
                 printf("%s: default mode %s (%s)\n", info->address, info->default_mode,
                        streq(mode, "keep") ? "left as it is when gpuswitchd starts"
@@ -584,6 +581,17 @@ static int run(int argc, char *argv[]) {
                 gpu_arg = argv[argc - 1];
         if (gpu_arg_normalize(gpu_arg, gpu) < 0)
                 return usage_error("'%s' is not a PCI address such as 0000:0a:00, 0a:00 or 0000:0a:00.1", gpu_arg);
+        if (arg_json) {
+                const char *why = NULL;
+
+                /* before the daemon is asked anything: a switch must not
+                 * happen without the output asked for */
+                if (json_out_load(&why) < 0) {
+                        fprintf(stderr, "gpuswitchctl: --json needs json-glib (libjson-glib-1.0.so.0), "
+                                "which could not be loaded: %s\n", why);
+                        return GS_EXIT_FAILURE;
+                }
+        }
 
         (void) gs_errors_register();
         r = sd_bus_open_system(&bus);

@@ -7,6 +7,7 @@
 
 #include "gpu-changes.h"
 #include "gpu-info.h"
+#include "json-out.h"
 #include "output.h"
 #include "util.h"
 
@@ -42,37 +43,33 @@ static void print_event(const Monitor *mon, const char *gpu, const char *event, 
                 return;
         }
 
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
-        g_autofree char *iso = g_date_time_format_iso8601(now), *line = NULL;
+        g_autoptr(JsonOut) j = json_out_new();
+        g_autofree char *iso = g_date_time_format_iso8601(now);
         EventField type;
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "time");
-        json_builder_add_string_value(b, iso);
-        json_builder_set_member_name(b, "gpu");
-        gpu ? json_builder_add_string_value(b, gpu) : json_builder_add_null_value(b);
-        json_builder_set_member_name(b, "event");
-        json_builder_add_string_value(b, event);
+        json_out_begin_object(j);
+        json_out_member(j, "time");
+        json_out_string(j, iso);
+        json_out_member(j, "gpu");
+        json_out_string(j, gpu);
+        json_out_member(j, "event");
+        json_out_string(j, event);
         va_start(ap, text);
         while ((type = va_arg(ap, EventField)) != FIELD_END) {
                 const char *key = va_arg(ap, const char *);
 
-                json_builder_set_member_name(b, key);
+                json_out_member(j, key);
                 if (type == FIELD_BOOL)
-                        json_builder_add_boolean_value(b, va_arg(ap, int));
+                        json_out_bool(j, va_arg(ap, int));
                 else {
                         const char *v = va_arg(ap, const char *);
-                        v && *v ? json_builder_add_string_value(b, v) : json_builder_add_null_value(b);
+                        json_out_string(j, isempty(v) ? NULL : v);
                 }
         }
         va_end(ap);
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        json_generator_set_root(gen, root);
-        line = json_generator_to_data(gen, NULL);
-        puts(line);
+        json_out_end_object(j);
+        /* one object a line */
+        json_out_print(j, stdout, false);
 }
 
 static const char *or_none(const char *s) {

@@ -85,14 +85,3 @@ void table_print(const Table *t, FILE *f) {
                         fprintf(f, "%*s", (int) (width[col] - g_utf8_strlen(cell, -1) + 2), "");
         }
 }
-
-void json_print(JsonNode *node, FILE *f) {
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autofree char *s = NULL;
-
-        json_generator_set_pretty(gen, TRUE);
-        json_generator_set_indent(gen, 2);
-        json_generator_set_root(gen, node);
-        s = json_generator_to_data(gen, NULL);
-        fprintf(f, "%s\n", s);
-}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <json-glib/json-glib.h>
+#include <glib.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -20,6 +20,3 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Table, table_free)
 int table_add_row(Table *t, ...);           /* n_columns strings; NULL prints "-" */
 void table_print(const Table *t, FILE *f);
 size_t table_rows(const Table *t);
-
-/* Prints a JSON node, pretty, with a newline. */
-void json_print(JsonNode *node, FILE *f);

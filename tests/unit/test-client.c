@@ -5,6 +5,7 @@
 
 #include "gpu-arg.h"
 #include "gpu-info.h"
+#include "json-out.h"
 #include "output.h"
 #include "testlib.h"
 
@@ -101,17 +102,19 @@ static void test_json(void) {
                 .mode = "mixed", .default_mode = "keep", .boot_vga = false,
                 .iommu_groups = groups, .n_iommu_groups = 1, .functions = fn, .n_functions = 2,
         };
-        g_autoptr(JsonNode) n = gpu_info_to_json(&g);
-        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonOut) o = json_out_new();
         g_autofree char *s = NULL;
 
-        json_generator_set_root(gen, n);
-        s = json_generator_to_data(gen, NULL);
+        gpu_info_to_json(&g, o);
+        s = json_out_to_string(o, false);
         CHECK_STR(s, "{\"address\":\"0000:01:00\",\"object\":\"/org/gpuswitch1/gpu/0000_01_00\",\"name\":\"GA102\","
                      "\"mode\":\"mixed\",\"default_mode\":\"keep\",\"step\":null,\"boot_vga\":false,\"iommu_groups\":[12],"
                      "\"functions\":[{\"address\":\"0000:01:00.0\",\"class\":\"0x030000\",\"class_name\":\"VGA\","
                      "\"driver\":\"vfio-pci\",\"host_driver\":\"nvidia\"},{\"address\":\"0000:01:00.1\","
                      "\"class\":\"0x040300\",\"class_name\":\"Audio\",\"driver\":null,\"host_driver\":null}]}");
+
+        /* without --json there is no JsonOut: a call that does nothing */
+        gpu_info_to_json(&g, NULL);
 }
 
 int main(void) {
