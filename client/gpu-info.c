@@ -92,15 +92,21 @@ static int read_groups(sd_bus_message *m, GpuInfo *g) {
 }
 
 int gpu_info_get(sd_bus *bus, const char *object, GpuInfo **ret, sd_bus_error *error) {
-        g_autoptr(GpuInfo) g = g_new0(GpuInfo, 1);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *key;
         int r;
 
         r = sd_bus_call_method(bus, BUS_NAME, object, "org.freedesktop.DBus.Properties", "GetAll", error, &reply,
                                "s", GPU_INTERFACE);
         if (r < 0)
                 return r;
+        return gpu_info_read(reply, object, ret, error);
+}
+
+int gpu_info_read(sd_bus_message *reply, const char *object, GpuInfo **ret, sd_bus_error *error) {
+        g_autoptr(GpuInfo) g = g_new0(GpuInfo, 1);
+        const char *key;
+        int r;
+
         g->object = g_strdup(object);
         r = sd_bus_message_enter_container(reply, 'a', "{sv}");
         while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {

@@ -33,6 +33,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GpuInfo, gpu_info_free)
 
 /* GetAll on the object; error set on failure. */
 int gpu_info_get(sd_bus *bus, const char *object, GpuInfo **ret, sd_bus_error *error);
+/* The same from GetAll's reply, read by the caller. */
+int gpu_info_read(sd_bus_message *reply, const char *object, GpuInfo **ret, sd_bus_error *error);
 
 void gpu_info_print(const GpuInfo *g);
 /* The --json form, as the next value of o (see JSON OUTPUT in

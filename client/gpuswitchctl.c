@@ -218,10 +218,9 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
 static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char *verb) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        g_autofree char *object = NULL;
-        g_autoptr(GpuInfo) info = NULL;
+        g_autoptr(GpuInfo) before = NULL, now = NULL;
+        const GpuInfo *info;
         char what[64];
-        size_t on_target = 0;
         int r;
 
         snprintf(what, sizeof what, "switching %s to %s", *gpu ? gpu : "the GPU", mode);
@@ -234,27 +233,33 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
                 return fail_bus(what, &error, r);
         /* Not the bus's default 25 s: a GPU may take longer to let go. */
         r = switch_call(bus, gpu, what, m, (uint64_t) arg_timeout_sec * USEC_PER_SEC, !arg_quiet && !arg_json,
-                        &object, &error);
+                        &before, &error);
         if (r < 0)
                 return fail_bus(what, &error, r);
-
         if (arg_quiet && !arg_json)
                 return 0;
-        r = gpu_info_get(bus, object, &info, &error);
-        if (r < 0)
-                return fail_bus(verb, &error, r);
+
+        /* The result line needs nothing new: the daemon answers a switch
+         * only once it has read every function's driver link back.  JSON
+         * shows the drivers themselves, so it asks again. */
+        if (!before || arg_json) {
+                _cleanup_free_ char *object = NULL;
+
+                r = before ? 0 : get_gpu_object(bus, gpu, &object, &error);
+                if (r >= 0)
+                        r = gpu_info_get(bus, before ? before->object : object, &now, &error);
+                if (r < 0)
+                        return fail_bus(verb, &error, r);
+        }
         if (arg_json) {
                 g_autoptr(JsonOut) j = json_out_new();
 
-                gpu_info_to_json(info, j);
+                gpu_info_to_json(now, j);
                 json_out_print(j, stdout, true);
                 return 0;
         }
-        for (size_t i = 0; i < info->n_functions; i++)
-                if (streq(mode, "vfio") ? streq(info->functions[i].driver, "vfio-pci")
-                                        : !streq(info->functions[i].driver, "vfio-pci"))
-                        on_target++;
-        printf("%s: %s (%zu of %zu functions on %s)\n", info->address, info->mode, on_target, info->n_functions,
+        info = before ? before : now;
+        printf("%s: %s (%zu of %zu functions on %s)\n", info->address, mode, info->n_functions, info->n_functions,
                streq(mode, "vfio") ? "vfio-pci" : "their host drivers");
         return 0;
 }

@@ -5,6 +5,7 @@
 #include <systemd/sd-event.h>
 
 #include "gpu-changes.h"
+#include "gpu-info.h"
 #include "util.h"
 
 /* A switch that ends within this is reported by its result line alone. */
@@ -16,11 +17,12 @@ typedef struct SwitchCall {
         sd_bus *bus;
         const char *what;
         char *object;             /* the GPU's object, from GetGpu */
+        GpuInfo *info;            /* its properties as the switch began */
         char *owner;              /* the daemon's unique name */
         char *step;               /* the latest Step, until it is shown */
         bool switching, shown;
         sd_event_source *moment, *listen;
-        sd_bus_slot *object_slot, *owner_slot, *changes_slot, *state_slot;
+        sd_bus_slot *object_slot, *info_slot, *owner_slot, *changes_slot, *state_slot;
         sd_bus_error *error;
         bool done;
         int result, object_result;
@@ -28,11 +30,13 @@ typedef struct SwitchCall {
 
 static void switch_call_done(SwitchCall *c) {
         g_free(c->object);
+        gpu_info_free(c->info);
         g_free(c->owner);
         g_free(c->step);
         sd_event_source_disable_unref(c->moment);
         sd_event_source_disable_unref(c->listen);
         sd_bus_slot_unref(c->object_slot);
+        sd_bus_slot_unref(c->info_slot);
         sd_bus_slot_unref(c->owner_slot);
         sd_bus_slot_unref(c->changes_slot);
         sd_bus_slot_unref(c->state_slot);
@@ -137,6 +141,21 @@ static int on_listen(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Without it the caller asks again after the switch. */
+static int on_info(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        SwitchCall *c = userdata;
+
+        if (!sd_bus_message_is_method_error(m, NULL))
+                (void) gpu_info_read(m, c->object, &c->info, &error);
+        c->info_slot = sd_bus_slot_unref(c->info_slot);
+        return 0;
+}
+
+/* The GPU's properties are asked for as soon as its object is known,
+ * while the switch runs: the result line then needs no call after the
+ * reply, when the daemon is busy reading the new state and the kernel and
+ * udev with the functions' new drivers. */
 static int on_object(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SwitchCall *c = userdata;
         const char *path;
@@ -146,8 +165,12 @@ static int on_object(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 r = -sd_bus_error_get_errno(sd_bus_message_get_error(m));
         else
                 r = sd_bus_message_read(m, "o", &path);
-        if (r >= 0)
+        if (r >= 0) {
                 c->object = g_strdup(path);
+                r = sd_bus_call_method_async(c->bus, &c->info_slot, "org.gpuswitch1", path,
+                                             "org.freedesktop.DBus.Properties", "GetAll", on_info, c, "s",
+                                             GPU_INTERFACE);
+        }
         c->object_result = r < 0 ? r : 0;
         c->object_slot = sd_bus_slot_unref(c->object_slot);
         return 0;
@@ -167,7 +190,7 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
 }
 
 int switch_call(sd_bus *bus, const char *gpu, const char *what, sd_bus_message *call, uint64_t timeout_usec,
-                bool progress, char **ret_object, sd_bus_error *error) {
+                bool progress, GpuInfo **ret_info, sd_bus_error *error) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *call_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(switch_call_done) SwitchCall c = { .bus = bus, .what = what, .error = error };
@@ -195,16 +218,17 @@ int switch_call(sd_bus *bus, const char *gpu, const char *what, sd_bus_message *
         r = sd_bus_call_async(bus, &call_slot, call, on_reply, &c, timeout_usec);
         /* Not sd_event_loop() and sd_event_exit(): the loop's exit would
          * close the bus, which the caller goes on using. */
-        while (r >= 0 && (!c.done || c.object_slot))
+        while (r >= 0 && (!c.done || c.object_slot || c.info_slot))
                 r = sd_event_run(event, UINT64_MAX);
         if (r >= 0)
                 r = c.result;
         if (r >= 0)
                 r = c.object_result;
+
         (void) sd_bus_detach_event(bus);
         if (r < 0 && !sd_bus_error_is_set(error))
                 sd_bus_error_set_errno(error, r);
-        if (r >= 0 && ret_object)
-                *ret_object = g_steal_pointer(&c.object);
+        if (r >= 0 && ret_info)
+                *ret_info = g_steal_pointer(&c.info);
         return r;
 }
