@@ -122,7 +122,33 @@ echo "BENCH bus while switching: $SWITCHES switches ran ($SWITCH_FAILS failed), 
         "${SW[switching.daemon]}% (back to back) and ${SW[switching-paced.daemon]}% (paced) of the reads"
 for l in switching switching-paced; do target $l $TARGET_P99 "on this machine"; done
 
+# What the daemon and gpuswitchctl add to a switch at this machine's speed:
+# gpuswitchctl vfio and host, as root, against simulated-gpuswitchd started
+# again with kernel writes that take no time (a real nvidia unbind or probe
+# takes hundreds of milliseconds to seconds).  Each is a whole command:
+# its start, the bus, polkit's check, the daemon's reading, planning,
+# holder scan of this machine's /proc, switch record and reply.
+kill $DAEMON_PID; wait $DAEMON_PID 2>/dev/null || true
+GPUSWITCH_STATE_DIR=$dir/state GPUSWITCH_RUNTIME_DIR=$dir/state TMPDIR=$dir \
+        "$bin/simulated-gpuswitchd" 0 2>"$dir/daemon.log" & DAEMON_PID=$!; pids+=($!)
+for _ in $(seq 100); do has_owner org.gpuswitch1 && break; sleep 0.05; done
+CTL=$bin/../client/gpuswitchctl SWITCH_RUNS=${SWITCH_RUNS:-50}
+ctl_ms=() ctl_bad=0
+for ((i = 0; i < SWITCH_RUNS; i++)); do
+        for m in vfio host; do
+                t0=$EPOCHREALTIME
+                "$CTL" -q "$m" 2>>"$dir/switch.err" || ctl_bad=$((ctl_bad + 1))
+                t1=$EPOCHREALTIME
+                ctl_ms+=($(( ${t1/./} - ${t0/./} )))
+        done
+done
+read -r ctl_p50 ctl_min ctl_max < <(printf '%s\n' "${ctl_ms[@]}" | sort -n | awk '{v[NR] = $1} END {
+        printf "%.1f %.1f %.1f\n", v[int((NR + 1) / 2)] / 1000, v[1] / 1000, v[NR] / 1000 }')
+echo "BENCH switch overhead on this machine: gpuswitchctl vfio/host, each a whole command, with kernel writes that" \
+        "take no time: median $ctl_p50 ms ($ctl_min-$ctl_max) over $((SWITCH_RUNS * 2)) switches, $ctl_bad failed"
+
 failed=0
+[ "$ctl_bad" = 0 ] || { echo "bus-host: $ctl_bad gpuswitchctl switches failed:" >&2; sort "$dir/switch.err" | uniq -c >&2; failed=1; }
 if [ -e "$LOAD_FAILED" ]; then
         echo "bus-host: $(wc -l <"$LOAD_FAILED") bus-load runs failed:" >&2; cat "$dir/runs.log" >&2; failed=1
 fi

@@ -13,17 +13,21 @@
 #                without gpuswitchctl's own start and calls, for the analysis
 # in one boot, on the same GPU: a warm-up round, then SWITCH_ROUNDS rounds
 # (default 20), each subject once per round, in a new random order each
-# round: which subject follows which matters (the switch to vfio after
-# driverctl's round trip was ~0.5 s slower, whoever made it).
+# round.
 # A round trip is the wall clock of its two commands (bash's EPOCHREALTIME,
 # no exec to read the clock), nothing subtracted; between commands, outside
-# the clock, udev and the kernel settle and the state is checked.
+# the clock, udev and the kernel settle and the state is checked, and each
+# round trip starts on a GPU that has rested SWITCH_HOST_IDLE seconds
+# (default 3) on its host drivers: sooner, their own initialisation is
+# still running and the first unbind waits for it, whoever makes it.
+# Last, the fixed cost of a command without kernel writes.
 # Figures on BENCH lines (bench/run.sh keeps them); RESULT lines say whether
 # every subject really moved every function and put it back.
 . "$(dirname "$0")/../../tests/vm/guest-lib.sh"
 . "$(dirname "$0")/../../tests/vm/gpu-lib.sh"
 
 ROUNDS=${SWITCH_ROUNDS:-20}
+HOST_IDLE=${SWITCH_HOST_IDLE:-3}   # seconds on the host drivers before each round trip
 SUBJECTS=(floor pci-bind driverctl gpuswitchctl busctl)
 declare -A LABEL=(
         [floor]="floor (bare kernel sequence, C)"
@@ -110,9 +114,12 @@ one_round_trip() { # NAME TIMED(0|1)
                 /tmp/pci-bind "" "$SLOT" >>"$log" 2>&1
         fi
         nic_untouched || BAD[$s]+="NIC on $(drv $NIC)[$(override $NIC)]; "
-        # The next subject starts on a quiet guest: after driverctl the
-        # next switch to vfio was ~0.5 s slower with settle alone.
-        settle; sleep 0.7
+        # The next subject starts on a settled GPU.  Its host drivers go on
+        # initialising after their probe returned (the HDA codec probe,
+        # DRM's fbdev), and an unbind during that waits for it: the floor's
+        # switch to vfio took ~800 ms 0.2 s after the switch to the host,
+        # 140-480 ms after 1 s, 110-210 ms after 3 s (all in one boot).
+        settle; sleep "$HOST_IDLE"
         [ "$2" = 1 ] || return 0
         local a b
         a=$(( $(usec $t1) - $(usec $t0) )); b=$(( $(usec $t3) - $(usec $t2) ))
@@ -162,6 +169,26 @@ g=${MED[gpuswitchctl]}
 echo "BENCH   targets: gpuswitchctl within 1.2x of the floor: $(yes_no "$g <= 1.2 * $floor_med") ($(ratio "$g" "$floor_med")x);" \
         "faster than the pci-bind loop: $(yes_no "$g < ${MED[pci-bind]}") ($(ratio "$g" "${MED[pci-bind]}")x of it);" \
         "faster than driverctl: $(yes_no "$g < ${MED[driverctl]}") ($(ratio "$g" "${MED[driverctl]}")x of it)"
+
+# ---- the fixed cost of a command, without a kernel write ---------------------
+# What the round trips above pay twice besides the kernel's work: starting a
+# process (the floor's own start, for comparison), and a whole gpuswitchctl
+# switch that has nothing to move (start, bus, authorization, reading and
+# planning in the daemon, the reply; no holder scan, no write).
+median_of() { # N CMD...: the median wall clock of N runs, in ms
+        local n=$1 t0 t1 v=(); shift
+        for ((i = 0; i < n; i++)); do
+                t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1; t1=$EPOCHREALTIME
+                v+=($(( $(usec $t1) - $(usec $t0) )))
+        done
+        read -r m _ < <(stats "${v[@]}"); echo "$m"
+}
+start_floor=$(median_of 15 "$FLOOR")                 # its usage error: a start and an exit
+start_ctl=$(median_of 15 $CTL --version)
+noop_ctl=$(median_of 15 $CTL host)
+all_original || result noop-switch-moved-nothing FAIL "$(state)"
+echo "BENCH   fixed cost of a command in this guest (median of 15): start and exit of the floor $start_floor ms," \
+        "of gpuswitchctl $start_ctl ms; gpuswitchctl host with nothing to move $noop_ctl ms"
 
 # ---- sanity: every subject moved every function and put it back ---------------
 for s in "${SUBJECTS[@]}"; do
