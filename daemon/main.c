@@ -2,6 +2,7 @@
 /* gpuswitchd: owns the PCI rebinding of the managed GPUs and offers it on
  * the system bus as org.gpuswitch1. */
 #include <getopt.h>
+#include <malloc.h>
 
 #include "config.h"
 #include "errors.h"
@@ -123,5 +124,11 @@ static int run(int argc, char *argv[]) {
 }
 
 int main(int argc, char *argv[]) {
+        /* The worker threads (a switch, a ListHolders scan) would each get
+         * a malloc arena of their own while another thread holds one, up to
+         * eight a core, and every arena keeps what it once touched: under
+         * 50 clients' calls the daemon's memory rose by a step of 2 MiB in one run.
+         * They allocate little; one arena keeps the footprint flat. */
+        (void) mallopt(M_ARENA_MAX, 1);
         return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
