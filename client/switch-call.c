@@ -47,6 +47,25 @@ static void show_step(const char *step) {
                 fprintf(stderr, "  %s\n", step);
 }
 
+/* GetAll of the GPU's properties, for the progress and result lines, that
+ * never starts the daemon: one that died during the switch (and puts the
+ * GPU back when it starts) is started by the next call that needs it, not
+ * by lines that are a courtesy. */
+static int get_properties_async(SwitchCall *c, sd_bus_slot **slot, sd_bus_message_handler_t handler) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(c->bus, &m, "org.gpuswitch1", c->object,
+                                           "org.freedesktop.DBus.Properties", "GetAll");
+        if (r >= 0)
+                r = sd_bus_message_set_auto_start(m, false);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", GPU_INTERFACE);
+        if (r < 0)
+                return r;
+        return sd_bus_call_async(c->bus, slot, m, handler, c, 0);
+}
+
 static int on_moment(sd_event_source *s, uint64_t usec, void *userdata) {
         SwitchCall *c = userdata;
 
@@ -135,9 +154,7 @@ static int on_listen(sd_event_source *s, uint64_t usec, void *userdata) {
                                         "org.freedesktop.DBus", "GetNameOwner", on_owner, c, "s",
                                         "org.gpuswitch1");
         (void) gpu_changes_match_async(c->bus, c->object, on_changed, c, &c->changes_slot);
-        (void) sd_bus_call_method_async(c->bus, &c->state_slot, "org.gpuswitch1", c->object,
-                                        "org.freedesktop.DBus.Properties", "GetAll", on_state, c, "s",
-                                        GPU_INTERFACE);
+        (void) get_properties_async(c, &c->state_slot, on_state);
         return 0;
 }
 
@@ -167,9 +184,7 @@ static int on_object(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 r = sd_bus_message_read(m, "o", &path);
         if (r >= 0) {
                 c->object = g_strdup(path);
-                r = sd_bus_call_method_async(c->bus, &c->info_slot, "org.gpuswitch1", path,
-                                             "org.freedesktop.DBus.Properties", "GetAll", on_info, c, "s",
-                                             GPU_INTERFACE);
+                (void) get_properties_async(c, &c->info_slot, on_info);
         }
         c->object_result = r < 0 ? r : 0;
         c->object_slot = sd_bus_slot_unref(c->object_slot);
