@@ -233,7 +233,7 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
                 return fail_bus(what, &error, r);
         /* Not the bus's default 25 s: a GPU may take longer to let go. */
         r = switch_call(bus, gpu, what, m, (uint64_t) arg_timeout_sec * USEC_PER_SEC, !arg_quiet && !arg_json,
-                        &before, &error);
+                        arg_quiet && !arg_json ? NULL : &before, &error);
         if (r < 0)
                 return fail_bus(what, &error, r);
         if (arg_quiet && !arg_json)

@@ -24,7 +24,7 @@ typedef struct SwitchCall {
         sd_event_source *moment, *listen;
         sd_bus_slot *object_slot, *info_slot, *owner_slot, *changes_slot, *state_slot;
         sd_bus_error *error;
-        bool done;
+        bool done, want_info;
         int result, object_result;
 } SwitchCall;
 
@@ -184,7 +184,8 @@ static int on_object(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 r = sd_bus_message_read(m, "o", &path);
         if (r >= 0) {
                 c->object = g_strdup(path);
-                (void) get_properties_async(c, &c->info_slot, on_info);
+                if (c->want_info)
+                        (void) get_properties_async(c, &c->info_slot, on_info);
         }
         c->object_result = r < 0 ? r : 0;
         c->object_slot = sd_bus_slot_unref(c->object_slot);
@@ -208,7 +209,8 @@ int switch_call(sd_bus *bus, const char *gpu, const char *what, sd_bus_message *
                 bool progress, GpuInfo **ret_info, sd_bus_error *error) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *call_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(switch_call_done) SwitchCall c = { .bus = bus, .what = what, .error = error };
+        _cleanup_(switch_call_done) SwitchCall c = { .bus = bus, .what = what, .error = error,
+                                                     .want_info = ret_info != NULL };
         int r;
 
         r = sd_event_new(&event);
