@@ -8,8 +8,10 @@
  * Per function, to vfio: driver_override=vfio-pci, unbind, drivers_probe,
  * the driver link must be vfio-pci.  Back: driver_override cleared with a
  * newline, unbind, drivers_probe, the link must be some other driver.
- * No holder check, no rollback, no bus: run ONLY inside the QEMU guest
- * (bench/vm/switch-latency.sh), never on a real machine. */
+ * No holder check, no rollback, no bus: it runs only inside the QEMU guest
+ * (bench/vm/switch-latency.sh), whose kernel command line has TESTVM_MARKER
+ * (tests/vm/testvm-guard.sh); anywhere else it refuses before it opens
+ * anything in sysfs. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +84,21 @@ static int move(const char *fn, int to_vfio) {
         return 0;
 }
 
+/* Whether the kernel command line has TESTVM_MARKER as one of its words. */
+static int in_test_vm(void) {
+        char line[4096], *word, *save = NULL;
+        FILE *f = fopen("/proc/cmdline", "re");
+        int found = 0;
+
+        if (!f)
+                return 0;
+        if (fgets(line, sizeof line, f))
+                for (word = strtok_r(line, " \n", &save); word && !found; word = strtok_r(NULL, " \n", &save))
+                        found = strcmp(word, TESTVM_MARKER) == 0;
+        fclose(f);
+        return found;
+}
+
 static int by_name(const struct dirent **a, const struct dirent **b) {
         return strcmp((*a)->d_name, (*b)->d_name);
 }
@@ -95,6 +112,12 @@ int main(int argc, char *argv[]) {
             strlen(argv[2]) != 10 || strchr(argv[2], '/')) {
                 fprintf(stderr, "usage: switch-floor vfio|host SLOT (such as 0000:0a:00)\n");
                 return 2;
+        }
+        if (!in_test_vm()) {
+                fprintf(stderr, "switch-floor: refusing to run: this is not the gpuswitch test VM (" TESTVM_MARKER
+                                " is not on the kernel command line), and switch-floor writes PCI sysfs;"
+                                " run it in the guest of tests/vm/run-vm-test.sh\n");
+                return 77;
         }
         to_vfio = strcmp(argv[1], "vfio") == 0;
         slot_len = strlen(argv[2]);

@@ -5,7 +5,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 build=(cmake gcc make pkg-config libsystemd-dev libglib2.0-dev libjson-glib-dev libkmod-dev
        systemd dbus polkitd python3 pci.ids scdoc
-       kmod)   # depmod: the doctor's unit test builds a module index
+       kmod    # depmod: the doctor's unit test builds a module index
+       strace) # test-testvm-guard: what a refusing program opened
 vm=()
 if [ "${1:-}" != --build-only ]; then
         # the QEMU guest: kernel tools, busybox, qemu; and the userspace it borrows

@@ -47,22 +47,7 @@ if [ -z "$FLOOR" ]; then
 fi
 [ -x "$FLOOR" ] && result floor-built PASS "$FLOOR" || result floor-built FAIL "no switch-floor at '$FLOOR'"
 
-# The usual user script: every function of the slot to DRIVER, or with ""
-# back to its default driver.
-cat > /tmp/pci-bind <<'EOF'
-#!/bin/bash
-# pci-bind DRIVER SLOT ("" as DRIVER: back to the default drivers)
-drv=$1 slot=$2
-[ -n "$drv" ] && modprobe "$drv"
-for dev in /sys/bus/pci/devices/"$slot".*; do
-        addr=${dev##*/}
-        echo "$drv" > "$dev/driver_override"
-        [ -e "$dev/driver" ] && echo "$addr" > "$dev/driver/unbind"
-        echo "$addr" > /sys/bus/pci/drivers_probe
-        [ -e "$dev/driver" ] || { echo "pci-bind: $addr has no driver" >&2; exit 1; }
-done
-EOF
-chmod 755 /tmp/pci-bind
+PCI_BIND=$(cd "$(dirname "$0")" && pwd)/pci-bind.sh   # the usual user script
 
 driverctl_all() { # vfio|host
         local dev
@@ -80,7 +65,7 @@ subject() { # NAME vfio|host
         [ "$2" = vfio ] && to=vfio-pci
         case "$1" in
         floor) "$FLOOR" "$2" "$SLOT" ;;
-        pci-bind) /tmp/pci-bind "$to" "$SLOT" ;;
+        pci-bind) "$PCI_BIND" "$to" "$SLOT" ;;
         driverctl) driverctl_all "$2" ;;
         gpuswitchctl) $CTL "$2" ;;
         busctl) busctl --system call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "" "$2" 0 ;;
@@ -111,7 +96,7 @@ one_round_trip() { # NAME TIMED(0|1)
         if [ $rc2 != 0 ] || ! all_original; then
                 BAD[$s]+="to host rc=$rc2: $(state); "
                 # the next subject starts from the original state
-                /tmp/pci-bind "" "$SLOT" >>"$log" 2>&1
+                "$PCI_BIND" "" "$SLOT" >>"$log" 2>&1
         fi
         nic_untouched || BAD[$s]+="NIC on $(drv $NIC)[$(override $NIC)]; "
         # The next subject starts on a settled GPU.  Its host drivers go on

@@ -1,7 +1,11 @@
 #!/bin/bash
 # Stage 2, PID 1 in the guest, on the build machine's userspace (overlay):
 # load the drivers of the emulated GPU, install the staged gpuswitch, start
-# dbus-daemon and polkitd, make test users, run the test script, power off.
+# dbus-daemon and polkitd, make test users, then run the boot's test
+# scripts one after another, the guest put back as it was before each
+# (guest-reset.py), and power off.
+. "$(dirname "$0")/testvm-guard.sh"
+testvm_guard guest-init.sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LANG=C.UTF-8
 # the serial console is a terminal: no pagers waiting for a key
@@ -9,9 +13,11 @@ export SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0
 for a in $(cat /proc/cmdline); do
         case "$a" in
         vmtest.stage=*) STAGE=${a#*=} ;;
-        vmtest.script=*) SCRIPT=${a#*=} ;;
+        vmtest.plan=*) PLAN=${a#*=} ;;
+        vmtest.script-timeout=*) SCRIPT_TIMEOUT=${a#*=} ;;
         vmtest.vfiocheck=*) export VFIOCHECK=${a#*=} ;;
-        vmtest.testmod=*) TESTMOD=${a#*=} ;;
+        vmtest.testmod=*) export VMTEST_TESTMOD=${a#*=} ;;
+        vmtest.plain-stage=*) export VMTEST_PLAIN_STAGE=${a#*=} ;;
         vmtest.deb=*) export VMTEST_DEB=${a#*=} ;;
         vmtest.sanitize=1) export VMTEST_SANITIZE=1 ;;
         esac
@@ -35,7 +41,7 @@ hostname gpuswitch-vm
 for m in bochs snd_hda_intel snd_hda_codec_generic xhci_pci e1000e; do
         modprobe "$m" || echo "VMTEST: modprobe $m failed"
 done
-[ -n "$TESTMOD" ] && { insmod "$TESTMOD" || echo "VMTEST: insmod $TESTMOD failed"; }
+[ -n "$VMTEST_TESTMOD" ] && { insmod "$VMTEST_TESTMOD" || echo "VMTEST: insmod $VMTEST_TESTMOD failed"; }
 sleep 0.3   # the HDA codec probes asynchronously
 
 # gpuswitch as `cmake --install` puts it; --keep-directory-symlink because
@@ -79,7 +85,7 @@ else
         mkdir -p /run/dbus
         dbus-daemon --system --fork || echo "VMTEST: dbus-daemon failed"
         for i in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
-        /usr/lib/polkit-1/polkitd --no-debug >/tmp/polkitd.log 2>&1 &
+        /usr/lib/polkit-1/polkitd --no-debug >/run/vmtest/polkitd.log 2>&1 &
 fi
 has_owner() {
         dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
@@ -87,17 +93,38 @@ has_owner() {
 }
 # at most ~15 s: a dbus-send costs a few tenths of a second under TCG
 for i in $(seq 40); do has_owner org.freedesktop.PolicyKit1 && break; sleep 0.1; done
-has_owner org.freedesktop.PolicyKit1 || { echo "VMTEST: polkitd did not start:"; cat /tmp/polkitd.log; }
+has_owner org.freedesktop.PolicyKit1 || { echo "VMTEST: polkitd did not start:"; cat /run/vmtest/polkitd.log; }
 groupadd -f gpuswitch
 useradd -M -u 1001 -s /bin/bash alice
 useradd -M -u 1002 -s /bin/bash bob
 echo "VMTEST: ready at $(up)s"
 
-if [ -n "$SCRIPT" ]; then
-        bash "$SCRIPT"
-        rc=$?
-        # finish powers off and never returns: a script back here died early.
-        echo "RESULT guest-script FAIL $(basename "$SCRIPT") exited $rc without calling finish at $(up)s"
+
+# The scripts, each from the state recorded here.  A script ends with
+# finish (guest-lib.sh), which leaves the file $VMTEST_FINISHED; one that
+# does not, or runs past its time, fails.  When the guest cannot be put back
+# the boot ends here: the host boots a fresh guest for the scripts left.
+reset() { /usr/bin/python3 "$(dirname "$0")/guest-reset.py" "$1"; }
+export VMTEST_FINISHED=/run/vmtest/finished
+if reset snapshot; then
+        while read -r script; do
+                [ -n "$script" ] || continue
+                name=$(basename "$script" .sh)
+                rm -f "$VMTEST_FINISHED"
+                VMTEST_DMESG_FROM=$(( $(dmesg | wc -l) + 1 ))
+                echo "VMTEST: SCRIPT-START $name at $(up)s"
+                VMTEST_DMESG_FROM=$VMTEST_DMESG_FROM timeout -k 10 "${SCRIPT_TIMEOUT:-600}" bash "$script"
+                rc=$?
+                if [ ! -e "$VMTEST_FINISHED" ]; then
+                        [ $rc = 124 ] && why="ran past ${SCRIPT_TIMEOUT:-600} s" || why="exited $rc"
+                        echo "RESULT guest-script FAIL $name $why without calling finish at $(up)s"
+                fi
+                echo "VMTEST: RESET-START $name at $(up)s"
+                reset restore || { echo "VMTEST: RESET-FAILED after $name at $(up)s"; break; }
+                echo "VMTEST: SCRIPT-END $name at $(up)s"
+        done < "$PLAN"
+else
+        echo "VMTEST: RESET-FAILED before the first script"
 fi
 echo "VMTEST: GUEST-DONE"
 sync

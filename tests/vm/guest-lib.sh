@@ -1,5 +1,7 @@
 # Sourced by the guest test scripts (tests/vm/guest/*.sh), inside the QEMU
 # guest only: these helpers read the guest's sysfs; the scripts write it.
+. "$(dirname "${BASH_SOURCE[0]}")/testvm-guard.sh"
+testvm_guard "${0##*/}"
 
 # The emulated GPU (see run-vm-test.sh): VGA 1234:1111, HDA 8086:293e,
 # xHCI 1b36:000d and edu 1234:11e8 (on gpuswitch_test, the nvidia stand-in)
@@ -52,23 +54,23 @@ sanitizer_check() { # a sanitized build (guest-init.sh): the daemon stopped, so 
         pkill -TERM -x gpuswitchd
         for i in $(seq 300); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done
         pgrep -x gpuswitchd >/dev/null && result sanitizer-daemon-stopped FAIL "gpuswitchd still running 30 s after SIGTERM"
+        local reports=0
         for f in "$VMTEST_SANDIR"/*; do
                 [ -e "$f" ] || continue
                 result "sanitizer-report-${f##*/}" FAIL
-                cat "$f"
+                cat "$f"; rm -f "$f"   # reported: the next script in this boot starts with none
+                reports=$((reports + 1))
         done
-        [ -n "$(ls -A "$VMTEST_SANDIR")" ] || result sanitizer-no-reports PASS
+        [ $reports != 0 ] || result sanitizer-no-reports PASS
 }
+# The guest's stage 2 (guest-init.sh) runs the scripts of a boot one after
+# another, resetting the guest between them: finish ends the script, and
+# stage 2 powers the guest off after the last one.
 finish() {
         [ "${VMTEST_SANITIZE:-0}" = 1 ] && sanitizer_check
         echo "==== kernel warnings"
-        dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' | head -20
+        dmesg | tail -n +"${VMTEST_DMESG_FROM:-1}" | grep -E 'WARNING|BUG|Oops|Call Trace' | head -20
         echo "VMTEST: $VMTEST_PASS passed, $VMTEST_FAIL failed in $(basename "$0")"
-        echo "VMTEST: GUEST-DONE"
-        sync
-        echo o > /proc/sysrq-trigger
-        # Never return: the power-off tears down the 9p root, so nothing may be
-        # exec'd from it any more; wait with builtins only (a pipe nobody writes).
-        exec 2>/dev/null
-        while :; do read -rt 10 <> <(:) || true; done
+        [ -n "${VMTEST_FINISHED:-}" ] && : > "$VMTEST_FINISHED"
+        exit 0
 }

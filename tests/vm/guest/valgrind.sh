@@ -1,22 +1,25 @@
 #!/bin/bash
-# vmtest: plain-build
 # The daemon under valgrind's memcheck for a switch round trip, a few reads
 # and a refused call, then stopped with SIGTERM: no memory error and no leak
 # (definite, indirect or possible; glib's and libsystemd's one-time
 # allocations are still reachable, which is no error).
-# valgrind cannot run an ASan build: the sanitized pass skips this script.
+# valgrind cannot run an ASan build: in a guest given one (run-all.sh's),
+# the daemon under memcheck is the build without sanitizers that
+# run-vm-test.sh's --plain-stage names; alone, the installed one.
 . "$(dirname "$0")/../guest-lib.sh"
 
 . "$(dirname "$0")/../gpu-lib.sh"
 
 VGLOG=/tmp/valgrind.log
+DAEMON=${VMTEST_PLAIN_STAGE:+$VMTEST_PLAIN_STAGE}/usr/libexec/gpuswitchd
+readelf -d "$DAEMON" | grep -q libasan && { result plain-daemon FAIL "$DAEMON is sanitized: give run-vm-test.sh --plain-stage"; finish; }
 
 configure "" "AllowBootVga=yes"
 pkill -x gpuswitchd
 # Under TCG memcheck runs the daemon some 50 times slower: generous waits.
 valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible \
         --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --num-callers=30 \
-        --log-file="$VGLOG" /usr/libexec/gpuswitchd &
+        --log-file="$VGLOG" "$DAEMON" &
 VG=$!
 for _ in $(seq 600); do bus_has_owner org.gpuswitch1 && break; kill -0 $VG 2>/dev/null || break; sleep 0.2; done
 bus_has_owner org.gpuswitch1 && result daemon-under-memcheck-on-bus PASS || result daemon-under-memcheck-on-bus FAIL
