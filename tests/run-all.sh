@@ -15,8 +15,8 @@
 # --unit-only only when set).  BUILD_DIR: the build folder (default build/).
 #
 # The guest scripts of one kind (run-vm-test.sh --kinds) share a boot; the
-# boots and the other phases run in two lanes, one a core: the largest boot
-# in the first, everything else in the second.  Each phase's output is kept
+# boots and the other phases after the builds are shared out between two
+# workers, one a core.  Each phase's output is kept
 # in BUILD_DIR/results/PHASE.log and printed, in a fixed order, when all are
 # done.
 set -uo pipefail
@@ -45,7 +45,7 @@ start=$SECONDS
 phase() { # NAME CMD...
         local name=$1 t0=$SECONDS rc; shift
         "$@" >"$R/$name.log" 2>&1; rc=$?
-        echo "$((SECONDS - t0))" > "$R/$name.time"
+        echo "$((t0 - start)) $((SECONDS - t0))" > "$R/$name.time"
         echo "[$(date +%T)] $name: $((SECONDS - t0)) s$([ $rc = 0 ] || echo ", exit $rc")"
         return $rc
 }
@@ -90,15 +90,22 @@ vm() { # NAME SCRIPT...: one boot's scripts (a kind's), against the sanitized st
         fi
         for s in "$@"; do args+=(--script "$s"); done
         tests/vm/run-vm-test.sh "${from[@]}" "${args[@]}" --work "$B/vmwork" --log "$B/vm-$name.log"
-        local rc=$?
-        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$R/$name.log" | tail -1)
+        count_result "$name" $?
+}
+harness() { # the test of the harness itself (tests/vm/test-harness.sh)
+        tests/vm/test-harness.sh --stage "$A/stage" --work "$B/vmwork" --log "$B/vm-harness.log"
+        count_result harness $?
+}
+count_result() { # NAME EXIT: the counts of NAME's last "N passed, N failed" line
+        local line rc=$2
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$R/$1.log" | tail -1)
         if [ -n "$line" ]; then
-                set -- $line; count "$name" "$1" "$3"
-                [ $rc = 0 ] || [ "$3" != 0 ] || { echo "FAIL: run-vm-test.sh exit $rc"; count "$name" "$1" 1; }
+                set -- "$1" $line; count "$1" "$2" "$4"
+                [ "$rc" = 0 ] || [ "$4" != 0 ] || { echo "FAIL: exit $rc"; count "$1" "$2" 1; }
         else
-                echo "FAIL: run-vm-test.sh printed no result"; count "$name" 0 1
+                echo "FAIL: no result printed"; count "$1" 0 1
         fi
-        return $rc
+        return "$rc"
 }
 
 order=()   # the phases whose output is printed, in this order
@@ -125,37 +132,64 @@ quick)
         ;;
 full)
         phase vm-prepare tests/vm/run-vm-test.sh --prepare --work "$B/vmwork" || { cat "$R/vm-prepare.log"; exit 1; }
-        # the guest scripts by kind, the kind with the most scripts first
-        declare -A kinds=()
+        # The guest scripts by kind, a boot a kind; a kind of more than
+        # $PER_BOOT scripts is dealt out over several boots, so that the two
+        # workers get even shares.  The boots with the most scripts first.
+        PER_BOOT=7
+        declare -A kinds=() boot_scripts=()
         while IFS=$'\t' read -r kind script; do
                 [ "$(basename "$script")" = demo.sh ] && continue
                 kinds[$kind]+="$script "
         done < <(tests/vm/run-vm-test.sh --kinds $(printf -- '--script %s ' tests/vm/guest/*.sh))
+        for k in "${!kinds[@]}"; do
+                set -- ${kinds[$k]}
+                n=$(( ($# + PER_BOOT - 1) / PER_BOOT )) i=0
+                for s in "$@"; do
+                        b=$k; [ $n = 1 ] || b=$k-$((i % n + 1))
+                        boot_scripts[$b]+="$s "; i=$((i + 1))
+                done
+        done
         boots=()
-        while read -r _ kind; do boots+=("$kind"); done < <(for k in "${!kinds[@]}"; do
-                set -- ${kinds[$k]}; echo "$# $k"; done | sort -rn)
-        # lane 1: the largest boot; lane 2: the unit tests, the package, the
-        # other boots (the package's last), the fuzzers
-        ( phase "vm-${boots[0]}" vm "vm-${boots[0]}" ${kinds[${boots[0]}]} ) &
-        lane1=$!
-        (
-                phase unit-plain unit unit-plain "$B"
-                phase unit-asan unit unit-asan "$A"
-                phase deb deb
-                for k in "${boots[@]:1}"; do
-                        [[ $k == *deb* ]] || phase "vm-$k" vm "vm-$k" ${kinds[$k]}
+        while read -r _ b; do boots+=("$b"); done < <(for b in "${!boot_scripts[@]}"; do
+                set -- ${boot_scripts[$b]}; echo "$# $b"; done | sort -k1,1rn -k2)
+        # The phases, taken in this order by two workers, one a core: the
+        # boots of more than one script, the unit tests, the package (before
+        # the boot that installs it), the other boots, the harness, the fuzzers.
+        queue=()
+        for b in "${boots[@]}"; do set -- ${boot_scripts[$b]}; [ $# -gt 1 ] && [[ $b != *deb* ]] && queue+=("vm-$b"); done
+        queue+=(unit-plain unit-asan deb)
+        for b in "${boots[@]}"; do set -- ${boot_scripts[$b]}; [ $# = 1 ] && [[ $b != *deb* ]] && queue+=("vm-$b"); done
+        queue+=(harness)
+        for b in "${boots[@]}"; do [[ $b != *deb* ]] || queue+=("vm-$b"); done
+        [ $fuzzing = 0 ] || queue+=(fuzz)
+        run_phase() { # NAME
+                case $1 in
+                unit-plain) phase unit-plain unit unit-plain "$B" ;;
+                unit-asan) phase unit-asan unit unit-asan "$A" ;;
+                deb) phase deb deb ;;
+                harness) phase harness harness ;;
+                fuzz) phase fuzz fuzz ;;
+                vm-*deb*) # the package first: wait for the other worker to build it
+                        while [ ! -f "$R/deb.time" ]; do sleep 1; done
+                        phase "$1" vm "$1" ${boot_scripts[${1#vm-}]} ;;
+                vm-*) phase "$1" vm "$1" ${boot_scripts[${1#vm-}]} ;;
+                esac
+        }
+        echo 0 > "$R/queue"
+        worker() {
+                local i
+                while :; do
+                        i=$(flock "$R/queue" sh -c 'read -r i < "$1"; echo $((i + 1)) > "$1"; echo "$i"' - "$R/queue")
+                        [ "$i" -lt ${#queue[@]} ] || break
+                        run_phase "${queue[$i]}"
                 done
-                for k in "${boots[@]:1}"; do
-                        [[ $k != *deb* ]] || phase "vm-$k" vm "vm-$k" ${kinds[$k]}
-                done
-                [ $fuzzing = 0 ] || phase fuzz fuzz
-        ) &
-        lane2=$!
-        wait $lane1 $lane2
+        }
+        worker & worker & wait
         order=(unit-plain unit-asan)
         [ $fuzzing = 0 ] || order+=(fuzz)
         order+=(deb)
-        for k in "${boots[@]}"; do order+=("vm-$k"); done
+        for b in "${boots[@]}"; do order+=("vm-$b"); done
+        order+=(harness)
         ;;
 esac
 
@@ -171,17 +205,18 @@ for p in "${order[@]}"; do
         fi
 done
 
-# Where the time went: each phase, each boot and each script in it.
+# Where the time went: each phase (from when, how long), each boot and each
+# script in it.
 {
-        echo "==== time report (wall seconds; the two lanes run side by side)"
-        for t in "$R"/*.time; do
-                p=$(basename "$t" .time)
-                printf '%-28s %5s\n' "$p" "$(cat "$t")"
+        echo "==== time report: seconds from the start, and of wall time (two workers side by side)"
+        printf '%-30s %5s %5s\n' phase from took
+        for t in "$R"/*.time; do echo "$(cat "$t") $(basename "$t" .time)"; done | sort -n | while read -r from took p; do
+                printf '%-30s %5s %5s\n' "$p" "$from" "$took"
                 [ -f "$R/$p.log" ] && sed -n 's/^TIME boot \([0-9]*\) \([0-9]*\) (ready at \([^ ]*\) s.*/  boot \1 (ready at \3 s)|\2/p;
                         s/^TIME script \([^ ]*\) \([0-9.]*\)$/    \1|\2/p; s/^TIME reset \([^ ]*\) \([0-9.]*\)$/      reset|\2/p' "$R/$p.log" |
-                        awk -F'|' '{printf "%-28s %5s\n", $1, $2}'
+                        awk -F'|' '{printf "%-30s %5s %5s\n", $1, "", $2}'
         done
-        printf '%-28s %5s (%d min %d s)\n' total $((SECONDS - start)) $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))
+        printf '%-30s %5s %5s (%d min %d s)\n' total "" $((SECONDS - start)) $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))
 } > "$R/time-report.txt"
 echo
 cat "$R/time-report.txt"

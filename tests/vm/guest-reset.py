@@ -266,10 +266,33 @@ def restore_pci():
         raise RuntimeError(f"a PCI write has not returned after 60 s: {read(f'/proc/{child}/wchan')}")
     now = pci_state()
     for dev in moved:
-        log(f"{dev}: {now.get(dev)[0]}[{now.get(dev)[1]}], was moved")
-    wrong = [f"{d} on {now.get(d)} instead of {base[d]}" for d in moved if now.get(d) != base[d]]
+        log(f"{dev}: {now.get(dev, ('gone', ''))[0]}[{now.get(dev, ('', ''))[1]}], was moved")
+    wrong = [f"{d} on {now.get(d, 'nothing: gone from the bus')} instead of {base[d]}" for d in moved if now.get(d) != base[d]]
     if wrong:
         raise RuntimeError("PCI devices not back: " + "; ".join(wrong))
+    # A driver goes on after its probe (the HDA codec, the DRM card): the
+    # nodes the scripts look for are there before the next one starts.
+    nodes = [n for n in load("pci-nodes") if n.split("/")[0] in moved]
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not all(os.path.exists(f"{PCI}/devices/{n}") for n in nodes):
+        time.sleep(0.1)
+    missing = [n for n in nodes if not os.path.exists(f"{PCI}/devices/{n}")]
+    if missing:
+        raise RuntimeError("device nodes not back 10 s after the probe: " + " ".join(missing))
+
+
+def pci_nodes():
+    """Each PCI device's DRM and sound devices, as DEVICE/drm/cardN, DEVICE/sound/cardN/controlCN."""
+    out = []
+    for dev in os.listdir(f"{PCI}/devices"):
+        for sub in ("drm", "sound"):
+            top = f"{PCI}/devices/{dev}/{sub}"
+            if os.path.isdir(top):
+                for name in os.listdir(top):
+                    out.append(f"{dev}/{sub}/{name}")
+                    if sub == "sound" and os.path.isdir(f"{top}/{name}"):
+                        out += [f"{dev}/{sub}/{name}/{c}" for c in os.listdir(f"{top}/{name}") if c.startswith("control")]
+    return out
 
 
 # ---- modules -------------------------------------------------------------------
@@ -486,6 +509,7 @@ def snapshot():
     save("pids", [str(p) for p in pids()])
     save("mounts", [f"{p} {t}" for p, t in mounts()])
     save("pci", [f"{d} {drv} {o}" for d, (drv, o) in pci_state().items()])
+    save("pci-nodes", pci_nodes())
     save("modules", modules())
     if systemd:
         save("units", active_units())

@@ -40,6 +40,10 @@ groupdel gpuswitch
 # maintainer scripts from starting or stopping any service; a Debian machine
 # has none (this is the guest's overlay, the build machine keeps its own).
 rm -f /usr/sbin/policy-rc.d
+# man-db's trigger would index every man page of the build machine, over
+# 9p under TCG (two minutes, for each of dpkg -i, -r and -P): not the
+# package's doing, and off as its debconf question man-db/auto-update can set.
+rm -f /var/lib/man-db/auto-update
 check group-gone-before sh -c '! getent group gpuswitch'
 
 # ---- install ------------------------------------------------------------------
