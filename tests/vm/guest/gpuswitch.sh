@@ -11,7 +11,8 @@ restart_daemon() { # ENV...: stop the daemon; the next call activates it again (
         pkill -x gpuswitchd; for i in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done
         if [ $# -gt 0 ]; then
                 env "$@" /usr/libexec/gpuswitchd >>/tmp/gpuswitchd-manual.log 2>&1 &
-                for i in $(seq 100); do busctl --system status org.gpuswitch1 >/dev/null 2>&1 && break; sleep 0.1; done
+                # (not busctl status: without systemd it cannot read the owner's cgroup and always fails)
+                for i in $(seq 100); do bus_has_owner org.gpuswitch1 && break; sleep 0.1; done
         fi
 }
 
