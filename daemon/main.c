@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "instance-lock.h"
 #include "manager.h"
 #include "util.h"
 
@@ -65,6 +66,7 @@ static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_free_ char *config_error = NULL;
         bool check_only = false;
+        pid_t holder;
         int r;
 
         r = parse_argv(argc, argv, &check_only);
@@ -87,6 +89,19 @@ static int run(int argc, char *argv[]) {
                 printf("%s: ok\n", arg_config);
                 return 0;
         }
+
+        /* Before the switch records are read or sysfs is touched.  A daemon
+         * that is ending gives its bus name up a moment before its lock, and
+         * the bus may start us in between: a few seconds' grace for it. */
+        for (int tries = 0; (r = instance_lock(runtime_dir(), &m->lock_fd, &holder)) == -EBUSY && tries < 50; tries++)
+                (void) usleep(100 * 1000);
+        if (r == -EBUSY) {
+                log_error("another gpuswitchd (PID %d) is running and manages the GPUs: this one changes "
+                          "nothing and exits", (int) holder);
+                return r;
+        }
+        if (r < 0)
+                return log_error_errno(r, "taking the lock %s/gpuswitchd.lock", runtime_dir());
 
         r = manager_discover(m);
         if (r < 0)

@@ -12,6 +12,7 @@
 #include "config-write.h"
 #include "errors.h"
 #include "host-driver.h"
+#include "instance-lock.h"
 #include "job.h"
 #include "holders.h"
 #include "pci-name.h"
@@ -40,6 +41,7 @@ int manager_new(Manager **ret) {
 
         if (!m)
                 return -ENOMEM;
+        m->lock_fd = -1;
         sysfs_init_from_env(&m->sysfs);
         m->config_path = strdup(GPUSWITCH_CONFIG_FILE);
         if (!m->config_path)
@@ -84,6 +86,7 @@ void manager_free(Manager *m) {
         config_free(m->config);
         free(m->config_path);
         free(m->sysfs.fail_at);
+        closep(&m->lock_fd);
         free(m);
 }
 
@@ -295,10 +298,9 @@ static int apply_default_mode(Manager *m, ManagedGpu *g) {
  * this one, so a daemon started again later (bus activation, a restart)
  * leaves the GPU where the user put it. */
 static const char *boot_marker(void) {
-        const char *d = getenv("GPUSWITCH_RUNTIME_DIR");
         static char path[256];
 
-        snprintf(path, sizeof path, "%s/default-mode-applied", isempty(d) ? "/run/gpuswitch" : d);
+        snprintf(path, sizeof path, "%s/default-mode-applied", runtime_dir());
         return path;
 }
 

@@ -51,6 +51,7 @@ struct Manager {
         sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
         Worker *workers;          /* switches and scans under way */
+        int lock_fd;              /* instance_lock(): held for the daemon's life */
 };
 
 int manager_new(Manager **ret);

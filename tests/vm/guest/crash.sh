@@ -1,8 +1,8 @@
 #!/bin/bash
 # Boot and crash (issue 3): the daemon killed with SIGKILL between two steps
 # of a switch leaves the GPU mixed; started again it says so and puts every
-# function back from its record.  DefaultMode= is applied at start, once a
-# boot.
+# function back from its record.  A second daemon is refused.  DefaultMode=
+# is applied at start, once a boot.
 . "$(dirname "$0")/../guest-lib.sh"
 
 . "$(dirname "$0")/../gpu-lib.sh"
@@ -45,6 +45,33 @@ all_original && result restart-puts-back PASS "$(state)" || result restart-puts-
 [ ! -e "$RECORD" ] && result record-removed PASS || result record-removed FAIL
 $CTL vfio >/dev/null 2>&1 && $CTL host >/dev/null 2>&1 && all_original && [ ! -e "$RECORD" ] \
         && result switches-after-recovery PASS || result switches-after-recovery FAIL "$(state)"
+
+# ---- one daemon at a time ----------------------------------------------------------
+# A second gpuswitchd started while the first one's switch is held at its
+# first unbind (the pin): it changes nothing, names the first one and exits
+# non-zero; the held switch then completes.
+first=$(pgrep -x gpuswitchd)
+# only the driver links: reading driver_override waits for the device lock,
+# which the held unbind keeps
+drivers() { local f; for f in $FNS; do printf '%s=%s ' "$f" "$(drv "$f")"; done; }
+echo 1 > $PIN
+$CTL vfio >/tmp/sw3.out 2>&1 & sw=$!
+for i in $(seq 50); do [ -f "$RECORD" ] && break; sleep 0.1; done
+before="$(drivers) $(cat "$RECORD")"
+run timeout 60 /usr/libexec/gpuswitchd
+[ "$RC" != 0 ] && [ "$RC" != 124 ] && echo "$OUT" | grep -q "another gpuswitchd (PID $first) is running" \
+        && result second-daemon-refused PASS "rc=$RC" || result second-daemon-refused FAIL "rc=$RC, first $first"
+[ "$(drivers) $(cat "$RECORD")" = "$before" ] && [ "$(pgrep -x gpuswitchd)" = "$first" ] \
+        && result second-daemon-changed-nothing PASS || result second-daemon-changed-nothing FAIL "$(drivers)"
+echo 0 > $PIN
+# (held longer than StepTimeoutSec=2, the caller may have had Timeout: the
+# switch goes on all the same)
+wait $sw; rc=$?
+for i in $(seq 100); do all_on vfio-pci && [ "$(mode)" = 's "vfio"' ] && break; sleep 0.1; done
+all_on vfio-pci && [ "$(mode)" = 's "vfio"' ] && result held-switch-completes PASS "rc=$rc" \
+        || result held-switch-completes FAIL "rc=$rc $(state) $(cat /tmp/sw3.out)"
+$CTL host >/dev/null 2>&1
+all_original && result one-daemon-back-to-host PASS || result one-daemon-back-to-host FAIL "$(state)"
 
 # ---- DefaultMode= at boot ----------------------------------------------------------
 pkill -x gpuswitchd; daemon_gone
