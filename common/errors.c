@@ -12,6 +12,7 @@ const GsErrorInfo gs_errors[] = {
         { GS_ERROR_SWITCH_FAILED,    EIO,          GS_EXIT_FAILURE },
         { GS_ERROR_TIMEOUT,          ETIMEDOUT,    GS_EXIT_FAILURE },
         { GS_ERROR_REFUSED,          EPERM,        GS_EXIT_FAILURE },
+        { GS_ERROR_BAD_CONFIG,       EBADMSG,      GS_EXIT_FAILURE },
         /* Errors of the bus itself that the client turns into exit codes. */
         { SD_BUS_ERROR_ACCESS_DENIED,                       EACCES,  GS_EXIT_NOT_AUTHORIZED },
         { SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,  EACCES,  GS_EXIT_NOT_AUTHORIZED },
@@ -20,8 +21,8 @@ const GsErrorInfo gs_errors[] = {
 };
 const size_t gs_errors_count = sizeof(gs_errors) / sizeof(gs_errors[0]);
 
-/* The first seven entries are ours; the bus's own are mapped by sd-bus already. */
-#define GS_OWN_ERRORS 7
+/* The first eight entries are ours; the bus's own are mapped by sd-bus already. */
+#define GS_OWN_ERRORS 8
 
 int gs_errors_register(void) {
         static sd_bus_error_map map[GS_OWN_ERRORS + 1];

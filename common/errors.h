@@ -11,6 +11,7 @@
 #define GS_ERROR_SWITCH_FAILED     "org.gpuswitch1.Error.SwitchFailed"
 #define GS_ERROR_TIMEOUT           "org.gpuswitch1.Error.Timeout"
 #define GS_ERROR_REFUSED           "org.gpuswitch1.Error.Refused"
+#define GS_ERROR_BAD_CONFIG        "org.gpuswitch1.Error.BadConfig"
 
 /* gpuswitchctl's exit codes: the client contract in DESIGN.md. */
 enum {

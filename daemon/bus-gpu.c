@@ -20,7 +20,7 @@ static int property_get_name(sd_bus *bus, const char *path, const char *interfac
 static int property_get_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         ManagedGpu *g = userdata;
-        return sd_bus_message_append(reply, "s", gpu_mode_to_string(g->mode));
+        return sd_bus_message_append(reply, "s", gpu_state_to_string(managed_gpu_state(g)));
 }
 
 static int property_get_step(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -32,7 +32,7 @@ static int property_get_step(sd_bus *bus, const char *path, const char *interfac
 static int property_get_default_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         ManagedGpu *g = userdata;
-        return sd_bus_message_append(reply, "s", gpu_mode_to_string(g->default_mode));
+        return sd_bus_message_append(reply, "s", default_mode_to_string(g->default_mode));
 }
 
 static int property_get_boot_vga(sd_bus *bus, const char *path, const char *interface, const char *property,

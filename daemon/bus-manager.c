@@ -3,10 +3,11 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "bus-errors.h"
 #include "errors.h"
 #include "holders.h"
-#include "job.h"
 #include "manager.h"
+#include "nvidia.h"
 #include "plan.h"
 #include "polkit.h"
 #include "util.h"
@@ -51,7 +52,7 @@ static int method_list_gpus(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 const ManagedGpu *g = m->gpus[i];
 
                 r = sd_bus_message_append(reply, "(osss)", g->object_path, g->address, g->name,
-                                          gpu_mode_to_string(g->mode));
+                                          gpu_state_to_string(managed_gpu_state(g)));
                 if (r < 0)
                         return r;
         }
@@ -62,12 +63,13 @@ static int method_list_gpus(sd_bus_message *msg, void *userdata, sd_bus_error *e
 }
 
 /* The "mode" argument of Plan and Switch: a target, not mixed or keep. */
-static int parse_target_mode(const char *mode, GpuMode *ret, sd_bus_error *error) {
-        *ret = gpu_mode_from_string(mode);
-        if (*ret != GPU_MODE_VFIO && *ret != GPU_MODE_HOST)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "unknown mode '%.*s': expected vfio or host", gs_quote_len(mode, 32),
-                                         mode);
+static int parse_target_mode(const char *mode, SwitchTarget *ret, sd_bus_error *error) {
+        char choices[SWITCH_TARGET_CHOICES_MAX];
+
+        *ret = switch_target_from_string(mode);
+        if (*ret < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "unknown mode '%.*s': expected %s",
+                                         gs_quote_len(mode, 32), mode, switch_target_choices(choices, false));
         return 0;
 }
 
@@ -95,12 +97,13 @@ static int method_get_gpu(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
 static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(switch_error_done) SwitchError e = SWITCH_ERROR_INIT;
         _cleanup_(plan_freep) Plan *plan = NULL;
         Manager *m = userdata;
         const char *arg, *mode;
         PlanPolicy policy;
         ManagedGpu *g;
-        GpuMode target;
+        SwitchTarget target;
         int r;
 
         r = sd_bus_message_read(msg, "ss", &arg, &mode);
@@ -116,9 +119,9 @@ static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         /* sysfs reads only: quick, fine on the loop */
         (void) managed_gpu_refresh(g);
         policy = (PlanPolicy) { .allow_boot_vga = g->allow_boot_vga };
-        r = plan_make(&m->sysfs, g->state, target, &policy, &plan, error);
+        r = plan_make(&m->sysfs, g->state, target, &policy, &plan, &e);
         if (r < 0)
-                return r;
+                return bus_error_from_switch_error(error, &e);
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
@@ -237,23 +240,80 @@ static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error
 /* What Switch carries from the request through polkit to the job. */
 typedef struct SwitchRequest {
         ManagedGpu *gpu;
-        GpuMode target;
+        SwitchTarget target;
         uint64_t flags;
 } SwitchRequest;
 
-static void switch_start(sd_bus_message *msg, ManagedGpu *g, GpuMode target, uint64_t flags) {
+/* A switch under way: its request, answered once. */
+typedef struct SwitchCall {
+        sd_bus_message *request;
+        bool replied;
+} SwitchCall;
+
+static void switch_call_free(SwitchCall *c) {
+        sd_bus_message_unref(c->request);
+        free(c);
+}
+
+/* The caller is not left hanging on a kernel write that does not return:
+ * Timeout names the step, the Step property keeps showing it. */
+static void on_switch_stuck(ManagedGpu *g, const char *step, unsigned timeout_sec, void *userdata) {
+        SwitchCall *c = userdata;
+        int r;
+
+        if (c->replied)
+                return;
+        c->replied = true;
+        r = sd_bus_reply_method_errorf(c->request, GS_ERROR_TIMEOUT,
+                                       "%s: %s has not finished after %u s: something still uses the function; "
+                                       "the switch goes on when it lets go (see 'gpuswitchctl status' and "
+                                       "'gpuswitchctl holders')%s",
+                                       g->address, step, timeout_sec, nvidia_modeset_note(&g->manager->sysfs, g->state));
+        if (r < 0)
+                log_warning_errno(r, "%s: replying to the switch request", g->address);
+}
+
+/* Answered after the state was read again: no caller sees the old one. */
+static void on_switch_done(ManagedGpu *g, const SwitchError *e, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        SwitchCall *c = userdata;
+        int r = 0;
+
+        if (!c->replied) {
+                if (e) {
+                        (void) bus_error_from_switch_error(&error, e);
+                        r = sd_bus_reply_method_error(c->request, &error);
+                } else
+                        r = sd_bus_reply_method_return(c->request, NULL);
+        } else
+                log_info("%s: the switch whose step timed out is over%s", g->address, e ? " (failed)" : "");
+        if (r < 0)
+                log_warning_errno(r, "%s: replying to the switch request", g->address);
+        switch_call_free(c);
+}
+
+static void switch_start(sd_bus_message *msg, ManagedGpu *g, SwitchTarget target, uint64_t flags) {
+        SwitchCall *c;
+        SwitchOwner owner;
         int r;
 
         /* Checked again: another switch may have started while polkit was asked. */
         if (g->job) {
                 (void) sd_bus_reply_method_errorf(msg, GS_ERROR_BUSY, "%s is switching to %s already", g->address,
-                                                  gpu_mode_to_string(g->job->target));
+                                                  switch_target_to_string(job_target(g->job)));
                 return;
         }
-        r = job_start(g, msg, target, flags);
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                (void) sd_bus_reply_method_errno(msg, ENOMEM, NULL);
+                return;
+        }
+        c->request = sd_bus_message_ref(msg);
+        owner = (SwitchOwner) { .stuck = on_switch_stuck, .done = on_switch_done, .userdata = c };
+        r = managed_gpu_switch(g, target, flags & SWITCH_FLAG_TERMINATE_HOLDERS, &owner);
         if (r < 0) {
-                log_error_errno(r, "%s: starting the switch", g->address);
                 (void) sd_bus_reply_method_errnof(msg, r, "%s: cannot start the switch: %m", g->address);
+                switch_call_free(c);
         }
 }
 
@@ -274,7 +334,7 @@ static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         SwitchRequest *req;
         uint64_t flags;
         ManagedGpu *g;
-        GpuMode target;
+        SwitchTarget target;
         int r;
 
         r = sd_bus_message_read(msg, "sst", &arg, &mode, &flags);
@@ -291,12 +351,12 @@ static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 return -sd_bus_error_get_errno(error);
         if (g->job)
                 return sd_bus_error_setf(error, GS_ERROR_BUSY, "%s is switching to %s already", g->address,
-                                         gpu_mode_to_string(g->job->target));
+                                         switch_target_to_string(job_target(g->job)));
 
         details[0] = "gpu";
         details[1] = g->address;
         details[2] = "mode";
-        details[3] = gpu_mode_to_string(target);
+        details[3] = switch_target_to_string(target);
         details[4] = NULL;
 
         req = calloc(1, sizeof *req);
@@ -322,10 +382,10 @@ static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 /* What SetDefaultMode carries through polkit. */
 typedef struct DefaultModeRequest {
         ManagedGpu *gpu;
-        GpuMode mode;
+        DefaultMode mode;
 } DefaultModeRequest;
 
-static void set_default_mode_reply(sd_bus_message *msg, ManagedGpu *g, GpuMode mode) {
+static void set_default_mode_reply(sd_bus_message *msg, ManagedGpu *g, DefaultMode mode) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
         if (managed_gpu_set_default_mode(g, mode, &error) < 0)
@@ -349,18 +409,19 @@ static int method_set_default_mode(sd_bus_message *msg, void *userdata, sd_bus_e
         const char *arg, *mode_arg;
         const char *details[5];
         DefaultModeRequest *req;
+        char choices[SWITCH_TARGET_CHOICES_MAX];
         ManagedGpu *g;
-        GpuMode mode;
+        DefaultMode mode;
         int r;
 
         r = sd_bus_message_read(msg, "ss", &arg, &mode_arg);
         if (r < 0)
                 return r;
-        mode = gpu_mode_from_string(mode_arg);
-        if (mode != GPU_MODE_HOST && mode != GPU_MODE_VFIO && mode != GPU_MODE_KEEP)
+        mode = default_mode_from_string(mode_arg);
+        if (mode < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "unknown default mode '%.*s': expected host, vfio or keep",
-                                         gs_quote_len(mode_arg, 32), mode_arg);
+                                         "unknown default mode '%.*s': expected %s",
+                                         gs_quote_len(mode_arg, 32), mode_arg, switch_target_choices(choices, true));
         g = manager_find_gpu(m, arg, error);
         if (!g)
                 return -sd_bus_error_get_errno(error);
@@ -368,7 +429,7 @@ static int method_set_default_mode(sd_bus_message *msg, void *userdata, sd_bus_e
         details[0] = "gpu";
         details[1] = g->address;
         details[2] = "mode";
-        details[3] = gpu_mode_to_string(mode);
+        details[3] = default_mode_to_string(mode);
         details[4] = NULL;
 
         req = calloc(1, sizeof *req);

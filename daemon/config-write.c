@@ -53,7 +53,7 @@ static int write_atomically(const char *path, const char *data, size_t len) {
         return 0;
 }
 
-int config_set_default_mode(const char *path, const PciAddress *slot, GpuMode mode, char **error_message) {
+int config_set_default_mode(const char *path, const PciAddress *slot, DefaultMode mode, char **error_message) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) err = NULL;
         g_autofree char *group = NULL, *data = NULL;
@@ -61,8 +61,10 @@ int config_set_default_mode(const char *path, const PciAddress *slot, GpuMode mo
         gsize len = 0;
         int r;
 
-        if (mode != GPU_MODE_HOST && mode != GPU_MODE_VFIO && mode != GPU_MODE_KEEP) {
-                *error_message = g_strdup("DefaultMode must be host, vfio or keep");
+        if (!default_mode_to_string(mode)) {
+                char choices[SWITCH_TARGET_CHOICES_MAX];
+
+                *error_message = g_strdup_printf("DefaultMode must be %s", switch_target_choices(choices, true));
                 return -EINVAL;
         }
         if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &err) &&
@@ -76,7 +78,7 @@ int config_set_default_mode(const char *path, const PciAddress *slot, GpuMode mo
         }
 
         group = find_group(kf, slot);
-        g_key_file_set_value(kf, group, "DefaultMode", gpu_mode_to_string(mode));
+        g_key_file_set_value(kf, group, "DefaultMode", default_mode_to_string(mode));
         data = g_key_file_to_data(kf, &len, NULL);
 
         /* The file may have been edited since the daemon read it: what would

@@ -9,4 +9,4 @@
  * text is parsed as the daemon would read it before it replaces the file,
  * in one rename(2): the file is never left broken or half written.  On
  * error *error_message names the file and what is wrong. */
-int config_set_default_mode(const char *path, const PciAddress *slot, GpuMode mode, char **error_message);
+int config_set_default_mode(const char *path, const PciAddress *slot, DefaultMode mode, char **error_message);

@@ -144,7 +144,7 @@ static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group
                 return -ENOMEM;
         c->sections = n;
         s = &c->sections[c->n_sections];
-        *s = (GpuConfig) { .default_mode = GPU_MODE_KEEP };
+        *s = (GpuConfig) { .default_mode = DEFAULT_MODE_KEEP };
 
         if (pci_address_parse(addr, &s->slot) < 0 || s->slot.function >= 0)
                 return fail(error_message, "%s: [%s]: '%s' is not a PCI slot address such as 0000:0a:00",
@@ -161,12 +161,13 @@ static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group
 
         mode = g_key_file_get_value(kf, group, "DefaultMode", NULL);
         if (mode) {
+                char choices[SWITCH_TARGET_CHOICES_MAX];
+
                 g_strstrip(mode);
-                s->default_mode = gpu_mode_from_string(mode);
-                if (s->default_mode != GPU_MODE_HOST && s->default_mode != GPU_MODE_VFIO &&
-                    s->default_mode != GPU_MODE_KEEP)
-                        return fail(error_message, "%s: [%s]: DefaultMode='%s': expected host, vfio or keep",
-                                    origin, group, mode);
+                s->default_mode = default_mode_from_string(mode);
+                if (s->default_mode < 0)
+                        return fail(error_message, "%s: [%s]: DefaultMode='%s': expected %s", origin, group,
+                                    mode, switch_target_choices(choices, true));
         }
 
         driver = g_key_file_get_value(kf, group, "HostDriver", NULL);

@@ -13,7 +13,7 @@
 typedef struct GpuConfig {
         PciAddress slot;
         char address[PCI_SLOT_STRLEN];
-        GpuMode default_mode;     /* host, vfio or keep */
+        DefaultMode default_mode;
         char *host_driver;        /* HostDriver=, for the display function(s); NULL: detect */
         bool allow_boot_vga;      /* AllowBootVga= */
         char **stop_services;     /* StopServices=, NULL-terminated; NULL: the default */

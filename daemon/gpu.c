@@ -6,29 +6,6 @@
 
 #include "util.h"
 
-static const char *const gpu_mode_table[_GPU_MODE_MAX] = {
-        [GPU_MODE_HOST] = "host",
-        [GPU_MODE_VFIO] = "vfio",
-        [GPU_MODE_MIXED] = "mixed",
-        [GPU_MODE_SWITCHING] = "switching",
-        [GPU_MODE_KEEP] = "keep",
-};
-
-const char *gpu_mode_to_string(GpuMode m) {
-        if (m < 0 || m >= _GPU_MODE_MAX)
-                return NULL;
-        return gpu_mode_table[m];
-}
-
-GpuMode gpu_mode_from_string(const char *s) {
-        if (!s)
-                return _GPU_MODE_INVALID;
-        for (int i = 0; i < _GPU_MODE_MAX; i++)
-                if (streq(gpu_mode_table[i], s))
-                        return (GpuMode) i;
-        return _GPU_MODE_INVALID;
-}
-
 void pci_function_done(PciFunction *f) {
         free(f->modalias);
         free(f->driver);
@@ -203,7 +180,7 @@ PciFunction *gpu_find_function(const Gpu *g, const char *address) {
         return NULL;
 }
 
-GpuMode gpu_derive_mode(const Gpu *g) {
+GpuState gpu_derive_state(const Gpu *g) {
         size_t on_vfio = 0, missing_host = 0;
 
         for (size_t i = 0; i < g->n_functions; i++) {
@@ -217,10 +194,10 @@ GpuMode gpu_derive_mode(const Gpu *g) {
                         missing_host++;
         }
         if (on_vfio == g->n_functions)
-                return GPU_MODE_VFIO;
+                return GPU_STATE_VFIO;
         if (on_vfio == 0 && missing_host == 0)
-                return GPU_MODE_HOST;
-        return GPU_MODE_MIXED;
+                return GPU_STATE_HOST;
+        return GPU_STATE_MIXED;
 }
 
 bool pci_function_is_display(const PciFunction *f) {

@@ -5,25 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gpu-modes.h"
 #include "pci-address.h"
 #include "sysfs.h"
 
-#define VFIO_PCI_DRIVER "vfio-pci"
 #define PCI_CLASS_DISPLAY 0x03          /* base class of VGA, 3D and other display controllers */
 #define PCI_CLASS_BRIDGE_PCI 0x0604     /* class and subclass: PCI-to-PCI bridge */
-
-typedef enum GpuMode {
-        GPU_MODE_HOST,
-        GPU_MODE_VFIO,
-        GPU_MODE_MIXED,
-        GPU_MODE_SWITCHING,
-        GPU_MODE_KEEP,          /* DefaultMode only: leave the GPU as it is at boot */
-        _GPU_MODE_MAX,
-        _GPU_MODE_INVALID = -1,
-} GpuMode;
-
-const char *gpu_mode_to_string(GpuMode m);
-GpuMode gpu_mode_from_string(const char *s);
 
 /* One PCI function of the GPU's slot, as sysfs shows it right now. */
 typedef struct PciFunction {
@@ -64,7 +51,7 @@ PciFunction *gpu_find_function(const Gpu *g, const char *address);
 /* The mode the functions are in: vfio when every function is on vfio-pci,
  * host when none is and each function that has a host driver (or a
  * driver_override) is bound, mixed otherwise. */
-GpuMode gpu_derive_mode(const Gpu *g);
+GpuState gpu_derive_state(const Gpu *g);
 
 bool gpu_is_boot_vga(const Gpu *g);
 bool pci_function_is_display(const PciFunction *f);

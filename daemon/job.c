@@ -1,120 +1,55 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "job.h"
 
+#include <glib.h>
+#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 
-#include "errors.h"
-#include <glib.h>
-
-#include "holders.h"
-#include "services.h"
-#include "nvidia.h"
-#include "switch-record.h"
-#include "switch.h"
 #include "util.h"
-#include "worker.h"
 
-#define HOLDERS_TERM_TIMEOUT_MS 5000
 #define WATCHDOG_INTERVAL_USEC (250ULL * 1000)
+
+struct Job {
+        SwitchContext ctx;        /* pointing at the job's own copies below */
+        Gpu *gpu;
+        char **stop_services;
+        Sysfs sysfs;              /* the caller's, with this job's progress hook */
+        SwitchError error;
+
+        JobCallbacks callbacks;
+        void *userdata;
+
+        /* The kernel write under way: set by the thread, read on the loop. */
+        pthread_mutex_t lock;
+        char step[160];
+        uint64_t step_since;      /* CLOCK_MONOTONIC µs, 0: between writes */
+
+        int step_fd;              /* eventfd: the thread wakes the loop at each write */
+        sd_event_source *step_source, *watchdog;
+        unsigned timeout_sec;
+        bool stuck_told;
+};
 
 void job_free(Job *j) {
         if (!j)
                 return;
         sd_event_source_disable_unref(j->watchdog);
         sd_event_source_disable_unref(j->step_source);
-        if (j->step_fd >= 0)
-                close(j->step_fd);
+        closep(&j->step_fd);
         pthread_mutex_destroy(&j->lock);
-        sd_bus_message_unref(j->request);
         g_strfreev(j->stop_services);
-        sd_bus_error_free(&j->error);
-        gpu_free(j->snapshot);
+        gpu_free(j->gpu);
+        switch_error_done(&j->error);
         free(j);
 }
 
 static void job_freep(Job **j) { job_free(*j); }
 
-/* An unbind of a driver whose device is held open waits for the holders
- * to let go (nvidia's remove() waits forever): never start one. */
-static int check_holders(Sysfs *s, const Gpu *g, uint64_t flags, sd_bus_error *error) {
-        _cleanup_free_ DeviceNode *nodes = NULL;
-        _cleanup_free_ Holder *holders = NULL;
-        _cleanup_free_ char *who = NULL;
-        size_t n_nodes, n;
-        int r;
-
-        r = gpu_device_nodes(s, g, &nodes, &n_nodes);
-        if (r < 0)
-                return log_error_errno(r, "%s: finding its device nodes", g->address);
-        r = holders_scan("/proc", nodes, n_nodes, &holders, &n);
-        if (r < 0)
-                return log_error_errno(r, "%s: scanning for processes holding it", g->address);
-        if (n == 0)
-                return 0;
-        who = holders_describe(holders, n);
-        if (!(flags & SWITCH_FLAG_TERMINATE_HOLDERS)) {
-                sd_bus_error_setf(error, GS_ERROR_GPU_IN_USE,
-                                  "%s is in use, nothing was changed:\n%s\nEnd them, or switch with --force "
-                                  "(polkit action org.gpuswitch1.terminate-holders) to have them ended%s",
-                                  g->address, strempty(who), nvidia_modeset_note(s, g));
-                return -EADDRINUSE;
-        }
-        log_notice("%s: terminating its holders: %s", g->address, strempty(who));
-        (void) holders_terminate(holders, n, HOLDERS_TERM_TIMEOUT_MS);
-        return 0;
-}
-
-static int job_work(Job *j) {
-        _cleanup_(gpu_freep) Gpu *now = NULL;
-        _cleanup_(plan_freep) Plan *plan = NULL;
-        Sysfs *s = &j->sysfs;
-        const char *dir = switch_record_dir();
-        int r;
-
-        /* The state may have changed since the request came in: plan from
-         * what sysfs says now. */
-        r = gpu_reread(s, j->snapshot, &now);
-        if (r < 0) {
-                sd_bus_error_setf(&j->error, GS_ERROR_SWITCH_FAILED, "%s: reading its functions: %s",
-                                  j->snapshot->address, strerror(-r));
-                return r;
-        }
-        r = plan_make(s, now, j->target, &j->policy, &plan, &j->error);
-        if (r < 0)
-                return r;
-        if (plan_is_noop(plan)) {
-                if (j->target == GPU_MODE_HOST)
-                        (void) services_restart(dir, now->address);
-                return 0;
-        }
-        /* The services first: they are holders too. */
-        if (j->target == GPU_MODE_VFIO) {
-                r = services_stop(dir, now->address, j->stop_services, &j->error);
-                if (r < 0)
-                        return r;
-        }
-        r = check_holders(s, now, j->flags, &j->error);
-        if (r >= 0) {
-                /* On disk before the first write: a daemon killed mid-switch
-                 * finds it at its next start and puts the GPU back. */
-                r = switch_record_write(dir, now, j->target);
-                if (r < 0)
-                        sd_bus_error_setf(&j->error, GS_ERROR_SWITCH_FAILED, "%s: cannot record the switch in %s: "
-                                          "%s; nothing was changed", now->address, dir, strerror(-r));
-        }
-        if (r >= 0) {
-                r = switch_run(s, now, plan, &j->error);
-                (void) switch_record_remove(dir, now->address);
-        }
-        /* Back on the host, or the switch to vfio-pci did not happen: the
-         * services run again. */
-        if (j->target == GPU_MODE_HOST ? r >= 0 : r < 0)
-                (void) services_restart(dir, now->address);
-        return r;
+SwitchTarget job_target(const Job *j) {
+        return j->ctx.target;
 }
 
 static uint64_t now_usec(void) {
@@ -135,7 +70,6 @@ static void job_progress(const char *function, const char *step, const char *pat
         (void) eventfd_write(j->step_fd, 1);
 }
 
-/* The write under way, as Step, read under the lock. */
 static uint64_t job_current_step(Job *j, char step[static sizeof j->step]) {
         uint64_t since;
 
@@ -146,8 +80,6 @@ static uint64_t job_current_step(Job *j, char step[static sizeof j->step]) {
         return since;
 }
 
-/* On the loop: each write announced as it starts (Step, PropertiesChanged),
- * so that clients show progress; writes quicker than the loop coalesce. */
 static int on_step(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
         Job *j = userdata;
         char step[sizeof j->step];
@@ -155,13 +87,30 @@ static int on_step(sd_event_source *es, int fd, uint32_t revents, void *userdata
 
         (void) eventfd_read(fd, &n);
         if (job_current_step(j, step))
-                managed_gpu_set_step(j->gpu, step);
+                j->callbacks.progress(step, j->userdata);
         return 0;
+}
+
+/* A write that does not come back (nvidia's remove() waiting for a holder
+ * we could not see) must not leave the caller hanging: after the step
+ * timeout the owner is told, while the thread waits on. */
+static int on_watchdog(sd_event_source *es, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+        char step[sizeof j->step];
+        uint64_t since = job_current_step(j, step);
+
+        j->callbacks.progress(since ? step : NULL, j->userdata);
+        if (!j->stuck_told && since && now_usec() - since >= (uint64_t) j->timeout_sec * 1000000) {
+                j->stuck_told = true;
+                j->callbacks.stuck(step, j->timeout_sec, j->userdata);
+        }
+        (void) sd_event_source_set_time_relative(es, WATCHDOG_INTERVAL_USEC);
+        return sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
 }
 
 static int job_thread(void *userdata) {
         Job *j = userdata;
-        int r = job_work(j);
+        int r = engine_run(&j->ctx, &j->error);
 
         pthread_mutex_lock(&j->lock);
         j->step_since = 0;
@@ -169,110 +118,59 @@ static int job_thread(void *userdata) {
         return r;
 }
 
-/* A write that does not come back (nvidia's remove() waiting for a holder
- * we could not see) must not leave the caller hanging: after the step
- * timeout it gets Timeout naming the step, while the thread waits on; the
- * Step property keeps showing where the GPU is stuck. */
-static int on_watchdog(sd_event_source *es, uint64_t usec, void *userdata) {
-        Job *j = userdata;
-        ManagedGpu *g = j->gpu;
-        char step[sizeof j->step];
-        uint64_t since = job_current_step(j, step);
-
-        managed_gpu_set_step(g, since ? step : NULL);
-        if (!j->replied && since && now_usec() - since >= (uint64_t) j->timeout_sec * 1000000) {
-                log_error("%s: %s has not finished after %u s", g->address, step, j->timeout_sec);
-                (void) sd_bus_reply_method_errorf(j->request, GS_ERROR_TIMEOUT,
-                                                  "%s: %s has not finished after %u s: something still uses the "
-                                                  "function; the switch goes on when it lets go (see 'gpuswitchctl "
-                                                  "status' and 'gpuswitchctl holders')%s",
-                                                  g->address, step, j->timeout_sec,
-                                                  nvidia_modeset_note(&j->sysfs, j->snapshot));
-                j->replied = true;
-        }
-        (void) sd_event_source_set_time_relative(es, WATCHDOG_INTERVAL_USEC);
-        return sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
-}
-
 static void on_job_done(int result, void *userdata) {
         Job *j = userdata;
-        ManagedGpu *g = j->gpu;
-        int r;
 
-        /* The caller is answered before the state is read again: the loop
-         * reads it before it handles any other message, so no caller sees
-         * the old one, and the reply does not wait for sysfs. */
-        g->job = NULL;
-        if (j->replied)
-                /* Timeout was the answer; the log tells how it ended. */
-                r = 0;
-        else if (result < 0) {
-                if (!sd_bus_error_is_set(&j->error))
-                        sd_bus_error_set_errnof(&j->error, result, "switching %s to %s: %m", g->address,
-                                                gpu_mode_to_string(j->target));
-                r = sd_bus_reply_method_error(j->request, &j->error);
-        } else
-                r = sd_bus_reply_method_return(j->request, NULL);
-        managed_gpu_set_step(g, NULL);
-        (void) managed_gpu_refresh(g);
-
-        if (result < 0)
-                log_error("%s: switch to %s failed: %s", g->address, gpu_mode_to_string(j->target),
-                          j->error.message);
-        else
-                log_info("%s: now %s%s", g->address, gpu_mode_to_string(g->mode),
-                         j->replied ? ", after the step that timed out finished" : "");
-        if (r < 0)
-                log_warning_errno(r, "%s: replying to the switch request", g->address);
-
-        job_free(j);
+        if (result < 0 && !switch_error_is_set(&j->error))
+                switch_error_set(&j->error, SWITCH_ERROR_FAILED, _SWITCH_STEP_INVALID, NULL, result,
+                                 "%s: switching to %s: %s", j->gpu->address, switch_target_to_string(j->ctx.target),
+                                 strerror(-result));
+        j->callbacks.progress(NULL, j->userdata);
+        j->callbacks.done(result < 0 ? &j->error : NULL, j->userdata);
 }
 
-int job_start(ManagedGpu *g, sd_bus_message *request, GpuMode target, uint64_t flags) {
+int job_start(sd_event *e, Worker **workers, const SwitchContext *ctx, unsigned timeout_sec,
+              const JobCallbacks *callbacks, void *userdata, Job **ret) {
         _cleanup_(job_freep) Job *j = NULL;
         int r;
 
-        if (g->job)
-                return -EBUSY;
-
+        if (ctx->observer)
+                return -EINVAL;
         j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
         *j = (Job) {
-                .gpu = g,
-                .target = target,
-                .flags = flags,
-                .request = sd_bus_message_ref(request),
-                .policy.allow_boot_vga = g->allow_boot_vga,
-                .error = SD_BUS_ERROR_NULL,
-                .sysfs = g->manager->sysfs,
-                .timeout_sec = g->manager->config->step_timeout_sec,
+                .ctx = *ctx,
+                .sysfs = *ctx->sysfs,
+                .error = SWITCH_ERROR_INIT,
+                .callbacks = *callbacks,
+                .userdata = userdata,
+                .timeout_sec = timeout_sec,
                 .step_fd = -1,
         };
         pthread_mutex_init(&j->lock, NULL);
-        j->stop_services = g_strdupv(g->stop_services);
+        r = gpu_copy(ctx->gpu, &j->gpu);
+        if (r < 0)
+                return r;
+        j->stop_services = g_strdupv((char **) ctx->stop_services);
         j->sysfs.progress = job_progress;
         j->sysfs.progress_userdata = j;
+        j->ctx.gpu = j->gpu;
+        j->ctx.stop_services = j->stop_services;
+        j->ctx.sysfs = &j->sysfs;
+
         j->step_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (j->step_fd < 0)
                 return -errno;
-        r = sd_event_add_io(g->manager->event, &j->step_source, j->step_fd, EPOLLIN, on_step, j);
+        r = sd_event_add_io(e, &j->step_source, j->step_fd, EPOLLIN, on_step, j);
         if (r < 0)
                 return r;
-        r = sd_event_add_time_relative(g->manager->event, &j->watchdog, CLOCK_MONOTONIC, WATCHDOG_INTERVAL_USEC, 0,
-                                       on_watchdog, j);
+        r = sd_event_add_time_relative(e, &j->watchdog, CLOCK_MONOTONIC, WATCHDOG_INTERVAL_USEC, 0, on_watchdog, j);
         if (r < 0)
                 return r;
-
-        r = gpu_copy(g->state, &j->snapshot);
+        r = worker_start(e, workers, job_thread, on_job_done, j);
         if (r < 0)
                 return r;
-        r = worker_start(g->manager->event, &g->manager->workers, job_thread, on_job_done, j);
-        if (r < 0)
-                return r;
-
-        log_info("%s: switching to %s", g->address, gpu_mode_to_string(target));
-        g->job = TAKE_PTR(j);
-        managed_gpu_set_mode(g, GPU_MODE_SWITCHING);
+        *ret = TAKE_PTR(j);
         return 0;
 }

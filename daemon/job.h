@@ -1,41 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <pthread.h>
-#include <stdbool.h>
-#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
-#include "manager.h"
-#include "plan.h"
+#include "engine.h"
+#include "worker.h"
 
-/* A switch of one GPU.  It runs on a worker thread (worker.h) on a copy of
- * the GPU's state; the reply to the request is sent when it is done. */
-struct Job {
-        ManagedGpu *gpu;
-        GpuMode target;
-        uint64_t flags;
-        sd_bus_message *request;
-        PlanPolicy policy;
-        char **stop_services;
+/* A switch run by the engine on a worker thread, for a caller on the
+ * event loop.  The job keeps its own copy of what the switch needs; it
+ * watches the kernel write under way and tells its owner, on the loop. */
+typedef struct Job Job;
 
-        /* the thread's own until it ends */
-        Gpu *snapshot;
-        sd_bus_error error;
-        Sysfs sysfs;              /* the manager's, with this job's progress hook */
+typedef struct JobCallbacks {
+        /* The kernel write under way ("0000:0a:00.1: unbind (...)"), or NULL
+         * between writes; writes quicker than the loop coalesce. */
+        void (*progress)(const char *step, void *userdata);
+        /* Once, when a write has not returned after the step timeout: the
+         * switch goes on in the kernel, the caller may be answered now. */
+        void (*stuck)(const char *step, unsigned timeout_sec, void *userdata);
+        /* The switch is over; error is NULL on success.  The job is freed
+         * after this returns. */
+        void (*done)(const SwitchError *error, void *userdata);
+} JobCallbacks;
 
-        /* The kernel write under way, set by the thread, read by the
-         * watchdog on the loop. */
-        pthread_mutex_t lock;
-        char step[160];
-        uint64_t step_since;      /* CLOCK_MONOTONIC µs, 0: between writes */
+/* Starts engine_run(ctx) on a worker of the list.  ctx is copied (its gpu
+ * and stop_services too); ctx->observer must be NULL: the job observes. */
+int job_start(sd_event *e, Worker **workers, const SwitchContext *ctx, unsigned timeout_sec,
+              const JobCallbacks *callbacks, void *userdata, Job **ret);
 
-        int step_fd;              /* eventfd: the thread wakes the loop at each write */
-        sd_event_source *step_source, *watchdog;
-        unsigned timeout_sec;
-        bool replied;             /* Timeout was sent; the switch went on */
-};
+SwitchTarget job_target(const Job *j);
 
-/* Starts a switch of g to target for request; g->job is set while it runs. */
-int job_start(ManagedGpu *g, sd_bus_message *request, GpuMode target, uint64_t flags);
-
+/* Frees a job whose thread has ended (its done callback ran), or one that
+ * never started. */
 void job_free(Job *j);

@@ -81,11 +81,11 @@ static int run(int argc, char *argv[]) {
         if (!m->config_path)
                 return log_error_errno(-ENOMEM, "setting up");
         r = config_load(arg_config, &m->config, &config_error);
-        if (r < 0) {
-                log_error("%s", config_error ? config_error : "reading the configuration failed");
-                return r;
-        }
         if (check_only) {
+                if (r < 0) {
+                        log_error("%s", config_error ? config_error : "reading the configuration failed");
+                        return r;
+                }
                 printf("%s: ok\n", arg_config);
                 return 0;
         }
@@ -103,12 +103,24 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "taking the lock %s/gpuswitchd.lock", runtime_dir());
 
-        r = manager_discover(m);
-        if (r < 0)
-                return log_error_errno(r, "finding the GPUs to manage");
-        if (m->n_gpus == 0)
-                log_notice("no GPU to manage (Gpus=%s in %s)", m->config->gpus_auto ? "auto" : "list", arg_config);
-        (void) manager_startup_switches(m);
+        /* Whatever the config says: a GPU left halfway by a daemon that was
+         * stopped mid-switch goes back first. */
+        (void) manager_recover(m);
+
+        if (!config_error) {
+                r = manager_discover(m);
+                if (r < 0)
+                        return log_error_errno(r, "finding the GPUs to manage");
+                if (m->n_gpus == 0)
+                        log_notice("no GPU to manage (Gpus=%s in %s)", m->config->gpus_auto ? "auto" : "list",
+                                   arg_config);
+                (void) manager_apply_default_modes(m);
+        } else
+                log_error("%s; answering every call with this error until the file is fixed", config_error);
+        if (manager_stop_requested()) {
+                log_info("gpuswitchd stopping, as asked during its start-up switches");
+                return 0;
+        }
 
         r = manager_exit_on_signals(m);
         if (r < 0)
@@ -118,10 +130,19 @@ static int run(int argc, char *argv[]) {
         r = sd_bus_open_system(&m->bus);
         if (r < 0)
                 return log_error_errno(r, "connecting to the system bus");
-        r = manager_attach_bus(m);
+        /* Without its bus the daemon serves nobody: the next call starts a new one. */
+        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        if (r < 0)
+                return log_error_errno(r, "setting up the bus connection");
+        if (config_error)
+                r = manager_serve_config_error(m, config_error);
+        else {
+                r = manager_attach_bus(m);
+                if (r >= 0)
+                        (void) uevent_monitor_start(m);
+        }
         if (r < 0)
                 return r;
-        (void) uevent_monitor_start(m);
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "attaching the bus to the event loop");
@@ -145,5 +166,8 @@ int main(int argc, char *argv[]) {
          * 50 clients' calls the daemon's memory rose by a step of 2 MiB in one run.
          * They allocate little; one arena keeps the footprint flat. */
         (void) mallopt(M_ARENA_MAX, 1);
+        /* From the first line: a stop that comes during the start-up
+         * switches waits for the one under way (manager.h). */
+        manager_block_stop_signals();
         return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

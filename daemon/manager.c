@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include <glib.h>
@@ -13,12 +14,8 @@
 #include "errors.h"
 #include "host-driver.h"
 #include "instance-lock.h"
-#include "job.h"
-#include "holders.h"
 #include "pci-name.h"
-#include "plan.h"
 #include "switch-record.h"
-#include "switch.h"
 #include "util.h"
 
 #define NVIDIA_VENDOR 0x10de
@@ -53,14 +50,29 @@ int manager_new(Manager **ret) {
         return 0;
 }
 
-int manager_exit_on_signals(Manager *m) {
+static void stop_signals(sigset_t *mask) {
+        sigemptyset(mask);
+        sigaddset(mask, SIGTERM);
+        sigaddset(mask, SIGINT);
+}
+
+void manager_block_stop_signals(void) {
         sigset_t mask;
+
+        stop_signals(&mask);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+}
+
+bool manager_stop_requested(void) {
+        sigset_t pending;
+
+        return sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
+int manager_exit_on_signals(Manager *m) {
         int r;
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
+        manager_block_stop_signals();
         r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
@@ -73,6 +85,8 @@ void manager_free(Manager *m) {
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->gpu_slot);
         sd_bus_slot_unref(m->gpu_enumerator_slot);
+        sd_bus_slot_unref(m->config_error_filter);
+        sd_event_source_disable_unref(m->config_watch);
         sd_event_source_disable_unref(m->uevent_source);
         sd_event_source_disable_unref(m->uevent_refresh);
         /* A switch under way is waited for: its thread writes to sysfs and
@@ -85,6 +99,7 @@ void manager_free(Manager *m) {
         sd_event_unref(m->event);
         config_free(m->config);
         free(m->config_path);
+        free(m->config_error);
         free(m->sysfs.fail_at);
         closep(&m->lock_fd);
         free(m);
@@ -150,10 +165,10 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
         g->manager = m;
         g->slot = *slot;
         memcpy(g->address, address, sizeof g->address);
-        g->default_mode = gc ? gc->default_mode : GPU_MODE_KEEP;
+        g->default_mode = gc ? gc->default_mode : DEFAULT_MODE_KEEP;
         g->allow_boot_vga = gc && gc->allow_boot_vga;
         g->boot_vga = gpu_is_boot_vga(state);
-        g->mode = gpu_derive_mode(state);
+        g->announced = gpu_derive_state(state);
         g->name = gpu_name(state);
         /* "/org/gpuswitch1/gpu/0000_0a_00": ':' is not allowed in a path */
         if (asprintf(&g->object_path, GPUSWITCH_GPU_PATH_PREFIX "/%04x_%02x_%02x", slot->domain, slot->bus,
@@ -163,7 +178,7 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
         g->stop_services = default_stop_services(g, gc);
 
         log_info("%s: managing %s, %zu functions, mode %s", g->address, g->name, g->state->n_functions,
-                 gpu_mode_to_string(g->mode));
+                 gpu_state_to_string(g->announced));
         for (size_t i = 0; i < g->state->n_functions; i++) {
                 const PciFunction *f = &g->state->functions[i];
                 log_info("%s: class 0x%06x, driver %s, host driver %s, IOMMU group %d", f->address, f->class,
@@ -223,107 +238,122 @@ int manager_discover(Manager *m) {
         return 0;
 }
 
-static int recover_gpu(Manager *m, ManagedGpu *g) {
+/* The start-up switches stop before their kernel writes when the daemon
+ * is told to stop meanwhile; once those began, they finish. */
+static int startup_switch_step(SwitchStep step, void *userdata) {
+        if (step < SWITCH_STEP_REBIND && manager_stop_requested())
+                return -ECANCELED;
+        return 0;
+}
+
+static const SwitchObserver startup_observer = { .step = startup_switch_step };
+
+static int recover_gpu(Manager *m, const char *address) {
         _cleanup_(switch_record_freep) SwitchRecord *rec = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(switch_error_done) SwitchError error = SWITCH_ERROR_INIT;
         const char *dir = switch_record_dir();
+        SwitchContext ctx;
         int r;
 
-        r = switch_record_read(dir, g->address, &rec);
+        r = switch_record_read(dir, address, &rec);
         if (r == -ENOENT)
                 return 0;
-        if (r < 0) {
-                (void) switch_record_remove(dir, g->address);
-                return 0;
-        }
-        /* The record knows each function's driver from before: a function
-         * left unbound tells nothing itself (its module may have no alias). */
-        for (size_t i = 0; i < rec->original->n_functions; i++) {
-                const PciFunction *o = &rec->original->functions[i];
-                PciFunction *f = gpu_find_function(g->state, o->address);
-
-                if (f && !f->host_driver && o->driver && !streq(o->driver, VFIO_PCI_DRIVER))
-                        f->host_driver = strdup(o->driver);
-        }
-        g->mode = gpu_derive_mode(g->state);
-        log_warning("%s: a switch to %s was interrupted (gpuswitchd stopped mid-switch): the GPU is %s now; "
-                    "putting every function back where it was", g->address, gpu_mode_to_string(rec->target),
-                    gpu_mode_to_string(g->mode));
-        r = switch_restore(&m->sysfs, rec->original, &error);
         if (r < 0)
-                log_error("%s: putting the GPU back after the interrupted switch: %s", g->address,
-                          error.message ? error.message : strerror(-r));
-        (void) switch_record_remove(dir, g->address);
-        (void) managed_gpu_refresh(g);
-        if (r >= 0)
-                log_notice("%s: back to %s after the interrupted switch", g->address, gpu_mode_to_string(g->mode));
-        return 0;
+                /* switch_record_read() said why; a record we cannot read
+                 * cannot put anything back, and would stop every start */
+                return switch_record_remove(dir, address);
+
+        ctx = (SwitchContext) {
+                .origin = SWITCH_ORIGIN_RECOVERY,
+                .target = rec->target,
+                .gpu = rec->original,
+                .record = rec,
+                .sysfs = &m->sysfs,
+                .state_dir = dir,
+                .proc_root = "/proc",
+                .services = &switch_services_systemd,
+                .observer = &startup_observer,
+        };
+        r = engine_run(&ctx, &error);
+        if (r < 0)
+                log_error("%s: putting the GPU back after the interrupted switch: %s", address,
+                          strempty(error.message));
+        else
+                log_notice("%s: back as it was before the interrupted switch", address);
+        return r;
 }
 
-/* DefaultMode= of one GPU, as root at boot: the holder check still
- * applies (nothing is ended unasked). */
-static int apply_default_mode(Manager *m, ManagedGpu *g) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(plan_freep) Plan *plan = NULL;
-        _cleanup_free_ DeviceNode *nodes = NULL;
-        _cleanup_free_ Holder *holders = NULL;
-        PlanPolicy policy = { .allow_boot_vga = g->allow_boot_vga };
-        size_t n_nodes, n_holders;
+int manager_recover(Manager *m) {
+        g_auto(GStrv) addresses = NULL;
         int r;
 
-        if (g->default_mode != GPU_MODE_HOST && g->default_mode != GPU_MODE_VFIO)
-                return 0;
-        r = plan_make(&m->sysfs, g->state, g->default_mode, &policy, &plan, &error);
-        if (r >= 0 && plan_is_noop(plan))
-                return 0;
-        if (r >= 0 && gpu_device_nodes(&m->sysfs, g->state, &nodes, &n_nodes) >= 0 &&
-            holders_scan("/proc", nodes, n_nodes, &holders, &n_holders) >= 0 && n_holders > 0) {
-                _cleanup_free_ char *who = holders_describe(holders, n_holders);
-                log_warning("%s: DefaultMode=%s not applied, the GPU is in use:\n%s", g->address,
-                            gpu_mode_to_string(g->default_mode), strempty(who));
-                return 0;
-        }
-        if (r >= 0)
-                r = switch_run(&m->sysfs, g->state, plan, &error);
+        r = switch_record_list(switch_record_dir(), &addresses);
         if (r < 0)
-                log_error("%s: DefaultMode=%s: %s", g->address, gpu_mode_to_string(g->default_mode),
-                          error.message ? error.message : strerror(-r));
-        (void) managed_gpu_refresh(g);
-        if (r >= 0)
-                log_info("%s: DefaultMode=%s applied", g->address, gpu_mode_to_string(g->default_mode));
+                return r;
+        for (char **a = addresses; *a && !manager_stop_requested(); a++)
+                (void) recover_gpu(m, *a);
         return 0;
 }
 
-/* /run is empty at each boot: the marker says DefaultMode= was applied in
- * this one, so a daemon started again later (bus activation, a restart)
- * leaves the GPU where the user put it. */
-static const char *boot_marker(void) {
-        static char path[256];
+/* DefaultMode= of one GPU, as root at boot, through the same steps as a
+ * switch asked for over the bus: the services that hold it stopped, the
+ * holder check (nothing else is ended unasked), the record. */
+static int apply_default_mode(Manager *m, ManagedGpu *g) {
+        _cleanup_(switch_error_done) SwitchError error = SWITCH_ERROR_INIT;
+        SwitchContext ctx;
+        SwitchTarget target;
+        int r;
 
-        snprintf(path, sizeof path, "%s/default-mode-applied", runtime_dir());
-        return path;
+        if (!default_mode_target(g->default_mode, &target))
+                return 0;
+        ctx = (SwitchContext) {
+                .origin = SWITCH_ORIGIN_BOOT,
+                .target = target,
+                .gpu = g->state,
+                .sysfs = &m->sysfs,
+                .state_dir = switch_record_dir(),
+                .proc_root = "/proc",
+                .policy = { .allow_boot_vga = g->allow_boot_vga },
+                .stop_services = g->stop_services,
+                .services = &switch_services_systemd,
+                .observer = &startup_observer,
+        };
+        log_info("%s: applying DefaultMode=%s", g->address, default_mode_to_string(g->default_mode));
+        r = engine_run(&ctx, &error);
+        (void) managed_gpu_refresh(g);
+        if (r < 0)
+                log_error("%s: DefaultMode=%s not applied: %s", g->address, default_mode_to_string(g->default_mode),
+                          strempty(error.message));
+        else
+                log_info("%s: DefaultMode=%s applied, the GPU is %s", g->address,
+                         default_mode_to_string(g->default_mode), gpu_state_to_string(managed_gpu_state(g)));
+        return r;
 }
 
-int manager_startup_switches(Manager *m) {
-        const char *marker = boot_marker();
-        _cleanup_free_ char *dir = strdup(marker);
+/* /run is empty at each boot: the marker says DefaultMode= had its chance
+ * in this one, so a daemon started again later (bus activation, a restart,
+ * one stopped in the middle of it) leaves the GPU where it is. */
+static int boot_marker_take(void) {
+        _cleanup_free_ char *path = NULL;
         int fd;
 
-        for (size_t i = 0; i < m->n_gpus; i++)
-                (void) recover_gpu(m, m->gpus[i]);
-
-        if (access(marker, F_OK) == 0)
-                return 0;
-        for (size_t i = 0; i < m->n_gpus; i++)
-                (void) apply_default_mode(m, m->gpus[i]);
-        if (!dir)
+        if (asprintf(&path, "%s/default-mode-applied", runtime_dir()) < 0)
                 return -ENOMEM;
-        *strrchr(dir, '/') = 0;
-        (void) mkdir(dir, 0755);
-        fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        (void) mkdir(runtime_dir(), 0755);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0)
-                return log_warning_errno(errno, "creating %s", marker);
+                return errno == EEXIST ? 0 : log_warning_errno(errno, "creating %s", path);
         close(fd);
+        return 1;
+}
+
+int manager_apply_default_modes(Manager *m) {
+        /* Taken before the switches: one interrupted is recovered at the
+         * next start, not tried again. */
+        if (boot_marker_take() <= 0)
+                return 0;
+        for (size_t i = 0; i < m->n_gpus && !manager_stop_requested(); i++)
+                (void) apply_default_mode(m, m->gpus[i]);
         return 0;
 }
 
@@ -335,9 +365,16 @@ ManagedGpu *manager_find_gpu(Manager *m, const char *arg, sd_bus_error *error) {
                         return m->gpus[0];
                 if (m->n_gpus == 0)
                         sd_bus_error_set(error, GS_ERROR_NO_SUCH_GPU, "no GPU is managed by gpuswitchd");
-                else
+                else {
+                        g_autoptr(GString) list = g_string_new(NULL);
+
+                        for (size_t i = 0; i < m->n_gpus; i++)
+                                g_string_append_printf(list, "\n  %s  %-9s %s", m->gpus[i]->address,
+                                                       gpu_state_to_string(managed_gpu_state(m->gpus[i])),
+                                                       m->gpus[i]->name);
                         sd_bus_error_setf(error, GS_ERROR_NO_SUCH_GPU,
-                                          "%zu GPUs are managed: name one by its address", m->n_gpus);
+                                          "%zu GPUs are managed: name one by its address:%s", m->n_gpus, list->str);
+                }
                 return NULL;
         }
         if (pci_address_parse(arg, &a) < 0) {
@@ -359,16 +396,22 @@ ManagedGpu *manager_find_gpu_by_path(Manager *m, const char *path) {
         return NULL;
 }
 
-void managed_gpu_set_mode(ManagedGpu *g, GpuMode mode) {
-        if (g->mode == mode)
+GpuState managed_gpu_state(const ManagedGpu *g) {
+        return g->job ? GPU_STATE_SWITCHING : gpu_derive_state(g->state);
+}
+
+static void announce_mode(ManagedGpu *g) {
+        GpuState now = managed_gpu_state(g);
+
+        if (g->announced == now)
                 return;
-        g->mode = mode;
+        g->announced = now;
         if (g->manager->bus)
                 (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
                                                       "Mode", NULL);
 }
 
-void managed_gpu_set_step(ManagedGpu *g, const char *step) {
+static void set_step(ManagedGpu *g, const char *step) {
         if (streq_ptr(g->step, step) || (isempty(g->step) && isempty(step)))
                 return;
         free(g->step);
@@ -378,18 +421,80 @@ void managed_gpu_set_step(ManagedGpu *g, const char *step) {
                                                       "Step", NULL);
 }
 
-int managed_gpu_set_default_mode(ManagedGpu *g, GpuMode mode, sd_bus_error *error) {
+static void on_job_progress(const char *step, void *userdata) {
+        set_step(userdata, step);
+}
+
+static void on_job_stuck(const char *step, unsigned timeout_sec, void *userdata) {
+        ManagedGpu *g = userdata;
+
+        log_error("%s: %s has not finished after %u s", g->address, step, timeout_sec);
+        if (g->owner.stuck)
+                g->owner.stuck(g, step, timeout_sec, g->owner.userdata);
+}
+
+static void on_job_done(const SwitchError *error, void *userdata) {
+        ManagedGpu *g = userdata;
+        SwitchOwner owner = g->owner;
+        SwitchTarget target = job_target(g->job);
+
+        job_free(TAKE_PTR(g->job));
+        g->owner = (SwitchOwner) {};
+        (void) managed_gpu_refresh(g);
+        if (error)
+                log_error("%s: switch to %s failed: %s", g->address, switch_target_to_string(target),
+                          strempty(error->message));
+        else
+                log_info("%s: now %s", g->address, gpu_state_to_string(managed_gpu_state(g)));
+        if (owner.done)
+                owner.done(g, error, owner.userdata);
+}
+
+static const JobCallbacks job_callbacks = {
+        .progress = on_job_progress,
+        .stuck = on_job_stuck,
+        .done = on_job_done,
+};
+
+int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, bool terminate_holders, const SwitchOwner *owner) {
+        Manager *m = g->manager;
+        SwitchContext ctx = {
+                .origin = SWITCH_ORIGIN_BUS,
+                .target = target,
+                .gpu = g->state,
+                .sysfs = &m->sysfs,
+                .state_dir = switch_record_dir(),
+                .proc_root = "/proc",
+                .policy = { .allow_boot_vga = g->allow_boot_vga },
+                .terminate_holders = terminate_holders,
+                .stop_services = g->stop_services,
+                .services = &switch_services_systemd,
+        };
+        int r;
+
+        if (g->job)
+                return -EBUSY;
+        r = job_start(m->event, &m->workers, &ctx, m->config->step_timeout_sec, &job_callbacks, g, &g->job);
+        if (r < 0)
+                return log_error_errno(r, "%s: starting the switch to %s", g->address, switch_target_to_string(target));
+        g->owner = *owner;
+        log_info("%s: switching to %s", g->address, switch_target_to_string(target));
+        announce_mode(g);
+        return 0;
+}
+
+int managed_gpu_set_default_mode(ManagedGpu *g, DefaultMode mode, sd_bus_error *error) {
         _cleanup_free_ char *message = NULL;
         int r;
 
         r = config_set_default_mode(g->manager->config_path, &g->slot, mode, &message);
         if (r < 0) {
-                log_error("%s: setting DefaultMode=%s: %s", g->address, gpu_mode_to_string(mode),
+                log_error("%s: setting DefaultMode=%s: %s", g->address, default_mode_to_string(mode),
                           message ? message : strerror(-r));
                 return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s: cannot set DefaultMode=%s: %s", g->address,
-                                         gpu_mode_to_string(mode), message ? message : strerror(-r));
+                                         default_mode_to_string(mode), message ? message : strerror(-r));
         }
-        log_info("%s: DefaultMode=%s written to %s", g->address, gpu_mode_to_string(mode), g->manager->config_path);
+        log_info("%s: DefaultMode=%s written to %s", g->address, default_mode_to_string(mode), g->manager->config_path);
         if (g->default_mode == mode)
                 return 0;
         g->default_mode = mode;
@@ -435,8 +540,7 @@ int managed_gpu_refresh(ManagedGpu *g) {
         if (changed && m->bus)
                 (void) sd_bus_emit_properties_changed(m->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
                                                       "Functions", NULL);
-        if (!g->job)
-                managed_gpu_set_mode(g, gpu_derive_mode(g->state));
+        announce_mode(g);
         return 0;
 }
 
@@ -485,5 +589,57 @@ int manager_attach_bus(Manager *m) {
                                        gpu_object_enumerate, m);
         if (r < 0)
                 return log_error_errno(r, "registering the GPU enumerator");
+        return 0;
+}
+
+/* Every method call but Peer's gets BadConfig: a client learns what is
+ * wrong at once, instead of waiting out the bus's activation timeout for
+ * a daemon that exited. */
+static int config_error_filter(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint8_t type;
+
+        if (sd_bus_message_get_type(msg, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL ||
+            streq_ptr(sd_bus_message_get_interface(msg), "org.freedesktop.DBus.Peer"))
+                return 0;
+        return sd_bus_error_setf(error, GS_ERROR_BAD_CONFIG, "gpuswitchd cannot use its configuration: %s",
+                                 m->config_error);
+}
+
+static int on_config_changed(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *message = NULL;
+
+        if (config_load(m->config_path, &c, &message) < 0) {
+                log_error("%s", strempty(message));
+                free(m->config_error);
+                m->config_error = TAKE_PTR(message);
+                return 0;
+        }
+        log_notice("%s parses now: exiting, so that the next call starts gpuswitchd with it", m->config_path);
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+int manager_serve_config_error(Manager *m, const char *message) {
+        _cleanup_free_ char *dir = strdup(m->config_path);
+        char *slash;
+        int r;
+
+        m->config_error = strdup(message);
+        if (!m->config_error || !dir)
+                return -ENOMEM;
+        r = sd_bus_add_filter(m->bus, &m->config_error_filter, config_error_filter, m);
+        if (r < 0)
+                return log_error_errno(r, "installing the bus filter for the configuration error");
+        /* The folder, not the file: editors replace the file by a rename. */
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+                *slash = 0;
+        r = sd_event_add_inotify(m->event, &m->config_watch, dir,
+                                 IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ONLYDIR,
+                                 on_config_changed, m);
+        if (r < 0)
+                log_warning_errno(r, "watching %s: restart gpuswitchd once the configuration is fixed", dir);
         return 0;
 }

@@ -5,7 +5,9 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "engine.h"
 #include "gpu.h"
+#include "job.h"
 #include "sysfs.h"
 #include "worker.h"
 
@@ -19,24 +21,34 @@
 #define SWITCH_FLAGS_ALL SWITCH_FLAG_TERMINATE_HOLDERS
 
 typedef struct Manager Manager;
-typedef struct Job Job;
+typedef struct ManagedGpu ManagedGpu;
+
+/* Who asked for the switch under way (the bus layer replies from these). */
+typedef struct SwitchOwner {
+        /* A kernel write has not returned after the step timeout; the switch goes on. */
+        void (*stuck)(ManagedGpu *g, const char *step, unsigned timeout_sec, void *userdata);
+        /* The switch is over, the GPU's state read again; error NULL on success. */
+        void (*done)(ManagedGpu *g, const SwitchError *error, void *userdata);
+        void *userdata;
+} SwitchOwner;
 
 /* A GPU the daemon manages: its last known state and the switch under way. */
-typedef struct ManagedGpu {
+struct ManagedGpu {
         Manager *manager;
         PciAddress slot;
         char address[PCI_SLOT_STRLEN];
         char *object_path;
         char *name;
         Gpu *state;               /* last read from sysfs, host drivers filled in */
-        GpuMode mode;             /* derived from state, or switching */
-        GpuMode default_mode;
+        GpuState announced;       /* the Mode last sent in PropertiesChanged */
+        DefaultMode default_mode;
         bool allow_boot_vga;
         bool boot_vga;
         Job *job;                 /* the switch under way, NULL when idle */
+        SwitchOwner owner;        /* who asked for it */
         char *step;               /* the job's current kernel write, for the Step property */
         char **stop_services;     /* units stopped for vfio, started again for host */
-} ManagedGpu;
+};
 
 /* The daemon's one context. */
 struct Manager {
@@ -52,6 +64,11 @@ struct Manager {
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
         Worker *workers;          /* switches and scans under way */
         int lock_fd;              /* instance_lock(): held for the daemon's life */
+        /* A config that does not parse: every call is answered with this
+         * (BadConfig) until the file changes and the daemon exits. */
+        char *config_error;
+        sd_bus_slot *config_error_filter;
+        sd_event_source *config_watch;
 };
 
 int manager_new(Manager **ret);
@@ -61,15 +78,28 @@ static inline void manager_freep(Manager **m) { manager_free(*m); }
 /* Finds the GPUs to manage from the config and reads their state. */
 int manager_discover(Manager *m);
 
-/* At start, before the bus name: puts back a GPU whose switch a previous
- * daemon left halfway (its record on disk), then applies DefaultMode= once
- * per boot.  Synchronous: nobody can call yet, and the display manager
- * waits for us. */
-int manager_startup_switches(Manager *m);
+/* At start, before the config is read: puts back every GPU whose switch
+ * a previous daemon left halfway (its record on disk), and starts the
+ * services stopped for it.  Synchronous, as is manager_apply_default_modes():
+ * nobody can call yet, and the display manager waits for us. */
+int manager_recover(Manager *m);
 
-/* SIGTERM and SIGINT end the event loop (the switch under way is waited
+/* After manager_discover(): DefaultMode= of each GPU, once per boot. */
+int manager_apply_default_modes(Manager *m);
+
+/* SIGTERM and SIGINT, blocked from main()'s first line: a stop asked for
+ * during the start-up switches lets the one under way finish (or roll back
+ * before its kernel writes), and starts no other. */
+void manager_block_stop_signals(void);
+bool manager_stop_requested(void);
+/* From then on they end the event loop (the switch under way is waited
  * for by manager_free()). */
 int manager_exit_on_signals(Manager *m);
+
+/* With a config that does not parse: every call gets BadConfig with the
+ * parser's message, and the daemon exits once the file has changed and
+ * parses, so that the next call starts one that uses it. */
+int manager_serve_config_error(Manager *m, const char *message);
 
 /* Connects the vtables and the uevent monitor; bus must be set. */
 int manager_attach_bus(Manager *m);
@@ -82,11 +112,14 @@ ManagedGpu *manager_find_gpu_by_path(Manager *m, const char *path);
 /* Reads the GPU's functions again; emits PropertiesChanged when Mode or
  * Functions changed. */
 int managed_gpu_refresh(ManagedGpu *g);
-void managed_gpu_set_mode(ManagedGpu *g, GpuMode mode);
-void managed_gpu_set_step(ManagedGpu *g, const char *step);
+/* Mode: switching while a switch is in flight, else what the functions show. */
+GpuState managed_gpu_state(const ManagedGpu *g);
+/* Starts a switch; the owner is told how it ends.  -EBUSY while another
+ * runs. */
+int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, bool terminate_holders, const SwitchOwner *owner);
 /* Writes DefaultMode= for the GPU to the config file, reads the file
  * again and announces the new DefaultMode. */
-int managed_gpu_set_default_mode(ManagedGpu *g, GpuMode mode, sd_bus_error *error);
+int managed_gpu_set_default_mode(ManagedGpu *g, DefaultMode mode, sd_bus_error *error);
 
 /* bus-manager.c, bus-gpu.c */
 extern const sd_bus_vtable manager_vtable[];

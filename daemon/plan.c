@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "errors.h"
 #include "util.h"
 
 void plan_free(Plan *p) {
@@ -31,7 +30,7 @@ static bool driver_ok_for_vfio_group(const char *driver) {
         return !driver || streq(driver, VFIO_PCI_DRIVER) || streq(driver, "pci-stub");
 }
 
-int iommu_group_check_viable(const Sysfs *s, const Gpu *g, sd_bus_error *error) {
+int iommu_group_check_viable(const Sysfs *s, const Gpu *g, SwitchError *error) {
         unsigned groups[8];
         size_t n = gpu_iommu_groups(g, groups, ELEMENTSOF(groups));
 
@@ -63,22 +62,22 @@ int iommu_group_check_viable(const Sysfs *s, const Gpu *g, sd_bus_error *error) 
                                 return log_error_errno(r, "%s: reading the driver of %s", g->address, de->d_name);
                         if (driver_ok_for_vfio_group(driver))
                                 continue;
-                        sd_bus_error_setf(error, GS_ERROR_GROUP_NOT_VIABLE,
-                                          "IOMMU group %u of %s also holds %s, bound to %s: a VM can "
-                                          "only take the whole group (unbind %s or move it to vfio-pci first)",
-                                          groups[i], g->address, de->d_name, driver, de->d_name);
-                        return -EXDEV;
+                        return switch_error_set(error, SWITCH_ERROR_GROUP_NOT_VIABLE, SWITCH_STEP_PLAN,
+                                                de->d_name, EXDEV,
+                                                "IOMMU group %u of %s also holds %s, bound to %s: a VM can "
+                                                "only take the whole group (unbind %s or move it to vfio-pci "
+                                                "first)", groups[i], g->address, de->d_name, driver, de->d_name);
                 }
         }
         return 0;
 }
 
-static void plan_function(const PciFunction *f, GpuMode target, PlanStep *step) {
+static void plan_function(const PciFunction *f, const SwitchTargetInfo *target, PlanStep *step) {
         *step = (PlanStep) { .function = f, .from = f->driver, .action = PLAN_KEEP };
 
-        if (target == GPU_MODE_VFIO) {
-                step->to = VFIO_PCI_DRIVER;
-                if (!streq_ptr(f->driver, VFIO_PCI_DRIVER))
+        if (target->driver) {
+                step->to = target->driver;
+                if (!streq_ptr(f->driver, target->driver))
                         step->action = PLAN_MOVE;
                 return;
         }
@@ -102,16 +101,15 @@ static void plan_function(const PciFunction *f, GpuMode target, PlanStep *step) 
                 step->action = PLAN_MOVE;
 }
 
-int plan_make(const Sysfs *s, const Gpu *g, GpuMode target, const PlanPolicy *policy,
-              Plan **ret, sd_bus_error *error) {
+int plan_make(const Sysfs *s, const Gpu *g, SwitchTarget target, const PlanPolicy *policy,
+              Plan **ret, SwitchError *error) {
+        const SwitchTargetInfo *info = switch_target_info(target);
         _cleanup_(plan_freep) Plan *p = NULL;
         int r;
 
-        if (target != GPU_MODE_VFIO && target != GPU_MODE_HOST) {
-                sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                  "unknown mode '%s': expected vfio or host", strempty(gpu_mode_to_string(target)));
-                return -EINVAL;
-        }
+        if (!info)
+                return switch_error_set(error, SWITCH_ERROR_INVALID, SWITCH_STEP_PLAN, NULL, EINVAL,
+                                        "no such switch target (%d)", (int) target);
 
         p = calloc(1, sizeof *p);
         if (!p)
@@ -122,23 +120,21 @@ int plan_make(const Sysfs *s, const Gpu *g, GpuMode target, const PlanPolicy *po
                 return -ENOMEM;
         p->n_steps = g->n_functions;
 
-        /* To vfio-pci the highest function goes first and function 0 last;
-         * back to the host function 0 goes first.  The companion functions
-         * of a GPU (HD audio, USB) are tied to function 0 through runtime
-         * PM device links and expect it present while they are bound. */
+        /* Away from the host the highest function goes first and function 0
+         * last; back to the host function 0 goes first.  The companion
+         * functions of a GPU (HD audio, USB) are tied to function 0 through
+         * runtime PM device links and expect it present while they are bound. */
         for (size_t i = 0; i < g->n_functions; i++) {
-                size_t k = target == GPU_MODE_VFIO ? g->n_functions - 1 - i : i;
-                plan_function(&g->functions[k], target, &p->steps[i]);
+                size_t k = info->leaves_host ? g->n_functions - 1 - i : i;
+                plan_function(&g->functions[k], info, &p->steps[i]);
         }
 
-        if (target == GPU_MODE_VFIO && !plan_is_noop(p)) {
-                if (gpu_is_boot_vga(g) && !(policy && policy->allow_boot_vga)) {
-                        sd_bus_error_setf(error, GS_ERROR_REFUSED,
-                                          "%s is the boot VGA device, showing the console: set "
-                                          "AllowBootVga=yes in its [Gpu %s] section to switch it anyway",
-                                          g->address, g->address);
-                        return -EPERM;
-                }
+        if (info->leaves_host && !plan_is_noop(p)) {
+                if (gpu_is_boot_vga(g) && !(policy && policy->allow_boot_vga))
+                        return switch_error_set(error, SWITCH_ERROR_REFUSED, SWITCH_STEP_PLAN, NULL, EPERM,
+                                                "%s is the boot VGA device, showing the console: set "
+                                                "AllowBootVga=yes in its [Gpu %s] section to switch it anyway",
+                                                g->address, g->address);
                 r = iommu_group_check_viable(s, g, error);
                 if (r < 0)
                         return r;

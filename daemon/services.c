@@ -2,9 +2,9 @@
 #include "services.h"
 
 #include <glib.h>
+#include <systemd/sd-bus.h>
 #include <time.h>
 
-#include "errors.h"
 #include "util.h"
 
 #define SYSTEMD_BUS "org.freedesktop.systemd1"
@@ -40,14 +40,17 @@ static bool running(const char *state) {
         return streq(state, "active") || streq(state, "activating") || streq(state, "reloading");
 }
 
-static int stop_unit(sd_bus *bus, const char *address, const char *unit, sd_bus_error *error) {
+static int stop_unit(sd_bus *bus, const char *address, const char *unit, SwitchError *error) {
         const struct timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit", error, NULL, "ss", unit,
+        r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit", &e, NULL, "ss", unit,
                                "replace");
         if (r < 0)
-                return log_error_errno(r, "%s: stopping %s: %s", address, unit, error->message);
+                return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_STOP_SERVICES, NULL, r,
+                                        "%s: stopping %s: %s; nothing was changed", address, unit,
+                                        e.message ? e.message : strerror(-r));
         /* StopUnit queues a job: wait until the unit is down, its files closed. */
         for (unsigned waited = 0; waited < STOP_TIMEOUT_MS; waited += 100) {
                 _cleanup_free_ char *state = NULL;
@@ -59,12 +62,11 @@ static int stop_unit(sd_bus *bus, const char *address, const char *unit, sd_bus_
                         return 0;
                 nanosleep(&tick, NULL);
         }
-        sd_bus_error_setf(error, GS_ERROR_TIMEOUT, "%s: %s did not stop within %u s", address, unit,
-                          STOP_TIMEOUT_MS / 1000);
-        return -ETIMEDOUT;
+        return switch_error_set(error, SWITCH_ERROR_TIMEOUT, SWITCH_STEP_STOP_SERVICES, NULL, ETIMEDOUT,
+                                "%s: %s did not stop within %u s", address, unit, STOP_TIMEOUT_MS / 1000);
 }
 
-int services_stop(const char *state_dir, const char *address, char *const *units, sd_bus_error *error) {
+int services_stop(const char *state_dir, const char *address, char *const *units, SwitchError *error) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         g_autoptr(GString) stopped = g_string_new(NULL);
         g_autofree char *path = record_path(state_dir, address), *old = NULL;
@@ -76,10 +78,9 @@ int services_stop(const char *state_dir, const char *address, char *const *units
         if (r < 0) {
                 g_autofree char *names = g_strjoinv(", ", (char **) units);
 
-                log_warning_errno(r, "%s: connecting to systemd to stop services", address);
-                sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED, "%s: cannot reach systemd to stop %s: %s; nothing "
-                                  "was changed", address, names, strerror(-r));
-                return r;
+                return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_STOP_SERVICES, NULL, r,
+                                        "%s: cannot reach systemd to stop %s: %s; nothing was changed", address,
+                                        names, strerror(-r));
         }
         if (g_file_get_contents(path, &old, NULL, NULL))
                 g_string_append(stopped, old);

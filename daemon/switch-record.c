@@ -33,14 +33,14 @@ static char *record_path(const char *dir, const char *address) {
         return g_build_filename(dir, name, NULL);
 }
 
-int switch_record_write(const char *dir, const Gpu *g, GpuMode target) {
+int switch_record_write(const char *dir, const Gpu *g, SwitchTarget target) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) err = NULL;
         g_autofree char *path = record_path(dir, g->address), *data = NULL;
         gsize len;
 
         g_key_file_set_string(kf, GROUP_SWITCH, "Gpu", g->address);
-        g_key_file_set_string(kf, GROUP_SWITCH, "Target", gpu_mode_to_string(target));
+        g_key_file_set_string(kf, GROUP_SWITCH, "Target", switch_target_to_string(target));
         for (size_t i = 0; i < g->n_functions; i++) {
                 const PciFunction *f = &g->functions[i];
                 g_autofree char *group = g_strconcat(GROUP_FUNCTION_PREFIX, f->address, NULL);
@@ -56,6 +56,32 @@ int switch_record_write(const char *dir, const Gpu *g, GpuMode target) {
                 log_error("%s: writing %s: %s", g->address, path, err->message);
                 return -EIO;
         }
+        return 0;
+}
+
+int switch_record_list(const char *dir, char ***ret) {
+        g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *name;
+
+        while (d && (name = g_dir_read_name(d))) {
+                g_autofree char *address = NULL;
+                char canonical[PCI_SLOT_STRLEN];
+                PciAddress a;
+
+                if (!g_str_has_prefix(name, "switch-") || !g_str_has_suffix(name, ".conf"))
+                        continue;
+                address = g_strndup(name + strlen("switch-"), strlen(name) - strlen("switch-") - strlen(".conf"));
+                /* a slot, exactly as switch_record_write() names it: anything else is not ours */
+                if (pci_address_parse(address, &a) < 0 || a.function >= 0)
+                        continue;
+                pci_address_format_slot(&a, canonical);
+                if (!streq(canonical, address))
+                        continue;
+                g_ptr_array_add(list, g_steal_pointer(&address));
+        }
+        g_ptr_array_add(list, NULL);
+        *ret = (char **) g_ptr_array_free(g_steal_pointer(&list), FALSE);
         return 0;
 }
 
@@ -90,8 +116,8 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
         rec->original = g;
         snprintf(g->address, sizeof g->address, "%s", address);
         target = g_key_file_get_string(kf, GROUP_SWITCH, "Target", NULL);
-        rec->target = gpu_mode_from_string(target);
-        if (rec->target != GPU_MODE_HOST && rec->target != GPU_MODE_VFIO) {
+        rec->target = switch_target_from_string(target);
+        if (rec->target < 0) {
                 log_error("%s: %s: no valid Target=", address, path);
                 return -EINVAL;
         }

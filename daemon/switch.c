@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "errors.h"
 #include "util.h"
 
 /* What a function looked like before we touched it. */
@@ -69,15 +68,17 @@ static int ensure_driver(Sysfs *s, const char *function, const char *driver, con
         return 0;
 }
 
-static int move_to_vfio(Sysfs *s, const PlanStep *st, const char **failed_step) {
+/* Onto one driver for every function (vfio-pci): driver_override makes
+ * the probe bind that driver and no other. */
+static int move_to_driver(Sysfs *s, const PlanStep *st, const char **failed_step) {
         const char *fn = st->function->address;
         _cleanup_free_ char *now = NULL;
         int r;
 
         *failed_step = "driver_override";
-        r = sysfs_set_driver_override(s, fn, VFIO_PCI_DRIVER);
+        r = sysfs_set_driver_override(s, fn, st->to);
         if (r < 0)
-                return log_error_errno(r, "%s: writing driver_override=vfio-pci", fn);
+                return log_error_errno(r, "%s: writing driver_override=%s", fn, st->to);
 
         r = read_driver_now(s, fn, &now);
         if (r < 0)
@@ -92,10 +93,10 @@ static int move_to_vfio(Sysfs *s, const PlanStep *st, const char **failed_step) 
         r = probe_and_read(s, fn, &now, failed_step);
         if (r < 0)
                 return r;
-        if (!streq_ptr(now, VFIO_PCI_DRIVER))
-                return log_error_errno(EIO, "%s: after drivers_probe the function is on %s, not vfio-pci",
-                                       fn, now ? now : "no driver");
-        log_info("%s: %s -> vfio-pci", fn, st->from ? st->from : "(unbound)");
+        if (!streq_ptr(now, st->to))
+                return log_error_errno(EIO, "%s: after drivers_probe the function is on %s, not %s",
+                                       fn, now ? now : "no driver", st->to);
+        log_info("%s: %s -> %s", fn, st->from ? st->from : "(unbound)", st->to);
         return 0;
 }
 
@@ -231,7 +232,7 @@ static int restore_functions(Sysfs *s, const Saved *saved, size_t n, char **left
         return 0;
 }
 
-int switch_restore(Sysfs *s, const Gpu *original, sd_bus_error *error) {
+int switch_restore(Sysfs *s, const Gpu *original, SwitchError *error) {
         _cleanup_free_ Saved *saved = calloc(original->n_functions, sizeof *saved);
         _cleanup_free_ char *left = NULL;
         size_t n_left;
@@ -244,15 +245,15 @@ int switch_restore(Sysfs *s, const Gpu *original, sd_bus_error *error) {
         r = restore_functions(s, saved, original->n_functions, &left, &n_left);
         if (r < 0)
                 return r;
-        if (n_left > 0) {
-                sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED, "%s: %s not back on the original driver",
-                                  original->address, left);
-                return -EIO;
-        }
+        if (n_left > 0)
+                return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_RESTORE, NULL, EIO,
+                                        "%s: %s not back on the driver it had before the switch",
+                                        original->address, left);
         return 0;
 }
 
-int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error) {
+int switch_run(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
+        const SwitchTargetInfo *target = switch_target_info(p->target);
         _cleanup_free_ Saved *saved = NULL;
         _cleanup_free_ char *left = NULL;
         const char *failed_step = NULL;
@@ -262,13 +263,12 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error) {
         if (plan_is_noop(p))
                 return 0;
 
-        if (p->target == GPU_MODE_VFIO) {
-                r = ensure_driver(s, g->address, VFIO_PCI_DRIVER, NULL);
-                if (r < 0) {
-                        sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED,
-                                          "cannot load vfio-pci: %s; nothing was changed", strerror(-r));
-                        return r;
-                }
+        if (target->driver) {
+                r = ensure_driver(s, g->address, target->driver, NULL);
+                if (r < 0)
+                        return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_REBIND, NULL, r,
+                                                "cannot load %s: %s; nothing was changed", target->driver,
+                                                strerror(-r));
         }
 
         saved = calloc(p->n_steps, sizeof *saved);
@@ -282,8 +282,7 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error) {
                 if (st->action != PLAN_MOVE)
                         continue;
                 saved[i].touched = true;
-                r = p->target == GPU_MODE_VFIO ? move_to_vfio(s, st, &failed_step)
-                                               : move_to_host(s, st, &failed_step);
+                r = target->driver ? move_to_driver(s, st, &failed_step) : move_to_host(s, st, &failed_step);
                 if (r < 0) {
                         failed = i;
                         break;
@@ -298,16 +297,16 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error) {
                 return r_restore;
 
         if (n_left == 0)
-                sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED,
-                                  "switching %s to %s failed at %s (%s): %s; rolled back, every function "
-                                  "is on the driver it had",
-                                  g->address, gpu_mode_to_string(p->target), p->steps[failed].function->address,
-                                  failed_step, strerror(-r));
-        else
-                sd_bus_error_setf(error, GS_ERROR_SWITCH_FAILED,
-                                  "switching %s to %s failed at %s (%s): %s; rollback incomplete, %s not "
-                                  "back on the original driver: the GPU is mixed",
-                                  g->address, gpu_mode_to_string(p->target), p->steps[failed].function->address,
-                                  failed_step, strerror(-r), left);
-        return r;
+                return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_REBIND,
+                                        p->steps[failed].function->address, r,
+                                        "switching %s to %s failed at %s (%s): %s; rolled back, every function "
+                                        "is on the driver it had",
+                                        g->address, target->name, p->steps[failed].function->address,
+                                        failed_step, strerror(-r));
+        return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_REBIND, p->steps[failed].function->address,
+                                r,
+                                "switching %s to %s failed at %s (%s): %s; rollback incomplete, %s not "
+                                "back on the original driver: the GPU is mixed",
+                                g->address, target->name, p->steps[failed].function->address, failed_step,
+                                strerror(-r), left);
 }

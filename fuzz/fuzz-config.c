@@ -72,8 +72,7 @@ static void check_config(const Config *c) {
                 check_slot(&s->slot);
                 pci_address_format_slot(&s->slot, text);
                 ASSERT(streq(text, s->address));
-                ASSERT(s->default_mode == GPU_MODE_HOST || s->default_mode == GPU_MODE_VFIO ||
-                       s->default_mode == GPU_MODE_KEEP);
+                ASSERT(default_mode_to_string(s->default_mode));
                 ASSERT(!s->host_driver || pci_driver_name_is_valid(s->host_driver));
                 for (char **u = s->stop_services; u && *u; u++)
                         ASSERT(unit_name_ok(*u));
@@ -91,7 +90,7 @@ static bool same_gpu_config(const GpuConfig *a, const GpuConfig *b) {
 }
 
 /* The written config is the old one with only DefaultMode= of the slot changed. */
-static void check_written(const Config *old, const Config *now, const PciAddress *slot, GpuMode mode) {
+static void check_written(const Config *old, const Config *now, const PciAddress *slot, DefaultMode mode) {
         const GpuConfig *s = config_find_gpu(now, slot);
 
         ASSERT(s && s->default_mode == mode);
@@ -120,9 +119,9 @@ static void put_file(const uint8_t *data, size_t size) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_(config_freep) Config *c = NULL, *written = NULL;
         g_autofree char *err = NULL, *msg = NULL, *after = NULL, *err2 = NULL;
-        static const GpuMode modes[] = { GPU_MODE_HOST, GPU_MODE_VFIO, GPU_MODE_KEEP, GPU_MODE_MIXED };
+        static const DefaultMode modes[] = { DEFAULT_MODE_HOST, DEFAULT_MODE_VFIO, DEFAULT_MODE_KEEP, _DEFAULT_MODE_MAX };
         PciAddress slot = { .domain = 0, .bus = 1, .slot = 0, .function = -1 };
-        GpuMode mode;
+        DefaultMode mode;
         gsize after_len = 0;
         int r, w;
 
@@ -137,8 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 check_config(c);
         }
 
-        /* The writer on the same text: the last byte picks the mode (mixed is
-         * refused) and the GPU (slot 0000:01:00 or the config's first section,
+        /* The writer on the same text: the last byte picks the mode (one past the
+         * last is refused) and the GPU (slot 0000:01:00 or the config's first section,
          * however the file spells it). */
         mode = modes[size ? data[size - 1] % 4 : 0];
         if (c && c->n_sections > 0 && size && (data[size - 1] & 4))
@@ -154,9 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 ASSERT(msg && g_utf8_validate(msg, -1, NULL));
                 ASSERT(after_len == size && memcmp(after, data, size) == 0);
                 /* refused only for a bad mode or a file the daemon would not read */
-                ASSERT(mode == GPU_MODE_MIXED || r < 0);
+                ASSERT(mode == _DEFAULT_MODE_MAX || r < 0);
         } else {
-                ASSERT(mode != GPU_MODE_MIXED);
+                ASSERT(mode != _DEFAULT_MODE_MAX);
                 ASSERT(config_parse(after, after_len, "written", &written, &err2) == 0);
                 check_config(written);
                 if (r >= 0)

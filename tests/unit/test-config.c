@@ -69,11 +69,11 @@ int main(void) {
         CHECK_INT(c->n_sections, 2);
         CHECK_INT(pci_address_parse("0000:0a:00", &a), 0);
         CHECK(config_find_gpu(c, &a) != NULL);
-        CHECK_INT(config_find_gpu(c, &a)->default_mode, GPU_MODE_VFIO);
+        CHECK_INT(config_find_gpu(c, &a)->default_mode, DEFAULT_MODE_VFIO);
         CHECK_STR(config_find_gpu(c, &a)->host_driver, "nvidia");
         CHECK(config_find_gpu(c, &a)->allow_boot_vga);
         CHECK_INT(pci_address_parse("0000:0b:00", &a), 0);
-        CHECK_INT(config_find_gpu(c, &a)->default_mode, GPU_MODE_HOST);
+        CHECK_INT(config_find_gpu(c, &a)->default_mode, DEFAULT_MODE_HOST);
         CHECK(!config_find_gpu(c, &a)->allow_boot_vga);
         CHECK(config_find_gpu(c, &a)->host_driver == NULL);
         CHECK_INT(pci_address_parse("0000:0c:00", &a), 0);
@@ -81,7 +81,7 @@ int main(void) {
         config_free(c);
 
         c = parse_ok("[Gpu 0000:0a:00]\nDefaultMode=keep\n");
-        CHECK_INT(c->sections[0].default_mode, GPU_MODE_KEEP);
+        CHECK_INT(c->sections[0].default_mode, DEFAULT_MODE_KEEP);
         CHECK(c->sections[0].stop_services == NULL);
         config_free(c);
 

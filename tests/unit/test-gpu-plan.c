@@ -49,7 +49,7 @@ static void test_read(void) {
         CHECK(!pci_function_is_display(&g->functions[1]));
         CHECK_INT(gpu_iommu_groups(g, groups, ELEMENTSOF(groups)), 1);
         CHECK_INT(groups[0], 5);
-        CHECK_INT(gpu_derive_mode(g), GPU_MODE_HOST);
+        CHECK_INT(gpu_derive_state(g), GPU_STATE_HOST);
 
         CHECK_INT(gpu_copy(g, &c), 0);
         CHECK(c->functions != g->functions);
@@ -70,15 +70,15 @@ static void test_modes(void) {
         FakeKernel *k = fake_kernel_new();
         _cleanup_(gpu_freep) Gpu *g = read_gpu(k);
 
-        CHECK_INT(gpu_derive_mode(g), GPU_MODE_HOST);
+        CHECK_INT(gpu_derive_state(g), GPU_STATE_HOST);
         free(g->functions[2].driver);
         g->functions[2].driver = strdup("vfio-pci");
-        CHECK_INT(gpu_derive_mode(g), GPU_MODE_MIXED);
+        CHECK_INT(gpu_derive_state(g), GPU_STATE_MIXED);
         for (size_t i = 0; i < 3; i++) {
                 free(g->functions[i].driver);
                 g->functions[i].driver = strdup("vfio-pci");
         }
-        CHECK_INT(gpu_derive_mode(g), GPU_MODE_VFIO);
+        CHECK_INT(gpu_derive_state(g), GPU_STATE_VFIO);
         /* back on the host, one function unbound that has a host driver: mixed */
         for (size_t i = 0; i < 3; i++) {
                 free(g->functions[i].driver);
@@ -86,20 +86,15 @@ static void test_modes(void) {
         }
         free(g->functions[1].driver);
         g->functions[1].driver = NULL;
-        CHECK_INT(gpu_derive_mode(g), GPU_MODE_MIXED);
+        CHECK_INT(gpu_derive_state(g), GPU_STATE_MIXED);
         /* ...but a function no driver claims is neither */
         free(g->functions[1].host_driver);
         g->functions[1].host_driver = NULL;
-        CHECK_INT(gpu_derive_mode(g), GPU_MODE_HOST);
+        CHECK_INT(gpu_derive_state(g), GPU_STATE_HOST);
         /* unless a switch left its driver_override behind */
         g->functions[1].driver_override = strdup("vfio-pci");
-        CHECK_INT(gpu_derive_mode(g), GPU_MODE_MIXED);
+        CHECK_INT(gpu_derive_state(g), GPU_STATE_MIXED);
 
-        CHECK_STR(gpu_mode_to_string(GPU_MODE_SWITCHING), "switching");
-        CHECK_INT(gpu_mode_from_string("vfio"), GPU_MODE_VFIO);
-        CHECK_INT(gpu_mode_from_string("keep"), GPU_MODE_KEEP);
-        CHECK_INT(gpu_mode_from_string("VFIO"), _GPU_MODE_INVALID);
-        CHECK_INT(gpu_mode_from_string(NULL), _GPU_MODE_INVALID);
         fake_kernel_free(k);
 }
 
@@ -108,9 +103,9 @@ static void test_plan(void) {
         _cleanup_(gpu_freep) Gpu *g = read_gpu(k);
         PlanPolicy policy = {};
         Plan *p = NULL;
-        sd_bus_error e = SD_BUS_ERROR_NULL;
+        SwitchError e = SWITCH_ERROR_INIT;
 
-        CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_VFIO, &policy, &p, &e), 0);
+        CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_VFIO, &policy, &p, &e), 0);
         CHECK_INT(p->n_steps, 3);
         /* to vfio-pci the highest function first */
         CHECK_STR(p->steps[0].function->address, "0000:01:00.2");
@@ -126,7 +121,7 @@ static void test_plan(void) {
         p = NULL;
 
         /* host from host: nothing to do */
-        CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_HOST, &policy, &p, &e), 0);
+        CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_HOST, &policy, &p, &e), 0);
         CHECK(plan_is_noop(p));
         CHECK_STR(p->steps[0].function->address, "0000:01:00.0");
         CHECK_STR(p->steps[0].to, "bochs-drm");
@@ -139,7 +134,7 @@ static void test_plan(void) {
                 g->functions[i].driver = strdup("vfio-pci");
                 g->functions[i].driver_override = strdup("vfio-pci");
         }
-        CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_HOST, &policy, &p, &e), 0);
+        CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_HOST, &policy, &p, &e), 0);
         CHECK_STR(p->steps[0].function->address, "0000:01:00.0");
         CHECK_STR(p->steps[0].to, "bochs-drm");
         CHECK_STR(p->steps[1].to, "snd_hda_intel");
@@ -147,7 +142,7 @@ static void test_plan(void) {
         CHECK_INT(p->steps[2].action, PLAN_MOVE);
         plan_free(p);
         p = NULL;
-        CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_VFIO, &policy, &p, &e), 0);
+        CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_VFIO, &policy, &p, &e), 0);
         CHECK(plan_is_noop(p));
         plan_free(p);
         p = NULL;
@@ -157,22 +152,22 @@ static void test_plan(void) {
                 free(g->functions[i].driver);
                 g->functions[i].driver = strdup(g->functions[i].host_driver);
         }
-        CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_HOST, &policy, &p, &e), 0);
+        CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_HOST, &policy, &p, &e), 0);
         CHECK(!plan_is_noop(p));
         plan_free(p);
         p = NULL;
 
-        CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_MIXED, &policy, &p, &e), -EINVAL);
-        CHECK_STR(e.name, SD_BUS_ERROR_INVALID_ARGS);
+        CHECK_INT(plan_make(&k->sysfs, g, (SwitchTarget) 5, &policy, &p, &e), -EINVAL);
+        CHECK_INT(e.kind, SWITCH_ERROR_INVALID);
         CHECK(p == NULL);
-        sd_bus_error_free(&e);
+        switch_error_done(&e);
         fake_kernel_free(k);
 }
 
 static void test_refusals(void) {
         FakeKernel *k = fake_kernel_new();
         PlanPolicy policy = {};
-        sd_bus_error e = SD_BUS_ERROR_NULL;
+        SwitchError e = SWITCH_ERROR_INIT;
         Plan *p = NULL;
 
         /* the boot VGA device */
@@ -181,18 +176,18 @@ static void test_refusals(void) {
                 _cleanup_(gpu_freep) Gpu *g = read_gpu(k);
 
                 CHECK(gpu_is_boot_vga(g));
-                CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_VFIO, &policy, &p, &e), -EPERM);
-                CHECK_STR(e.name, GS_ERROR_REFUSED);
+                CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_VFIO, &policy, &p, &e), -EPERM);
+                CHECK_INT(e.kind, SWITCH_ERROR_REFUSED);
                 CHECK_CONTAINS(e.message, "boot VGA");
                 CHECK_CONTAINS(e.message, "AllowBootVga");
-                sd_bus_error_free(&e);
+                switch_error_done(&e);
                 policy.allow_boot_vga = true;
-                CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_VFIO, &policy, &p, &e), 0);
+                CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_VFIO, &policy, &p, &e), 0);
                 plan_free(p);
                 p = NULL;
                 /* going back to the host is never refused */
                 policy.allow_boot_vga = false;
-                CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_HOST, &policy, &p, &e), 0);
+                CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_HOST, &policy, &p, &e), 0);
                 plan_free(p);
                 p = NULL;
         }
@@ -203,14 +198,14 @@ static void test_refusals(void) {
         {
                 _cleanup_(gpu_freep) Gpu *g = read_gpu(k);
 
-                CHECK_INT(plan_make(&k->sysfs, g, GPU_MODE_VFIO, &policy, &p, &e), -EXDEV);
-                CHECK_STR(e.name, GS_ERROR_GROUP_NOT_VIABLE);
+                CHECK_INT(plan_make(&k->sysfs, g, SWITCH_TARGET_VFIO, &policy, &p, &e), -EXDEV);
+                CHECK_INT(e.kind, SWITCH_ERROR_GROUP_NOT_VIABLE);
                 CHECK_CONTAINS(e.message, "0000:02:00.0");
                 CHECK_CONTAINS(e.message, "e1000e");
                 CHECK_CONTAINS(e.message, "IOMMU group 5");
-                sd_bus_error_free(&e);
+                switch_error_done(&e);
                 CHECK_INT(iommu_group_check_viable(&k->sysfs, g, &e), -EXDEV);
-                sd_bus_error_free(&e);
+                switch_error_done(&e);
         }
         /* the same NIC unbound, or on vfio-pci: viable (the bridge always is) */
         {
@@ -222,7 +217,7 @@ static void test_refusals(void) {
                 _cleanup_(gpu_freep) Gpu *g = read_gpu(k);
 
                 CHECK_INT(iommu_group_check_viable(&k->sysfs, g, &e), 0);
-                CHECK(!sd_bus_error_is_set(&e));
+                CHECK(!switch_error_is_set(&e));
         }
         fake_kernel_free(k);
 }

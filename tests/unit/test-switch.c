@@ -18,7 +18,7 @@
 static const char *const host_drivers[] = { "bochs-drm", "snd_hda_intel", "xhci_hcd" };
 
 /* Plans and runs a switch as the daemon's job does. */
-static int do_switch(FakeKernel *k, GpuMode target, sd_bus_error *e) {
+static int do_switch(FakeKernel *k, SwitchTarget target, SwitchError *e) {
         PciAddress slot;
         _cleanup_(gpu_freep) Gpu *g = NULL;
         _cleanup_(plan_freep) Plan *p = NULL;
@@ -39,10 +39,10 @@ static int do_switch(FakeKernel *k, GpuMode target, sd_bus_error *e) {
 
 static void test_round_trip(void) {
         FakeKernel *k = fake_kernel_new();
-        sd_bus_error e = SD_BUS_ERROR_NULL;
+        SwitchError e = SWITCH_ERROR_INIT;
 
         CHECK_STR(fake_state(k), HOST_STATE);
-        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), 0);
+        CHECK_INT(do_switch(k, SWITCH_TARGET_VFIO, &e), 0);
         CHECK_STR(fake_state(k), VFIO_STATE);
         CHECK_INT(k->n_loads, 1);               /* vfio-pci was loaded */
         CHECK_STR(fake_driver(k, "0000:02:00.0"), "e1000e");
@@ -58,45 +58,45 @@ static void test_round_trip(void) {
 
         /* again: nothing to do, nothing written */
         k->n_log = 0;
-        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), 0);
+        CHECK_INT(do_switch(k, SWITCH_TARGET_VFIO, &e), 0);
         CHECK_INT(k->n_log, 0);
 
-        CHECK_INT(do_switch(k, GPU_MODE_HOST, &e), 0);
+        CHECK_INT(do_switch(k, SWITCH_TARGET_HOST, &e), 0);
         CHECK_STR(fake_state(k), HOST_STATE);
         /* back: override cleared with a newline first, function 0 first */
         CHECK_STR(k->log[0], "bus/pci/devices/0000:01:00.0/driver_override \n");
         CHECK_STR(k->log[1], "bus/pci/drivers/vfio-pci/unbind 0000:01:00.0");
         CHECK_STR(k->log[2], "bus/pci/drivers_probe 0000:01:00.0");
-        CHECK(!sd_bus_error_is_set(&e));
+        CHECK(!switch_error_is_set(&e));
         fake_kernel_free(k);
 }
 
 static void test_load_failure(void) {
         FakeKernel *k = fake_kernel_new();
-        sd_bus_error e = SD_BUS_ERROR_NULL;
+        SwitchError e = SWITCH_ERROR_INIT;
 
         k->load_fails = true;
-        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -ENOENT);
-        CHECK_STR(e.name, GS_ERROR_SWITCH_FAILED);
+        CHECK_INT(do_switch(k, SWITCH_TARGET_VFIO, &e), -ENOENT);
+        CHECK_INT(e.kind, SWITCH_ERROR_FAILED);
         CHECK_CONTAINS(e.message, "vfio-pci");
         CHECK_CONTAINS(e.message, "nothing was changed");
         CHECK_STR(fake_state(k), HOST_STATE);
         CHECK_INT(k->n_writes, 0);
-        sd_bus_error_free(&e);
+        switch_error_done(&e);
         fake_kernel_free(k);
 }
 
 /* Every write of a switch in turn fails: the error says rolled back and the
  * tree is as before.  start: the state to begin from. */
-static void test_every_failure(GpuMode from, GpuMode to, const char *from_state) {
+static void test_every_failure(SwitchTarget from, SwitchTarget to, const char *from_state) {
         int writes_in_clean_run;
 
         {
                 FakeKernel *k = fake_kernel_new();
-                sd_bus_error e = SD_BUS_ERROR_NULL;
+                SwitchError e = SWITCH_ERROR_INIT;
 
-                if (from == GPU_MODE_VFIO)
-                        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), 0);
+                if (from == SWITCH_TARGET_VFIO)
+                        CHECK_INT(do_switch(k, SWITCH_TARGET_VFIO, &e), 0);
                 k->n_writes = 0;
                 CHECK_INT(do_switch(k, to, &e), 0);
                 writes_in_clean_run = k->n_writes;
@@ -106,79 +106,79 @@ static void test_every_failure(GpuMode from, GpuMode to, const char *from_state)
 
         for (int n = 1; n <= writes_in_clean_run; n++) {
                 FakeKernel *k = fake_kernel_new();
-                sd_bus_error e = SD_BUS_ERROR_NULL;
+                SwitchError e = SWITCH_ERROR_INIT;
                 int r;
 
-                if (from == GPU_MODE_VFIO)
-                        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), 0);
+                if (from == SWITCH_TARGET_VFIO)
+                        CHECK_INT(do_switch(k, SWITCH_TARGET_VFIO, &e), 0);
                 CHECK_STR(fake_state(k), from_state);
                 k->n_writes = 0;
                 k->fail_write = n;
                 r = do_switch(k, to, &e);
-                if (r != -EIO || !sd_bus_error_has_name(&e, GS_ERROR_SWITCH_FAILED)) {
-                        fprintf(stderr, "write %d: r=%d %s\n", n, r, e.name ? e.name : "(no error)");
+                if (r != -EIO || e.kind != SWITCH_ERROR_FAILED) {
+                        fprintf(stderr, "write %d: r=%d %s\n", n, r, switch_error_kind_to_string(e.kind));
                         test_failures++;
                 }
                 CHECK_CONTAINS(e.message, "rolled back");
                 if (strcmp(fake_state(k), from_state) != 0) {
-                        fprintf(stderr, "%s -> %s, write %d failed: left %s\n", gpu_mode_to_string(from),
-                                gpu_mode_to_string(to), n, fake_state(k));
+                        fprintf(stderr, "%s -> %s, write %d failed: left %s\n", switch_target_to_string(from),
+                                switch_target_to_string(to), n, fake_state(k));
                         test_failures++;
                 }
                 CHECK_STR(fake_driver(k, "0000:02:00.0"), "e1000e");
-                sd_bus_error_free(&e);
+                switch_error_done(&e);
                 fake_kernel_free(k);
         }
 }
 
 static void test_probe_binds_nothing(void) {
         FakeKernel *k = fake_kernel_new();
-        sd_bus_error e = SD_BUS_ERROR_NULL;
+        SwitchError e = SWITCH_ERROR_INIT;
 
         /* vfio-pci's probe fails on function 1 */
         fake_add_driver(k, "vfio-pci");
         snprintf(k->refuse_driver, sizeof k->refuse_driver, "vfio-pci");
         snprintf(k->refuse_device, sizeof k->refuse_device, "0000:01:00.1");
-        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -EIO);
-        CHECK_STR(e.name, GS_ERROR_SWITCH_FAILED);
+        CHECK_INT(do_switch(k, SWITCH_TARGET_VFIO, &e), -EIO);
+        CHECK_INT(e.kind, SWITCH_ERROR_FAILED);
         CHECK_CONTAINS(e.message, "0000:01:00.1");
         CHECK_CONTAINS(e.message, "rolled back");
         CHECK_STR(fake_state(k), HOST_STATE);
-        sd_bus_error_free(&e);
+        switch_error_done(&e);
         fake_kernel_free(k);
 }
 
 static void test_rollback_incomplete(void) {
         FakeKernel *k = fake_kernel_new();
-        sd_bus_error e = SD_BUS_ERROR_NULL;
+        SwitchError e = SWITCH_ERROR_INIT;
 
         /* function 2 moves, function 1 fails, and xhci_hcd will not take
          * function 2 back */
         fake_add_driver(k, "vfio-pci");
         k->fail_write = 5;      /* function 1's unbind */
         snprintf(k->refuse_driver, sizeof k->refuse_driver, "xhci_hcd");
-        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -EIO);
-        CHECK_STR(e.name, GS_ERROR_SWITCH_FAILED);
+        CHECK_INT(do_switch(k, SWITCH_TARGET_VFIO, &e), -EIO);
+        CHECK_INT(e.kind, SWITCH_ERROR_FAILED);
         CHECK_CONTAINS(e.message, "rollback incomplete");
         CHECK_CONTAINS(e.message, "0000:01:00.2");
         CHECK_CONTAINS(e.message, "mixed");
         CHECK_STR(fake_driver(k, "0000:01:00.1"), "snd_hda_intel");
         CHECK_STR(fake_driver(k, "0000:01:00.0"), "bochs-drm");
-        sd_bus_error_free(&e);
+        switch_error_done(&e);
         fake_kernel_free(k);
 }
 
 static void test_fail_at_hook(void) {
         FakeKernel *k = fake_kernel_new();
-        sd_bus_error e = SD_BUS_ERROR_NULL;
+        SwitchError e = SWITCH_ERROR_INIT;
 
         k->sysfs.fail_at = strdup("0000:01:00.0/probe");
-        CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -EIO);
+        CHECK_INT(do_switch(k, SWITCH_TARGET_VFIO, &e), -EIO);
         CHECK_CONTAINS(e.message, "0000:01:00.0 (drivers_probe)");
         CHECK_CONTAINS(e.message, "rolled back");
         CHECK_STR(fake_state(k), HOST_STATE);
         free(k->sysfs.fail_at);
-        sd_bus_error_free(&e);
+        switch_error_done(&e);
         fake_kernel_free(k);
 }
 
@@ -225,12 +225,12 @@ static void test_driver_names_are_plain(void) {
 /* StopServices= with systemd out of reach: the switch is refused naming
  * the services and saying nothing changed, not with a bare errno. */
 static void test_services_unreachable(void) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(switch_error_done) SwitchError e = SWITCH_ERROR_INIT;
         char *const units[] = { (char *) "a.service", (char *) "b.service", NULL };
 
         setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/gpuswitch-test", 1);
         CHECK(services_stop("/nonexistent/state", "0000:01:00", units, &e) < 0);
-        CHECK_STR(e.name, GS_ERROR_SWITCH_FAILED);
+        CHECK_INT(e.kind, SWITCH_ERROR_FAILED);
         CHECK_CONTAINS(e.message, "a.service, b.service");
         CHECK_CONTAINS(e.message, "nothing was changed");
         unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
@@ -241,8 +241,8 @@ int main(void) {
         test_services_unreachable();
         test_round_trip();
         test_load_failure();
-        test_every_failure(GPU_MODE_HOST, GPU_MODE_VFIO, HOST_STATE);
-        test_every_failure(GPU_MODE_VFIO, GPU_MODE_HOST, VFIO_STATE);
+        test_every_failure(SWITCH_TARGET_HOST, SWITCH_TARGET_VFIO, HOST_STATE);
+        test_every_failure(SWITCH_TARGET_VFIO, SWITCH_TARGET_HOST, VFIO_STATE);
         test_probe_binds_nothing();
         test_rollback_incomplete();
         test_fail_at_hook();
