@@ -30,6 +30,7 @@ typedef struct Run {
         Gpu *now;                      /* the functions as read when the switch began */
         Plan *plan;
         bool noop;
+        bool committed;                /* the kernel writes are done: the switch is not undone any more */
 } Run;
 
 typedef int (*StepFunc)(Run *run, SwitchError *error);
@@ -39,6 +40,7 @@ typedef struct StepInfo {
         StepFunc undo;        /* after a later step failed; NULL: nothing to undo */
         bool cleanup;         /* runs after a failure too */
         bool changes;         /* skipped when the plan moves nothing */
+        bool commits;         /* once it succeeded, the observer cannot stop the switch */
 } StepInfo;
 
 static int step_plan(Run *run, SwitchError *error) {
@@ -158,8 +160,8 @@ static const StepInfo step_table[_SWITCH_STEP_MAX] = {
         [SWITCH_STEP_STOP_SERVICES] = { .run = step_stop_services, .undo = undo_stop_services, .changes = true },
         [SWITCH_STEP_CHECK_HOLDERS] = { .run = step_check_holders, .changes = true },
         [SWITCH_STEP_WRITE_RECORD] = { .run = step_write_record, .changes = true },
-        [SWITCH_STEP_REBIND] = { .run = step_rebind, .undo = undo_rebind, .changes = true },
-        [SWITCH_STEP_RESTORE] = { .run = step_restore },
+        [SWITCH_STEP_REBIND] = { .run = step_rebind, .undo = undo_rebind, .changes = true, .commits = true },
+        [SWITCH_STEP_RESTORE] = { .run = step_restore, .commits = true },
         [SWITCH_STEP_CLEAR_RECORD] = { .run = step_clear_record, .cleanup = true, .changes = true },
         [SWITCH_STEP_START_SERVICES] = { .run = step_start_services },
 };
@@ -199,8 +201,9 @@ static int run_step(Run *run, SwitchStep step, SwitchError *error) {
 
         if (o && o->step) {
                 r = o->step(step, o->userdata);
-                /* a cleanup step runs whatever the observer says */
-                if (r < 0 && !step_table[step].cleanup)
+                /* a cleanup step runs whatever the observer says, and so
+                 * does what follows the kernel writes */
+                if (r < 0 && !step_table[step].cleanup && !run->committed)
                         return switch_error_set(error, SWITCH_ERROR_FAILED, step, NULL, r,
                                                 "%s: the switch to %s was stopped before %s: %s",
                                                 run->c->gpu->address, run->target->name,
@@ -209,6 +212,8 @@ static int run_step(Run *run, SwitchStep step, SwitchError *error) {
         log_debug("%s: %s switch: %s", run->c->gpu->address, switch_origin_to_string(run->c->origin),
                   switch_step_to_string(step));
         r = step_table[step].run(run, error);
+        if (r >= 0 && step_table[step].commits)
+                run->committed = true;
         if (r < 0 && error && !switch_error_is_set(error))
                 switch_error_set(error, SWITCH_ERROR_FAILED, step, NULL, r, "%s: %s failed: %s",
                                  run->c->gpu->address, switch_step_to_string(step), strerror(-r));
