@@ -140,8 +140,16 @@ static int undo_rebind(Run *run, SwitchError *error) {
 static int step_restore(Run *run, SwitchError *error) {
         const SwitchContext *c = run->c;
 
-        log_warning("%s: a switch to %s was interrupted (gpuswitchd stopped mid-switch); putting every function "
-                    "back where it was", c->gpu->address, switch_target_to_string(c->record->target));
+        _cleanup_(gpu_freep) Gpu *now = NULL;
+
+        /* what the GPU shows now, for the log: the record has the drivers
+         * from before, so a function it lists as bound counts as wanted */
+        if (gpu_reread(c->sysfs, c->record->original, &now) < 0)
+                now = NULL;
+        log_warning("%s: a switch to %s was interrupted (gpuswitchd stopped mid-switch): the GPU is %s now; "
+                    "putting every function back where it was", c->gpu->address,
+                    switch_target_to_string(c->record->target),
+                    now ? gpu_state_to_string(gpu_derive_state(now)) : "unreadable");
         return switch_restore(c->sysfs, c->record->original, error);
 }
 

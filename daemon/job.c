@@ -46,8 +46,6 @@ void job_free(Job *j) {
         free(j);
 }
 
-static void job_freep(Job **j) { job_free(*j); }
-
 SwitchTarget job_target(const Job *j) {
         return j->ctx.target;
 }

@@ -18,8 +18,8 @@ typedef struct JobCallbacks {
         /* Once, when a write has not returned after the step timeout: the
          * switch goes on in the kernel, the caller may be answered now. */
         void (*stuck)(const char *step, unsigned timeout_sec, void *userdata);
-        /* The switch is over; error is NULL on success.  The job is freed
-         * after this returns. */
+        /* The switch is over; error is NULL on success, else it lives in
+         * the job until job_free(), which is the owner's to call. */
         void (*done)(const SwitchError *error, void *userdata);
 } JobCallbacks;
 
@@ -33,3 +33,4 @@ SwitchTarget job_target(const Job *j);
 /* Frees a job whose thread has ended (its done callback ran), or one that
  * never started. */
 void job_free(Job *j);
+static inline void job_freep(Job **j) { job_free(*j); }

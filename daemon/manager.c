@@ -436,9 +436,10 @@ static void on_job_stuck(const char *step, unsigned timeout_sec, void *userdata)
 static void on_job_done(const SwitchError *error, void *userdata) {
         ManagedGpu *g = userdata;
         SwitchOwner owner = g->owner;
-        SwitchTarget target = job_target(g->job);
+        /* error lives in the job: freed last */
+        _cleanup_(job_freep) Job *job = TAKE_PTR(g->job);
+        SwitchTarget target = job_target(job);
 
-        job_free(TAKE_PTR(g->job));
         g->owner = (SwitchOwner) {};
         (void) managed_gpu_refresh(g);
         if (error)
