@@ -94,7 +94,7 @@ static int load_through_systemd(const Sysfs *s, const char *name) {
         }
         /* modprobe -q found no such module, or it is blacklisted with an
          * install line, or its init failed: all "done" to systemd. */
-        return log_error_errno(ENOENT, "%s: %s finished (result \"%s\"), but no PCI driver %s is registered: "
+        return log_warning_errno(ENOENT, "%s: %s finished (result \"%s\"), but no PCI driver %s is registered: "
                                "no such module, or modprobe failed (journalctl -u %s)", name, unit, result, name,
                                unit);
 }
