@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "kmod-util.h"
+#include "module-load.h"
 #include "pci-address.h"
 #include "util.h"
 
@@ -170,5 +170,5 @@ bool sysfs_have_driver(const Sysfs *s, const char *driver) {
 int sysfs_load_module(Sysfs *s, const char *module) {
         if (s->load_module)
                 return s->load_module(s, module);
-        return kmod_load_module(module);
+        return module_load(s, module);
 }

@@ -16,7 +16,7 @@ struct Sysfs {
         const char *root;          /* "/sys" */
         const char *proc_root;     /* "/proc", for /proc/driver/nvidia and /proc/devices */
         SysfsWriteFunc write;      /* NULL: write the file */
-        SysfsLoadFunc load_module; /* NULL: libkmod */
+        SysfsLoadFunc load_module; /* NULL: module_load() */
         void *userdata;
         SysfsProgressFunc progress;
         void *progress_userdata;
@@ -51,5 +51,6 @@ int sysfs_bind(Sysfs *s, const char *function, const char *driver);
 
 /* Whether DRIVER is registered with the PCI bus (its module is loaded). */
 bool sysfs_have_driver(const Sysfs *s, const char *driver);
-/* Loads a module by name or alias, through load_module or libkmod. */
+/* Loads a module by PCI driver name or modalias, through load_module or
+ * module_load() (module-load.h: systemd's modprobe@.service, or libkmod). */
 int sysfs_load_module(Sysfs *s, const char *module);

@@ -4,8 +4,7 @@
  * properties have to follow.  The kernel's own netlink group is read, not
  * udev's: it works without udevd (initramfs, the test VM) and carries the
  * bind/unbind events as they happen. */
-#include <linux/netlink.h>
-#include <sys/socket.h>
+#include "uevent.h"
 
 #include "manager.h"
 #include "util.h"
@@ -69,24 +68,44 @@ static void handle_uevent(Manager *m, const char *buf, size_t len) {
                 }
 }
 
+bool uevent_sender_is_kernel(const struct sockaddr_nl *sender, socklen_t len) {
+        return len >= (socklen_t) sizeof *sender && sender->nl_family == AF_NETLINK && sender->nl_pid == 0;
+}
+
+ssize_t uevent_receive(int fd, char *buf, size_t size) {
+        struct sockaddr_nl sender = {};
+        struct iovec iov = { .iov_base = buf, .iov_len = size - 1 };
+        struct msghdr msg = { .msg_name = &sender, .msg_namelen = sizeof sender, .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t n;
+
+        n = recvmsg(fd, &msg, MSG_DONTWAIT);
+        if (n < 0)
+                return -errno;
+        if (!uevent_sender_is_kernel(&sender, msg.msg_namelen)) {
+                log_debug("uevent from port %u, not the kernel: ignored", (unsigned) sender.nl_pid);
+                return 0;
+        }
+        buf[n] = 0;
+        return n;
+}
+
 static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         char buf[8192];
 
         for (;;) {
-                ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+                ssize_t n = uevent_receive(fd, buf, sizeof buf);
 
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                return 0;
-                        /* ENOBUFS: events were lost; refresh everything. */
-                        if (errno == ENOBUFS) {
-                                refresh_all(userdata);
-                                continue;
-                        }
-                        return log_warning_errno(errno, "reading uevents");
+                if (n == -EAGAIN || n == -EINTR)
+                        return 0;
+                /* ENOBUFS: events were lost; refresh everything. */
+                if (n == -ENOBUFS) {
+                        refresh_all(userdata);
+                        continue;
                 }
-                buf[n] = 0;
-                handle_uevent(userdata, buf, (size_t) n);
+                if (n < 0)
+                        return log_warning_errno((int) n, "reading uevents");
+                if (n > 0)
+                        handle_uevent(userdata, buf, (size_t) n);
         }
 }
 

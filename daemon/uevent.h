@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <linux/netlink.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* Whether a message on a NETLINK_KOBJECT_UEVENT socket came from the
+ * kernel: its sender's port is 0.  Any process may send to a uevent
+ * socket's port (a unicast needs no privilege), so one that is not the
+ * kernel could make up bind and unbind events; udev and sd-device drop
+ * them the same way. */
+bool uevent_sender_is_kernel(const struct sockaddr_nl *sender, socklen_t len);
+
+/* Reads one message into buf (NUL-terminated) and returns its length, or
+ * 0 when it was dropped for not coming from the kernel, or -errno
+ * (-EAGAIN when there is none). */
+ssize_t uevent_receive(int fd, char *buf, size_t size);
