@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "gpu-arg.h"
+#include "gpuswitch-bus.h"
 #include "util.h"
 
 #define CONFIG_FILE "/etc/gpuswitch/gpuswitch.conf"
@@ -546,9 +547,9 @@ Check *doctor_check_daemon(const char *version, const char *error_name, const ch
                 return check_set(c, VERDICT_FAIL, "start the system bus: systemctl start dbus",
                                  "cannot connect to the system bus: %s", strempty(error_message));
         return check_set(c, VERDICT_FAIL, "systemctl status gpuswitchd; if it is unknown, reinstall gpuswitch "
-                         "(/usr/share/dbus-1/system-services/org.gpuswitch1.service, "
-                         "/usr/share/dbus-1/system.d/org.gpuswitch1.conf) and run systemctl daemon-reload",
-                         "org.gpuswitch1 does not answer: %s", strempty(error_message));
+                         "(/usr/share/dbus-1/system-services/" GPUSWITCH_BUS_NAME ".service, "
+                         "/usr/share/dbus-1/system.d/" GPUSWITCH_BUS_NAME ".conf) and run systemctl daemon-reload",
+                         GPUSWITCH_BUS_NAME " does not answer: %s", strempty(error_message));
 }
 
 /* ---- 10. authorization ---------------------------------------------------------------- */
@@ -562,7 +563,7 @@ Check *doctor_check_authorization(AuthAnswer answer, const char *user, const cha
         case AUTH_ROOT:
                 return check_set(c, VERDICT_OK, NULL, "root: gpuswitchd lets root switch without asking polkit");
         case AUTH_YES:
-                return check_set(c, VERDICT_OK, NULL, "yes: polkit lets %s switch GPUs (org.gpuswitch1.switch)", user);
+                return check_set(c, VERDICT_OK, NULL, "yes: polkit lets %s switch GPUs (" POLKIT_ACTION_SWITCH ")", user);
         case AUTH_CHALLENGE:
                 return check_set(c, VERDICT_WARNING, fix, "after authentication: polkit asks %s for a password "
                                  "to switch, so --no-ask-password and scripts fail", user);

@@ -23,12 +23,9 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "gpuswitch-bus.h"
 #include "output.h"
 #include "util.h"
-
-#define BUS_NAME "org.gpuswitch1"
-#define MANAGER_PATH "/org/gpuswitch1"
-#define MANAGER_INTERFACE "org.gpuswitch1.Manager"
 
 size_t doctor_count(GPtrArray *checks, Verdict v) {
         size_t n = 0;
@@ -119,14 +116,14 @@ static int list_gpus(sd_bus *bus, const char *gpu, GPtrArray *ret, sd_bus_error 
         int r;
 
         if (*gpu) {
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "GetGpu", error, &reply, "s", gpu);
+                r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "GetGpu", error, &reply, "s", gpu);
                 if (r >= 0)
                         r = sd_bus_message_read(reply, "o", &object);
                 if (r < 0)
                         return sd_bus_error_has_name(error, GS_ERROR_NO_SUCH_GPU) ? -ENODEV : r;
                 g_ptr_array_add(objects, g_strdup(object));
         } else {
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListGpus", error, &reply, NULL);
+                r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListGpus", error, &reply, NULL);
                 if (r >= 0)
                         r = sd_bus_message_enter_container(reply, 'a', "(osss)");
                 while (r >= 0 && (r = sd_bus_message_read(reply, "(osss)", &object, &address, &name, &mode)) > 0)
@@ -192,7 +189,7 @@ static AuthAnswer authorization(sd_bus *bus, char **reason) {
                 r = sd_bus_call_method(bus, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
                                        "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization", &error, &reply,
                                        "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s", unique,
-                                       "org.gpuswitch1.switch", 0, 0u, "");
+                                       POLKIT_ACTION_SWITCH, 0, 0u, "");
         if (r >= 0)
                 r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
         if (r >= 0)
@@ -242,7 +239,7 @@ int doctor_run(sd_bus *bus, const char *gpu, bool json) {
                 g_ptr_array_add(checks, doctor_check_daemon(NULL, NULL, r < 0 ? strerror(-r) : "not connected"));
                 gpus_reason = g_strdup("needs the daemon: no system bus");
         } else {
-                r = sd_bus_get_property_string(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Version", &error,
+                r = sd_bus_get_property_string(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "Version", &error,
                                                &version);
                 if (r < 0) {
                         g_ptr_array_add(checks, doctor_check_daemon(NULL, error.name ? error.name : "",

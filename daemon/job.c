@@ -59,7 +59,7 @@ static int check_holders(Sysfs *s, const Gpu *g, uint64_t flags, sd_bus_error *e
         if (!(flags & SWITCH_FLAG_TERMINATE_HOLDERS)) {
                 sd_bus_error_setf(error, GS_ERROR_GPU_IN_USE,
                                   "%s is in use, nothing was changed:\n%s\nEnd them, or switch with --force "
-                                  "(polkit action org.gpuswitch1.terminate-holders) to have them ended%s",
+                                  "(polkit action " POLKIT_ACTION_TERMINATE_HOLDERS ") to have them ended%s",
                                   g->address, strempty(who), nvidia_modeset_note(s, g));
                 return -EADDRINUSE;
         }

@@ -11,6 +11,7 @@
 
 #include "doctor.h"
 #include "fake-sysfs.h"
+#include "gpuswitch-bus.h"
 #include "json-out.h"
 #include "testlib.h"
 
@@ -397,7 +398,7 @@ static void test_services(void) {
 static void test_daemon_and_authorization(void) {
         g_autoptr(Check) up = doctor_check_daemon("0.3", NULL, NULL);
         g_autoptr(Check) down = doctor_check_daemon(NULL, "org.freedesktop.DBus.Error.ServiceUnknown",
-                                                     "The name org.gpuswitch1 was not provided by any .service files");
+                                                     "The name " GPUSWITCH_BUS_NAME " was not provided by any .service files");
         g_autoptr(Check) nobus = doctor_check_daemon(NULL, NULL, "No such file or directory");
         g_autoptr(Check) root_ok = doctor_check_authorization(AUTH_ROOT, "root", NULL);
         g_autoptr(Check) yes = doctor_check_authorization(AUTH_YES, "alice", NULL);
@@ -410,7 +411,7 @@ static void test_daemon_and_authorization(void) {
         CHECK_INT(down->verdict, VERDICT_FAIL);
         CHECK_CONTAINS(down->detail, "not provided by any .service files");
         CHECK_CONTAINS(down->fix, "systemctl status gpuswitchd");
-        CHECK_CONTAINS(down->fix, "org.gpuswitch1.service");
+        CHECK_CONTAINS(down->fix, GPUSWITCH_BUS_NAME ".service");
         CHECK_INT(nobus->verdict, VERDICT_FAIL);
         CHECK_CONTAINS(nobus->fix, "systemctl start dbus");
 
