@@ -16,7 +16,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#define GPU_PATH "/org/gpuswitch1/gpu/0000_01_00"
+#include "gpuswitch-bus.h"
+
+#define GPU_PATH GPUSWITCH_GPU_PATH_PREFIX "/0000_01_00"
 
 static int get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -109,10 +111,10 @@ int main(int argc, char *argv[]) {
         if (r >= 0)
                 r = sd_bus_open_system(&bus);
         if (r >= 0)
-                r = sd_bus_add_object_vtable(bus, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", manager_vtable,
+                r = sd_bus_add_object_vtable(bus, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, manager_vtable,
                                              &version);
         if (r >= 0)
-                r = sd_bus_add_object_vtable(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", gpu_vtable, gpu_values);
+                r = sd_bus_add_object_vtable(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, gpu_vtable, gpu_values);
         if (r >= 0)
                 r = sd_bus_attach_event(bus, event, 0);
         if (r >= 0)

@@ -41,14 +41,17 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#define MANAGER_PATH "/org/gpuswitch1"
-#define MANAGER_IFACE "org.gpuswitch1.Manager"
-#define GPU_IFACE "org.gpuswitch1.Gpu"
+#include "errors.h"
+#include "gpuswitch-bus.h"
+
+#define MANAGER_PATH GPUSWITCH_MANAGER_PATH
+#define MANAGER_IFACE GPUSWITCH_MANAGER_INTERFACE
+#define GPU_IFACE GPUSWITCH_GPU_INTERFACE
 #define PROPS_IFACE "org.freedesktop.DBus.Properties"
 
 #define E_INVALID "org.freedesktop.DBus.Error.InvalidArgs"
-#define E_NO_GPU "org.gpuswitch1.Error.NoSuchGpu"
-#define E_BUSY "org.gpuswitch1.Error.Busy"
+#define E_NO_GPU GS_ERROR_NO_SUCH_GPU
+#define E_BUSY GS_ERROR_BUSY
 #define E_DENIED "org.freedesktop.DBus.Error.AccessDenied"
 #define E_INTERACTIVE "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 #define E_UNKNOWN_METHOD "org.freedesktop.DBus.Error.UnknownMethod"
@@ -140,7 +143,7 @@ static const CallKind mixed_calls[] = {
         { "Get unknown property", CAT_INVALID, false, 1, OBJ_GPU, PROPS_IFACE, "Get", "ss",
           { GPU_IFACE, "Temperature" }, 0, { E_UNKNOWN_PROPERTY } },
         { "Get unknown interface", CAT_INVALID, false, 1, OBJ_GPU, PROPS_IFACE, "Get", "ss",
-          { "org.gpuswitch1.Nope", "Mode" }, 0, { E_UNKNOWN_PROPERTY, E_UNKNOWN_INTERFACE } },
+          { GPUSWITCH_BUS_NAME ".Nope", "Mode" }, 0, { E_UNKNOWN_PROPERTY, E_UNKNOWN_INTERFACE } },
         { "Get unknown GPU object", CAT_INVALID, false, 1, OBJ_NO_GPU, PROPS_IFACE, "Get", "ss",
           { GPU_IFACE, "Mode" }, 0, { E_UNKNOWN_OBJECT, E_UNKNOWN_INTERFACE, E_UNKNOWN_PROPERTY } },
         /* the bus policy refuses it for users; the daemon for root */
@@ -299,7 +302,7 @@ static int build_call(Load *l, Client *c, const CallKind *k, sd_bus_message **re
         sd_bus_message *m = NULL;
         const char *path = k->object == OBJ_MANAGER ? MANAGER_PATH
                            : k->object == OBJ_GPU   ? l->gpu_path
-                                                    : "/org/gpuswitch1/gpu/0000_7f_1f";
+                                                    : GPUSWITCH_GPU_PATH_PREFIX "/0000_7f_1f";
         size_t a = 0;
         int r;
 
@@ -576,7 +579,7 @@ static void help(void) {
                "  -c --calls=N      Calls in all (default 10000)\n"
                "  -d --duration=SEC Call for this long instead of a count\n"
                "  -g --gpu=GPU      The GPU (default \"\": the only one)\n"
-               "     --dest=NAME    The service (default org.gpuswitch1)\n"
+               "     --dest=NAME    The service (default " GPUSWITCH_BUS_NAME ")\n"
                "     --rate=N       N calls a second from all clients together, each\n"
                "                    client paced (default: each as fast as answered)\n"
                "  -t --timeout=SEC  A call without reply after this is counted as none (default 30)\n"
@@ -618,7 +621,7 @@ int main(int argc, char *argv[]) {
                 { "first-reply", no_argument, NULL, ARG_FIRST_REPLY },
                 {}
         };
-        Load l = { .dest = "org.gpuswitch1", .n_clients = 50, .max_calls = 10000, .rng = 1 };
+        Load l = { .dest = GPUSWITCH_BUS_NAME, .n_clients = 50, .max_calls = 10000, .rng = 1 };
         double duration = 0, timeout = 30, rate = 0;
         const char *gpu = "";
         bool mixed = false, once = false;

@@ -11,14 +11,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "gpu-arg.h"
+#include "errors.h"
+#include "gpu-rules.h"
+#include "gpuswitch-bus.h"
+#include "nvidia.h"
+#include "plan.h"
 #include "util.h"
 
-#define CONFIG_FILE "/etc/gpuswitch/gpuswitch.conf"
+#define CONFIG_FILE GPUSWITCH_CONFIG_FILE
 #define GROUP_RULE_EXAMPLE "/usr/share/doc/gpuswitch/examples/50-gpuswitch-group.rules"
-#define PCI_CLASS_BRIDGE_PCI 0x0604
-
-const char *const doctor_nvidia_services[3] = { "nvidia-persistenced.service", "nvidia-powerd.service", NULL };
 
 void check_free(Check *c) {
         if (!c)
@@ -92,39 +93,33 @@ static char *read_line(const char *path) {
         return read_one_line_file(path, &s) >= 0 ? s : NULL;
 }
 
-/* The config the daemon reads, when there is one we may read. */
-static GKeyFile *config_load(const char *root) {
-        g_autoptr(GKeyFile) kf = g_key_file_new();
-        g_autofree char *path = at(root, CONFIG_FILE);
+/* The daemon's view of the machine below root: its sysfs and proc. */
+typedef struct RootSysfs {
+        Sysfs sysfs;
+        char *sys, *proc;
+} RootSysfs;
 
-        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL))
-                return NULL;
-        return g_steal_pointer(&kf);
+static void root_sysfs_init(RootSysfs *rs, const char *root) {
+        rs->sys = at(root, "/sys");
+        rs->proc = at(root, "/proc");
+        rs->sysfs = (Sysfs) { .root = rs->sys, .proc_root = rs->proc };
 }
 
-static char *config_gpu_value(GKeyFile *kf, const GpuInfo *gpu, const char *key) {
-        g_autofree char *group = g_strdup_printf("Gpu %s", gpu->address);
-        char *v;
-
-        if (!kf)
-                return NULL;
-        v = g_key_file_get_value(kf, group, key, NULL);
-        return v ? g_strstrip(v) : NULL;
+static void root_sysfs_done(RootSysfs *rs) {
+        g_free(rs->sys);
+        g_free(rs->proc);
 }
 
-/* The display function (class 0x03xxxx) of the GPU, else its first. */
-static const FunctionInfo *display_function(const GpuInfo *gpu) {
-        for (size_t i = 0; i < gpu->n_functions; i++) {
-                unsigned long c;
-
-                if (pci_class_parse(gpu->functions[i].class_code, &c) >= 0 && (c >> 16) == 0x03)
+/* The display function of the GPU, else its first. */
+static const PciFunction *display_function(const Gpu *gpu) {
+        for (size_t i = 0; i < gpu->n_functions; i++)
+                if (pci_function_is_display(&gpu->functions[i]))
                         return &gpu->functions[i];
-        }
         return gpu->n_functions > 0 ? &gpu->functions[0] : NULL;
 }
 
-static bool gpu_on_nvidia(const GpuInfo *gpu) {
-        const FunctionInfo *f = display_function(gpu);
+static bool gpu_on_nvidia(const Gpu *gpu) {
+        const PciFunction *f = display_function(gpu);
 
         return f && (streq_ptr(f->host_driver, "nvidia") || streq_ptr(f->driver, "nvidia"));
 }
@@ -283,111 +278,155 @@ Check *doctor_check_vfio_pci(const char *root, const char *kernel_release) {
                          strempty(missing));
 }
 
-/* ---- 3. the GPU's IOMMU group(s) -------------------------------------------- */
+/* ---- the config and the GPUs, as the daemon reads them ------------------------- */
 
-static bool is_function_of(const char *name, const GpuInfo *gpu) {
-        size_t n = strlen(gpu->address);
+Check *doctor_check_config(const char *root, Config **ret) {
+        Check *c = check_new("config", "Configuration");
+        g_autofree char *path = at(root, CONFIG_FILE), *error_message = NULL;
+        _cleanup_(config_freep) Config *config = NULL;
+        int r;
 
-        return strncmp(name, gpu->address, n) == 0 && name[n] == '.';
+        *ret = NULL;
+        /* gpuswitchd reads it as root: a file this user may not read is not
+         * a mistake in it */
+        if (access(path, R_OK) < 0 && errno != ENOENT)
+                return check_set(c, VERDICT_SKIPPED, NULL, "%s cannot be read here (%s): run doctor as root to "
+                                 "check it", CONFIG_FILE, strerror(errno));
+        r = config_load(path, &config, &error_message);
+        if (r < 0)
+                /* word for word what gpuswitchd says, and why it does not start */
+                return check_set(c, VERDICT_FAIL, "correct it (gpuswitch.conf(5) lists every key and value), check "
+                                 "it with /usr/libexec/gpuswitchd --check-config, then systemctl restart gpuswitchd",
+                                 "%s", error_message ? error_message : strerror(-r));
+        if (!exists(path))
+                check_set(c, VERDICT_OK, NULL, "no %s: the defaults (Gpus=auto)", CONFIG_FILE);
+        else if (config->gpus_auto)
+                check_set(c, VERDICT_OK, NULL, "gpuswitchd accepts %s: Gpus=auto, %zu [Gpu] section%s", CONFIG_FILE,
+                          config->n_sections, config->n_sections == 1 ? "" : "s");
+        else
+                check_set(c, VERDICT_OK, NULL, "gpuswitchd accepts %s: %zu GPU%s in Gpus=, %zu [Gpu] section%s",
+                          CONFIG_FILE, config->n_gpus, config->n_gpus == 1 ? "" : "s", config->n_sections,
+                          config->n_sections == 1 ? "" : "s");
+        *ret = TAKE_PTR(config);
+        return c;
 }
 
-static bool is_pci_bridge(const char *root, const char *dev) {
-        g_autofree char *path = at(root, "/sys/bus/pci/devices/%s/class", dev);
-        g_autofree char *s = read_line(path);
-        unsigned long c;
+int doctor_gpu_read(const char *root, const char *address, const Config *config, const GpuInfo *info, Gpu **ret) {
+        _cleanup_(root_sysfs_done) RootSysfs rs = {};
+        _cleanup_(gpu_freep) Gpu *g = NULL;
+        const GpuConfig *gc;
+        PciAddress slot;
+        int r;
 
-        return s && pci_class_parse(s, &c) >= 0 && (c >> 8) == PCI_CLASS_BRIDGE_PCI;
-}
+        r = pci_address_parse(address, &slot);
+        if (r < 0)
+                return r;
+        root_sysfs_init(&rs, root);
+        r = gpu_read(&rs.sysfs, &slot, &g);
+        if (r < 0)
+                return r;
+        gc = config ? config_find_gpu(config, &slot) : NULL;
+        for (size_t i = 0; i < g->n_functions; i++) {
+                PciFunction *f = &g->functions[i];
 
-/* The devices of one group that a VM could not take along with the GPU:
- * appended as "ADDR (DRIVER)" to bad, the first named in first/first_driver. */
-static int group_scan(const char *root, const GpuInfo *gpu, const char *group, GString *bad, char **first,
-                      char **first_driver) {
-        g_autofree char *dir = at(root, "/sys/kernel/iommu_groups/%s/devices", group);
-        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-        const char *name;
-
-        if (!d)
-                return -ENOENT;
-        while ((name = g_dir_read_name(d))) {
-                g_autofree char *link = at(root, "/sys/bus/pci/devices/%s/driver", name);
-                g_autofree char *driver = NULL;
-
-                if (is_function_of(name, gpu) || is_pci_bridge(root, name))
-                        continue;
-                if (readlink_basename(link, &driver) < 0 || streq(driver, "vfio-pci") || streq(driver, "pci-stub"))
-                        continue;
-                g_string_append_printf(bad, "%s%s (%s)", bad->len ? ", " : "", name, driver);
-                if (!*first) {
-                        *first = g_strdup(name);
-                        *first_driver = g_strdup(driver);
+                for (size_t j = 0; info && j < info->n_functions; j++)
+                        if (streq_ptr(info->functions[j].address, f->address) && !isempty(info->functions[j].host_driver)) {
+                                f->host_driver = strdup(info->functions[j].host_driver);
+                                if (!f->host_driver)
+                                        return -ENOMEM;
+                        }
+                if (!info) {
+                        r = host_driver_from_state(f, gc ? gc->host_driver : NULL, &f->host_driver);
+                        if (r < 0)
+                                return r;
                 }
+        }
+        *ret = TAKE_PTR(g);
+        return 0;
+}
+
+int doctor_find_gpus(const char *root, const Config *config, GPtrArray *ret) {
+        _cleanup_(root_sysfs_done) RootSysfs rs = {};
+        _cleanup_free_ PciAddress *found = NULL;
+        const PciAddress *slots = config->gpus;
+        size_t n = config->n_gpus;
+        int r;
+
+        root_sysfs_init(&rs, root);
+        if (config->gpus_auto) {
+                r = gpus_discover_auto(&rs.sysfs, &found, &n);
+                if (r < 0)
+                        return r;
+                slots = found;
+        }
+        for (size_t i = 0; i < n; i++) {
+                char address[PCI_SLOT_STRLEN];
+                Gpu *g = NULL;
+
+                pci_address_format_slot(&slots[i], address);
+                r = doctor_gpu_read(root, address, config, NULL, &g);
+                if (r == -ENODEV)
+                        continue;   /* the daemon leaves it out too */
+                if (r < 0)
+                        return r;
+                g_ptr_array_add(ret, g);
         }
         return 0;
 }
 
-Check *doctor_check_group(const char *root, const GpuInfo *gpu) {
+/* ---- 3. the GPU's IOMMU group(s) -------------------------------------------- */
+
+Check *doctor_check_group(const char *root, const Gpu *gpu) {
+        _cleanup_(switch_error_done) SwitchError error = SWITCH_ERROR_INIT;
+        _cleanup_(root_sysfs_done) RootSysfs rs = {};
         g_autofree char *title = g_strdup_printf("IOMMU group (%s)", gpu->address);
         Check *c = check_new("iommu-group", title);
-        g_autoptr(GPtrArray) groups = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GString) bad = g_string_new(NULL), names = g_string_new(NULL);
-        g_autofree char *first = NULL, *first_driver = NULL, *fix = NULL;
+        g_autoptr(GString) names = g_string_new(NULL);
+        unsigned groups[8];
+        size_t n;
+        int r;
 
-        for (size_t i = 0; i < gpu->n_functions; i++) {
-                g_autofree char *link = at(root, "/sys/bus/pci/devices/%s/iommu_group", gpu->functions[i].address);
-                char *group = NULL;
-
-                if (readlink_basename(link, &group) < 0)
+        for (size_t i = 0; i < gpu->n_functions; i++)
+                if (gpu->functions[i].iommu_group < 0)
                         return check_set(c, VERDICT_FAIL, "turn the IOMMU on (see the IOMMU check)",
                                          "%s is in no IOMMU group", gpu->functions[i].address);
-                if (g_ptr_array_find_with_equal_func(groups, group, g_str_equal, NULL))
-                        free(group);
-                else
-                        g_ptr_array_add(groups, group);
-        }
-        if (groups->len == 0)
-                return check_set(c, VERDICT_FAIL, "see 'gpuswitchctl status'", "the daemon lists no functions");
+        n = gpu_iommu_groups(gpu, groups, ELEMENTSOF(groups));
+        if (n == 0)
+                return check_set(c, VERDICT_FAIL, "see 'gpuswitchctl status'", "%s has no functions", gpu->address);
+        for (size_t i = 0; i < n; i++)
+                g_string_append_printf(names, "%s%u", i ? ", " : "", groups[i]);
 
-        for (size_t i = 0; i < groups->len; i++) {
-                const char *g = groups->pdata[i];
-
-                g_string_append_printf(names, "%s%s", i ? ", " : "", g);
-                if (group_scan(root, gpu, g, bad, &first, &first_driver) < 0)
-                        return check_set(c, VERDICT_FAIL, "see 'gpuswitchctl status'",
-                                         "IOMMU group %s has no devices folder", g);
-        }
-        if (!first)
-                return check_set(c, VERDICT_OK, NULL, "viable: group %s holds only the GPU's functions, "
-                                 "bridges and devices on no driver or vfio-pci", names->str);
-        fix = g_strdup_printf("a VM takes the whole group: put the card in a slot with an IOMMU group of its own, "
-                              "or take %s off %s (unbind it, or give it to vfio-pci too); the ACS override "
-                              "patch only hides the sharing", first, first_driver);
-        return check_set(c, VERDICT_FAIL, fix, "not viable: group %s also holds %s", names->str, bad->str);
+        /* the check the daemon makes before a switch to vfio-pci */
+        root_sysfs_init(&rs, root);
+        r = iommu_group_check_viable(&rs.sysfs, gpu, &error);
+        if (r == -EXDEV)
+                return check_set(c, VERDICT_FAIL, "a VM takes the whole group: put the card in a slot with an IOMMU "
+                                 "group of its own, or take that device off its driver (unbind it, or give it to "
+                                 "vfio-pci too); the ACS override patch only hides the sharing",
+                                 "not viable: %s", error.message);
+        if (r < 0)
+                return check_set(c, VERDICT_FAIL, "see 'gpuswitchctl status'", "IOMMU group %s cannot be read: %s",
+                                 names->str, strerror(-r));
+        return check_set(c, VERDICT_OK, NULL, "viable: group %s holds only the GPU's functions, bridges and "
+                         "devices on no driver or vfio-pci", names->str);
 }
 
 /* ---- 4. the boot VGA device ------------------------------------------------ */
 
-static bool parse_yes(const char *s) {
-        return s && (streq(s, "yes") || streq(s, "true") || streq(s, "1") || streq(s, "on"));
-}
-
-Check *doctor_check_boot_vga(const char *root, const GpuInfo *gpu) {
+Check *doctor_check_boot_vga(const Config *config, const Gpu *gpu) {
         g_autofree char *title = g_strdup_printf("Boot VGA (%s)", gpu->address);
         Check *c = check_new("boot-vga", title);
-        g_autoptr(GKeyFile) kf = config_load(root);
-        g_autofree char *allow = config_gpu_value(kf, gpu, "AllowBootVga");
+        const GpuConfig *gc;
         g_autofree char *fix = NULL;
-        bool boot = gpu->boot_vga;
+        PciAddress slot;
 
-        for (size_t i = 0; i < gpu->n_functions && !boot; i++) {
-                g_autofree char *path = at(root, "/sys/bus/pci/devices/%s/boot_vga", gpu->functions[i].address);
-                g_autofree char *v = read_line(path);
-
-                boot = streq_ptr(v, "1");
-        }
-        if (!boot)
+        if (!gpu_is_boot_vga(gpu))
                 return check_set(c, VERDICT_OK, NULL, "not the boot VGA device: the console stays on another GPU");
-        if (parse_yes(allow))
+        if (!config)
+                return check_set(c, VERDICT_SKIPPED, NULL, "the boot VGA device (the console); whether AllowBootVga= "
+                                 "lets it switch needs a config gpuswitchd accepts (see the configuration check)");
+        gc = pci_address_parse(gpu->address, &slot) >= 0 ? config_find_gpu(config, &slot) : NULL;
+        if (gc && gc->allow_boot_vga)
                 return check_set(c, VERDICT_OK, NULL, "the boot VGA device (the console); AllowBootVga=yes "
                                  "lets it switch, the console goes dark while it is on vfio-pci");
         fix = g_strdup_printf("set AllowBootVga=yes in [Gpu %s] of " CONFIG_FILE ", or make the other GPU "
@@ -398,13 +437,13 @@ Check *doctor_check_boot_vga(const char *root, const GpuInfo *gpu) {
 
 /* ---- 5. nvidia and nvidia_drm modeset ------------------------------------------ */
 
-Check *doctor_check_nvidia(const char *root, const GpuInfo *gpu) {
+Check *doctor_check_nvidia(const char *root, const Gpu *gpu) {
+        _cleanup_(root_sysfs_done) RootSysfs rs = {};
         g_autofree char *title = g_strdup_printf("nvidia_drm modeset (%s)", gpu->address);
         Check *c = check_new("nvidia-modeset", title);
-        const FunctionInfo *f = display_function(gpu);
+        const PciFunction *f = display_function(gpu);
         g_autofree char *nvidia = at(root, "/sys/module/nvidia");
         g_autofree char *param = at(root, "/sys/module/nvidia_drm/parameters/modeset");
-        g_autofree char *modeset = NULL;
 
         if (!gpu_on_nvidia(gpu))
                 return check_set(c, VERDICT_SKIPPED, NULL, "n/a: the host driver of %s is %s, not nvidia",
@@ -412,10 +451,10 @@ Check *doctor_check_nvidia(const char *root, const GpuInfo *gpu) {
                                  f && !isempty(f->host_driver) ? f->host_driver : "none");
         if (!exists(nvidia))
                 return check_set(c, VERDICT_OK, NULL, "nvidia is not loaded");
-        modeset = read_line(param);
-        if (!modeset)
+        if (!exists(param))
                 return check_set(c, VERDICT_OK, NULL, "nvidia is loaded, nvidia_drm is not");
-        if (!streq(modeset, "Y"))
+        root_sysfs_init(&rs, root);
+        if (!nvidia_drm_modeset(&rs.sysfs))
                 return check_set(c, VERDICT_OK, NULL, "nvidia is loaded, nvidia_drm with modeset=0");
         if (cmdline_has(root, "nvidia-drm.modeset=1") || cmdline_has(root, "nvidia_drm.modeset=1"))
                 return check_set(c, VERDICT_WARNING, "remove nvidia-drm.modeset=1 from the kernel command line "
@@ -476,42 +515,33 @@ Check *doctor_check_flatpak(const char *root, const char *home) {
 
 /* ---- 8. nvidia-persistenced and nvidia-powerd ---------------------------------------- */
 
-/* Whether gpuswitchd stops service before moving gpu: StopServices=, or
- * the NVIDIA services for a GPU on nvidia. */
-static bool daemon_stops(GKeyFile *kf, const GpuInfo *gpu, const char *service) {
-        g_autofree char *list = config_gpu_value(kf, gpu, "StopServices");
-        g_auto(GStrv) items = NULL;
-
-        if (!list)
-                return gpu_on_nvidia(gpu);
-        items = g_strsplit_set(list, "; ", -1);
-        return g_strv_contains((const char *const *) items, service);
-}
-
-Check *doctor_check_services(const char *root, const char *const *active_states, const char *reason,
-                             GpuInfo *const *gpus, size_t n_gpus) {
+Check *doctor_check_services(const Config *config, const char *const *active_states, const char *reason,
+                             Gpu *const *gpus, size_t n_gpus) {
         Check *c = check_new("nvidia-services", "NVIDIA services");
-        g_autoptr(GKeyFile) kf = config_load(root);
         g_autoptr(GString) running = g_string_new(NULL);
         const char *missing_service = NULL;
-        const GpuInfo *missing_gpu = NULL;
+        const Gpu *missing_gpu = NULL;
         g_autofree char *fix = NULL;
         bool stopped = false;
 
         if (!active_states)
                 return check_set(c, VERDICT_SKIPPED, NULL, "%s", strempty(reason));
-        for (size_t i = 0; doctor_nvidia_services[i]; i++) {
-                const char *s = doctor_nvidia_services[i];
+        for (size_t i = 0; nvidia_services[i]; i++) {
+                const char *s = nvidia_services[i];
 
                 if (!streq(active_states[i], "active") && !streq(active_states[i], "activating") &&
                     !streq(active_states[i], "reloading"))
                         continue;
                 g_string_append_printf(running, "%s%s", running->len ? " and " : "", s);
-                for (size_t j = 0; gpus && j < n_gpus; j++) {
-                        bool stops = daemon_stops(kf, gpus[j], s);
+                for (size_t j = 0; config && gpus && j < n_gpus; j++) {
+                        PciAddress slot;
+                        const GpuConfig *gc = pci_address_parse(gpus[j]->address, &slot) >= 0
+                                              ? config_find_gpu(config, &slot) : NULL;
+                        g_auto(GStrv) stops = gpu_stop_services(gpus[j], gc);
+                        bool stops_s = stops && g_strv_contains((const char *const *) stops, s);
 
-                        stopped = stopped || stops;
-                        if (gpu_on_nvidia(gpus[j]) && !stops && !missing_service) {
+                        stopped = stopped || stops_s;
+                        if (gpu_on_nvidia(gpus[j]) && !stops_s && !missing_service) {
                                 missing_service = s;
                                 missing_gpu = gpus[j];
                         }
@@ -525,7 +555,7 @@ Check *doctor_check_services(const char *root, const char *const *active_states,
                 return check_set(c, VERDICT_WARNING, fix, "%s running; StopServices= of %s leaves %s running, "
                                  "and it keeps the GPU open", running->str, missing_gpu->address, missing_service);
         }
-        if (!gpus)
+        if (!gpus || !config)
                 return check_set(c, VERDICT_OK, NULL, "%s running; gpuswitchd stops them before a switch to vfio "
                                  "for a GPU on nvidia (StopServices=), unless configured otherwise", running->str);
         if (!stopped)
@@ -546,9 +576,9 @@ Check *doctor_check_daemon(const char *version, const char *error_name, const ch
                 return check_set(c, VERDICT_FAIL, "start the system bus: systemctl start dbus",
                                  "cannot connect to the system bus: %s", strempty(error_message));
         return check_set(c, VERDICT_FAIL, "systemctl status gpuswitchd; if it is unknown, reinstall gpuswitch "
-                         "(/usr/share/dbus-1/system-services/org.gpuswitch1.service, "
-                         "/usr/share/dbus-1/system.d/org.gpuswitch1.conf) and run systemctl daemon-reload",
-                         "org.gpuswitch1 does not answer: %s", strempty(error_message));
+                         "(/usr/share/dbus-1/system-services/" GPUSWITCH_BUS_NAME ".service, "
+                         "/usr/share/dbus-1/system.d/" GPUSWITCH_BUS_NAME ".conf) and run systemctl daemon-reload",
+                         GPUSWITCH_BUS_NAME " does not answer: %s", strempty(error_message));
 }
 
 /* ---- 10. authorization ---------------------------------------------------------------- */
@@ -562,7 +592,7 @@ Check *doctor_check_authorization(AuthAnswer answer, const char *user, const cha
         case AUTH_ROOT:
                 return check_set(c, VERDICT_OK, NULL, "root: gpuswitchd lets root switch without asking polkit");
         case AUTH_YES:
-                return check_set(c, VERDICT_OK, NULL, "yes: polkit lets %s switch GPUs (org.gpuswitch1.switch)", user);
+                return check_set(c, VERDICT_OK, NULL, "yes: polkit lets %s switch GPUs (" POLKIT_ACTION_SWITCH ")", user);
         case AUTH_CHALLENGE:
                 return check_set(c, VERDICT_WARNING, fix, "after authentication: polkit asks %s for a password "
                                  "to switch, so --no-ask-password and scripts fail", user);

@@ -2,11 +2,14 @@
 /* gpuswitchctl doctor [GPU]: checks the setup a switch needs and says, for
  * each problem, what to do about it.
  *
- * Checks (ids in --json): iommu, vfio-pci, daemon, then per managed GPU (or
- * the one named) iommu-group, boot-vga, nvidia-modeset, then egl-vendor,
- * flatpak-gl, nvidia-services, authorization.  The per-GPU checks ask the
- * daemon which GPUs it manages: when it cannot be reached they are
- * "skipped", and every other check still runs.
+ * Checks (ids in --json): iommu, vfio-pci, config, daemon, then per managed
+ * GPU (or the one named) iommu-group, boot-vga, nvidia-modeset, then
+ * egl-vendor, flatpak-gl, nvidia-services, authorization.  The per-GPU
+ * checks ask the daemon which GPUs it manages; when it cannot be reached,
+ * they run on the GPUs it would manage by the config (Gpus=, Gpus=auto),
+ * and are "skipped" when the config does not parse either.  Every rule the
+ * daemon applies is applied with the daemon's own code (gpuswitch-rules),
+ * so doctor and gpuswitchd cannot disagree.
  *
  * --json: {"checks": [{"id": str, "title": str,
  *                      "verdict": "ok"|"warning"|"fail"|"skipped",
@@ -23,12 +26,11 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "gpu-arg.h"
+#include "gpuswitch-bus.h"
+#include "nvidia.h"
 #include "output.h"
 #include "util.h"
-
-#define BUS_NAME "org.gpuswitch1"
-#define MANAGER_PATH "/org/gpuswitch1"
-#define MANAGER_INTERFACE "org.gpuswitch1.Manager"
 
 size_t doctor_count(GPtrArray *checks, Verdict v) {
         size_t n = 0;
@@ -119,14 +121,14 @@ static int list_gpus(sd_bus *bus, const char *gpu, GPtrArray *ret, sd_bus_error 
         int r;
 
         if (*gpu) {
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "GetGpu", error, &reply, "s", gpu);
+                r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "GetGpu", error, &reply, "s", gpu);
                 if (r >= 0)
                         r = sd_bus_message_read(reply, "o", &object);
                 if (r < 0)
                         return sd_bus_error_has_name(error, GS_ERROR_NO_SUCH_GPU) ? -ENODEV : r;
                 g_ptr_array_add(objects, g_strdup(object));
         } else {
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListGpus", error, &reply, NULL);
+                r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListGpus", error, &reply, NULL);
                 if (r >= 0)
                         r = sd_bus_message_enter_container(reply, 'a', "(osss)");
                 while (r >= 0 && (r = sd_bus_message_read(reply, "(osss)", &object, &address, &name, &mode)) > 0)
@@ -148,7 +150,7 @@ static int list_gpus(sd_bus *bus, const char *gpu, GPtrArray *ret, sd_bus_error 
 /* systemd's ActiveState of each NVIDIA service ("" when not loaded); false
  * with reason set when systemd cannot be asked. */
 static bool service_states(sd_bus *bus, char **states, char **reason) {
-        for (size_t i = 0; doctor_nvidia_services[i]; i++) {
+        for (size_t i = 0; nvidia_services[i]; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 _cleanup_free_ char *state = NULL;
@@ -157,7 +159,7 @@ static bool service_states(sd_bus *bus, char **states, char **reason) {
 
                 r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                        "org.freedesktop.systemd1.Manager", "GetUnit", &error, &reply, "s",
-                                       doctor_nvidia_services[i]);
+                                       nvidia_services[i]);
                 if (r < 0 && sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit")) {
                         states[i] = g_strdup("");
                         continue;
@@ -168,7 +170,7 @@ static bool service_states(sd_bus *bus, char **states, char **reason) {
                         r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", unit,
                                                        "org.freedesktop.systemd1.Unit", "ActiveState", &error, &state);
                 if (r < 0) {
-                        *reason = g_strdup_printf("systemd could not be asked about %s: %s", doctor_nvidia_services[i],
+                        *reason = g_strdup_printf("systemd could not be asked about %s: %s", nvidia_services[i],
                                                   sd_bus_error_is_set(&error) ? error.message : strerror(-r));
                         return false;
                 }
@@ -192,7 +194,7 @@ static AuthAnswer authorization(sd_bus *bus, char **reason) {
                 r = sd_bus_call_method(bus, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
                                        "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization", &error, &reply,
                                        "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s", unique,
-                                       "org.gpuswitch1.switch", 0, 0u, "");
+                                       POLKIT_ACTION_SWITCH, 0, 0u, "");
         if (r >= 0)
                 r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
         if (r >= 0)
@@ -218,21 +220,83 @@ static int no_such_gpu(const sd_bus_error *e, bool json) {
         return GS_EXIT_NO_SUCH_GPU;
 }
 
+/* The GPUs the per-GPU checks look at: the daemon's, each read from sysfs
+ * with the host drivers the daemon resolved; without the daemon the ones
+ * its config makes it manage.  1 when they are known, 0 with *reason when
+ * not, -ENODEV with error set when the daemon does not manage gpu. */
+static int doctor_gpus(sd_bus *bus, bool daemon_up, const char *gpu, const Config *config, GPtrArray *gpus,
+                       char **reason, sd_bus_error *error) {
+        g_autoptr(GPtrArray) infos = g_ptr_array_new_with_free_func((GDestroyNotify) gpu_info_free);
+        g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func((GDestroyNotify) gpu_free);
+        char slot[PCI_SLOT_STRLEN];
+        int r;
+
+        if (daemon_up) {
+                r = list_gpus(bus, gpu, infos, error);
+                if (r == -ENODEV)
+                        return r;
+                if (r < 0) {
+                        *reason = g_strdup_printf("the daemon did not list its GPUs: %s",
+                                                  error->message ? error->message : strerror(-r));
+                        return 0;
+                }
+                for (size_t i = 0; i < infos->len; i++) {
+                        const GpuInfo *info = infos->pdata[i];
+                        Gpu *g = NULL;
+
+                        r = doctor_gpu_read("/", info->address, config, info, &g);
+                        if (r < 0) {
+                                *reason = g_strdup_printf("%s could not be read from sysfs: %s", info->address,
+                                                          strerror(-r));
+                                return 0;
+                        }
+                        g_ptr_array_add(gpus, g);
+                }
+                return 1;
+        }
+        if (!config) {
+                *reason = g_strdup("needs the daemon, which does not answer, or a config it accepts");
+                return 0;
+        }
+        r = doctor_find_gpus("/", config, all);
+        if (r < 0) {
+                *reason = g_strdup_printf("the GPUs of the config could not be read: %s", strerror(-r));
+                return 0;
+        }
+        if (*gpu && gpu_arg_normalize(gpu, slot) < 0) {
+                *reason = g_strdup_printf("'%s' is not a PCI address", gpu);
+                return 0;
+        }
+        for (size_t i = 0; i < all->len; i++)
+                if (!*gpu || streq(((Gpu *) all->pdata[i])->address, slot))
+                        g_ptr_array_add(gpus, g_steal_pointer(&all->pdata[i]));
+        if (*gpu && gpus->len == 0) {
+                *reason = g_strdup_printf("the daemon does not answer, and its config does not make it manage %s",
+                                          slot);
+                return 0;
+        }
+        return 1;
+}
+
 int doctor_run(sd_bus *bus, const char *gpu, bool json) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(config_freep) Config *config = NULL;
         g_autoptr(GPtrArray) checks = g_ptr_array_new_with_free_func((GDestroyNotify) check_free);
-        g_autoptr(GPtrArray) gpus = g_ptr_array_new_with_free_func((GDestroyNotify) gpu_info_free);
+        g_autoptr(GPtrArray) gpus = g_ptr_array_new_with_free_func((GDestroyNotify) gpu_free);
         g_autofree char *version = NULL, *gpus_reason = NULL, *services_reason = NULL, *auth_reason = NULL;
-        char *states[G_N_ELEMENTS(doctor_nvidia_services)] = {};
+        char *states[G_N_ELEMENTS(nvidia_services)] = {};
         struct passwd *pw = getpwuid(getuid());
-        bool have_gpus = false, have_states = false;
+        bool have_gpus = false, have_states = false, daemon_up = false;
         struct utsname u;
         AuthAnswer auth = AUTH_UNKNOWN;
         int r;
 
+        /* the daemon's code logs what it finds; doctor reports it in its checks */
+        gs_log_max_level = LOG_LEVEL_WARNING;
         (void) uname(&u);
         g_ptr_array_add(checks, doctor_check_iommu("/"));
         g_ptr_array_add(checks, doctor_check_vfio_pci("/", u.release));
+        g_ptr_array_add(checks, doctor_check_config("/", &config));
 
         if (!bus) {
                 _cleanup_(sd_bus_unrefp) sd_bus *retry = NULL;
@@ -240,43 +304,43 @@ int doctor_run(sd_bus *bus, const char *gpu, bool json) {
                 /* the caller could not connect: ask again for the reason */
                 r = sd_bus_open_system(&retry);
                 g_ptr_array_add(checks, doctor_check_daemon(NULL, NULL, r < 0 ? strerror(-r) : "not connected"));
-                gpus_reason = g_strdup("needs the daemon: no system bus");
         } else {
-                r = sd_bus_get_property_string(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Version", &error,
-                                               &version);
-                if (r < 0) {
+                r = sd_bus_get_property_string(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH,
+                                               GPUSWITCH_MANAGER_INTERFACE, "Version", &error, &version);
+                if (r < 0)
                         g_ptr_array_add(checks, doctor_check_daemon(NULL, error.name ? error.name : "",
                                                                     error.message ? error.message : strerror(-r)));
-                        gpus_reason = g_strdup("needs the daemon, which does not answer");
-                } else {
+                else {
                         g_ptr_array_add(checks, doctor_check_daemon(version, NULL, NULL));
-                        sd_bus_error_free(&error);
-                        r = list_gpus(bus, gpu, gpus, &error);
-                        if (r == -ENODEV)
-                                return no_such_gpu(&error, json);
-                        if (r < 0)
-                                gpus_reason = g_strdup_printf("the daemon did not list its GPUs: %s",
-                                                              error.message ? error.message : strerror(-r));
-                        else
-                                have_gpus = true;
+                        daemon_up = true;
                 }
+                sd_bus_error_free(&error);
         }
+        r = doctor_gpus(bus, daemon_up, gpu, config, gpus, &gpus_reason, &error);
+        if (r == -ENODEV)
+                return no_such_gpu(&error, json);
+        have_gpus = r > 0;
 
         if (!have_gpus) {
                 g_ptr_array_add(checks, doctor_check_skipped("iommu-group", "IOMMU group", gpus_reason));
                 g_ptr_array_add(checks, doctor_check_skipped("boot-vga", "Boot VGA", gpus_reason));
                 g_ptr_array_add(checks, doctor_check_skipped("nvidia-modeset", "nvidia_drm modeset", gpus_reason));
         } else if (gpus->len == 0) {
-                g_autoptr(Check) c = doctor_check_skipped("iommu-group", "IOMMU group", "no GPU is managed");
+                g_autoptr(Check) c = doctor_check_skipped("iommu-group", "IOMMU group",
+                                                          daemon_up ? "no GPU is managed"
+                                                          : config->gpus_auto ? "gpuswitchd would manage no GPU: "
+                                                          "Gpus=auto finds no NVIDIA display controller but the boot "
+                                                          "VGA device"
+                                                          : "gpuswitchd would manage no GPU: none of Gpus= is there");
 
                 c->verdict = VERDICT_WARNING;
-                c->fix = g_strdup("name the GPU in Gpus= of /etc/gpuswitch/gpuswitch.conf ([Daemon]) and restart "
+                c->fix = g_strdup("name the GPU in Gpus= of " GPUSWITCH_CONFIG_FILE " ([Daemon]) and restart "
                                   "gpuswitchd");
                 g_ptr_array_add(checks, g_steal_pointer(&c));
         }
         for (size_t i = 0; have_gpus && i < gpus->len; i++) {
                 g_ptr_array_add(checks, doctor_check_group("/", gpus->pdata[i]));
-                g_ptr_array_add(checks, doctor_check_boot_vga("/", gpus->pdata[i]));
+                g_ptr_array_add(checks, doctor_check_boot_vga(config, gpus->pdata[i]));
                 g_ptr_array_add(checks, doctor_check_nvidia("/", gpus->pdata[i]));
         }
 
@@ -287,8 +351,8 @@ int doctor_run(sd_bus *bus, const char *gpu, bool json) {
                 have_states = service_states(bus, states, &services_reason);
         else
                 services_reason = g_strdup("needs systemd on the system bus: no system bus");
-        g_ptr_array_add(checks, doctor_check_services("/", have_states ? (const char *const *) states : NULL,
-                                                      services_reason, have_gpus ? (GpuInfo **) gpus->pdata : NULL,
+        g_ptr_array_add(checks, doctor_check_services(config, have_states ? (const char *const *) states : NULL,
+                                                      services_reason, have_gpus ? (Gpu **) gpus->pdata : NULL,
                                                       have_gpus ? gpus->len : 0));
         for (size_t i = 0; i < G_N_ELEMENTS(states); i++)
                 g_free(states[i]);

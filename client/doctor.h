@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <systemd/sd-bus.h>
 
+#include "config.h"
 #include "gpu-info.h"
+#include "gpu.h"
 #include "json-out.h"
 
 /* gpuswitchctl doctor: checks of the machine's setup, each with a verdict
@@ -34,25 +36,42 @@ const char *verdict_to_json(Verdict v);   /* "ok", "warning", "fail", "skipped" 
 Check *doctor_check_skipped(const char *id, const char *title, const char *reason);
 
 /* The checks that read files: every path is taken below root ("/" on a real
- * machine, a fake tree in the unit tests). */
+ * machine, a fake tree in the unit tests).  What the daemon decides, they
+ * decide with its own code (gpuswitch-rules): its config parser, its IOMMU
+ * group check, its reading of nvidia_drm's modeset, its StopServices=
+ * default and Gpus=auto. */
 Check *doctor_check_iommu(const char *root);
 /* kernel_release: the `uname -r` whose module tree to look in. */
 Check *doctor_check_vfio_pci(const char *root, const char *kernel_release);
-Check *doctor_check_group(const char *root, const GpuInfo *gpu);
-Check *doctor_check_boot_vga(const char *root, const GpuInfo *gpu);
-Check *doctor_check_nvidia(const char *root, const GpuInfo *gpu);
+/* The config file, parsed as gpuswitchd parses it: a mistake fails with
+ * the daemon's own message.  *ret: the config, NULL when it does not parse
+ * or cannot be read. */
+Check *doctor_check_config(const char *root, Config **ret);
+
+/* A GPU as the daemon sees it: read from sysfs below root, each function's
+ * host driver the daemon's (info, from the bus) or, without the daemon
+ * (info NULL), what HostDriver= and the bound driver tell. */
+int doctor_gpu_read(const char *root, const char *address, const Config *config, const GpuInfo *info, Gpu **ret);
+/* Without the daemon: the GPUs it would manage (Gpus=, or Gpus=auto's
+ * discovery), appended to ret as Gpu. */
+int doctor_find_gpus(const char *root, const Config *config, GPtrArray *ret);
+
+/* config NULL: the config does not parse. */
+Check *doctor_check_group(const char *root, const Gpu *gpu);
+Check *doctor_check_boot_vga(const Config *config, const Gpu *gpu);
+Check *doctor_check_nvidia(const char *root, const Gpu *gpu);
 Check *doctor_check_egl_vendor(const char *root);
 /* home: the user's home folder (below root too). */
 Check *doctor_check_flatpak(const char *root, const char *home);
 
 /* The NVIDIA services that keep GPUs open and whether gpuswitchd stops them
  * (StopServices=, by default for a GPU on nvidia).  active_states[i] is
- * systemd's ActiveState of doctor_nvidia_services[i], "" when the unit is
- * not loaded; NULL when systemd could not be asked (reason says why).
- * gpus is NULL when the daemon could not be asked. */
-extern const char *const doctor_nvidia_services[3];   /* NULL-terminated */
-Check *doctor_check_services(const char *root, const char *const *active_states, const char *reason,
-                             GpuInfo *const *gpus, size_t n_gpus);
+ * systemd's ActiveState of nvidia_services[i] (daemon/nvidia.h), "" when
+ * the unit is not loaded; NULL when systemd could not be asked (reason
+ * says why).  gpus is NULL when the GPUs are not known, config NULL when it
+ * does not parse. */
+Check *doctor_check_services(const Config *config, const char *const *active_states, const char *reason,
+                             Gpu *const *gpus, size_t n_gpus);
 
 /* The daemon: its Version, or the error of asking for it (bus_error NULL
  * when there is no system bus at all). */

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gpu-changes.h"
+#include "gpuswitch-bus.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "util.h"
 
-#define GPU_INTERFACE "org.gpuswitch1.Gpu"
-#define GPU_PATH_PREFIX "/org/gpuswitch1/gpu"
 
 void gpu_changes_free(GpuChanges *c) {
         if (!c)
@@ -27,7 +26,7 @@ int gpu_changes_read(sd_bus_message *m, GpuChanges **ret) {
         r = sd_bus_message_read(m, "s", &interface);
         if (r < 0)
                 return r;
-        if (!streq(interface, GPU_INTERFACE))
+        if (!streq(interface, GPUSWITCH_GPU_INTERFACE))
                 return -ENOMSG;
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
@@ -58,8 +57,8 @@ static char *changes_match(const char *object) {
         /* No sender=: the bus knows the daemon by its unique name only; the
          * handlers check the sender against the name's owner themselves. */
         return g_strdup_printf("type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                               "arg0='" GPU_INTERFACE "',%s='%s'",
-                               object ? "path" : "path_namespace", object ? object : GPU_PATH_PREFIX);
+                               "arg0='" GPUSWITCH_GPU_INTERFACE "',%s='%s'",
+                               object ? "path" : "path_namespace", object ? object : GPUSWITCH_GPU_PATH_PREFIX);
 }
 
 int gpu_changes_match(sd_bus *bus, const char *object, sd_bus_message_handler_t cb, void *userdata,
@@ -83,7 +82,7 @@ int gpu_daemon_owner(sd_bus *bus, char **ret) {
         int r;
 
         r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                               "GetNameOwner", &error, &reply, "s", "org.gpuswitch1");
+                               "GetNameOwner", &error, &reply, "s", GPUSWITCH_BUS_NAME);
         if (r < 0) {
                 *ret = g_strdup("");
                 return sd_bus_error_has_name(&error, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ? 0 : r;

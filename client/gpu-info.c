@@ -6,11 +6,10 @@
 #include <string.h>
 
 #include "gpu-arg.h"
+#include "gpuswitch-bus.h"
 #include "output.h"
 #include "util.h"
 
-#define BUS_NAME "org.gpuswitch1"
-#define GPU_INTERFACE "org.gpuswitch1.Gpu"
 
 void function_infos_free(FunctionInfo *functions, size_t n) {
         for (size_t i = 0; i < n; i++) {
@@ -95,8 +94,8 @@ int gpu_info_get(sd_bus *bus, const char *object, GpuInfo **ret, sd_bus_error *e
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, object, "org.freedesktop.DBus.Properties", "GetAll", error, &reply,
-                               "s", GPU_INTERFACE);
+        r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, object, "org.freedesktop.DBus.Properties", "GetAll", error, &reply,
+                               "s", GPUSWITCH_GPU_INTERFACE);
         if (r < 0)
                 return r;
         return gpu_info_read(reply, object, ret, error);

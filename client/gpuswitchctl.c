@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "gpu-arg.h"
 #include "gpu-info.h"
+#include "gpuswitch-bus.h"
 #include "json-out.h"
 #include "output.h"
 #include "monitor.h"
@@ -26,10 +27,6 @@
 #include "switch-call.h"
 #include "util.h"
 
-#define BUS_NAME "org.gpuswitch1"
-#define MANAGER_PATH "/org/gpuswitch1"
-#define MANAGER_INTERFACE "org.gpuswitch1.Manager"
-#define SWITCH_FLAG_TERMINATE_HOLDERS UINT64_C(0x1)
 #define USEC_PER_SEC UINT64_C(1000000)
 
 static bool arg_json;
@@ -69,7 +66,7 @@ static int fail_bus(const char *what, const sd_bus_error *e, int r) {
         code = gs_error_exit_code(name);
         if (code == GS_EXIT_NOT_AUTHORIZED)
                 fprintf(stderr, "gpuswitchctl: %s: not authorized: %s\n", what, msg);
-        else if (name && strncmp(name, "org.gpuswitch1.Error.", 21) == 0)
+        else if (name && g_str_has_prefix(name, GPUSWITCH_ERROR_PREFIX))
                 /* the daemon's own errors say what failed and where */
                 fprintf(stderr, "gpuswitchctl: %s\n", msg);
         else
@@ -95,7 +92,7 @@ static int get_gpu_object(sd_bus *bus, const char *gpu, char **ret, sd_bus_error
         const char *path;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "GetGpu", error, &reply, "s", gpu);
+        r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "GetGpu", error, &reply, "s", gpu);
         if (r < 0)
                 return r;
         r = sd_bus_message_read(reply, "o", &path);
@@ -121,7 +118,7 @@ static int verb_status(sd_bus *bus, int argc, char **argv, const char *gpu) {
                         return fail_bus("status", &error, r);
                 g_ptr_array_add(objects, o);
         } else {
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListGpus", &error, &reply, NULL);
+                r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListGpus", &error, &reply, NULL);
                 if (r < 0)
                         return fail_bus("status", &error, r);
                 r = sd_bus_message_enter_container(reply, 'a', "(osss)");
@@ -200,7 +197,7 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
         bool first = true;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListHolders", &error, &reply, "s", gpu);
+        r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListHolders", &error, &reply, "s", gpu);
         if (r < 0)
                 return;
         r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
@@ -226,7 +223,7 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
         snprintf(what, sizeof what, "switching %s to %s", *gpu ? gpu : "the GPU", mode);
         if (arg_force && !arg_quiet)
                 announce_holders(bus, gpu);
-        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Switch");
+        r = sd_bus_message_new_method_call(bus, &m, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "Switch");
         if (r >= 0)
                 r = sd_bus_message_append(m, "sst", gpu, mode, arg_force ? SWITCH_FLAG_TERMINATE_HOLDERS : 0);
         if (r < 0)
@@ -295,7 +292,7 @@ static int verb_plan(sd_bus *bus, int argc, char **argv, const char *gpu) {
         if (r >= 0)
                 r = gpu_info_get(bus, object, &info, &error);
         if (r >= 0)
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "Plan", &error, &reply, "ss",
+                r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "Plan", &error, &reply, "ss",
                                        info->address, mode);
         if (r < 0)
                 return fail_bus(what, &error, r);
@@ -359,7 +356,7 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         if (r >= 0)
                 r = gpu_info_get(bus, object, &info, &error);
         if (r >= 0)
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "ListHolders", &error, &reply,
+                r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListHolders", &error, &reply,
                                        "s", info->address);
         if (r < 0)
                 return fail_bus("holders", &error, r);
@@ -413,7 +410,7 @@ static int verb_set_default(sd_bus *bus, int argc, char **argv, const char *gpu)
         int r;
 
         snprintf(what, sizeof what, "setting the default mode of %s", *gpu ? gpu : "the GPU");
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "SetDefaultMode", &error, NULL, "ss",
+        r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "SetDefaultMode", &error, NULL, "ss",
                                gpu, mode);
         if (r >= 0)
                 r = get_gpu_object(bus, gpu, &object, &error);

@@ -7,11 +7,11 @@
 
 #include "gpu-changes.h"
 #include "gpu-info.h"
+#include "gpuswitch-bus.h"
 #include "json-out.h"
 #include "output.h"
 #include "util.h"
 
-#define BUS_NAME "org.gpuswitch1"
 
 typedef struct Monitor {
         sd_bus *bus;
@@ -95,9 +95,9 @@ static int monitor_load(Monitor *mon, sd_bus_error *error) {
         g_free(mon->owner);
         r = gpu_daemon_owner(mon->bus, &mon->owner);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "asking the bus who owns " BUS_NAME ": %m");
+                return sd_bus_error_set_errnof(error, r, "asking the bus who owns " GPUSWITCH_BUS_NAME ": %m");
 
-        r = sd_bus_call_method(mon->bus, BUS_NAME, "/org/gpuswitch1", "org.gpuswitch1.Manager", "ListGpus", error,
+        r = sd_bus_call_method(mon->bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListGpus", error,
                                &reply, NULL);
         if (r < 0)
                 return r;
@@ -188,7 +188,7 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         Monitor *mon = userdata;
         const char *name, *old_owner, *new_owner;
 
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, BUS_NAME))
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, GPUSWITCH_BUS_NAME))
                 return 0;
         if (isempty(new_owner)) {
                 print_event(mon, NULL, "daemon", "stopped", FIELD_BOOL, "running", false, FIELD_END);

@@ -6,11 +6,11 @@
 
 #include "gpu-changes.h"
 #include "gpu-info.h"
+#include "gpuswitch-bus.h"
 #include "util.h"
 
 /* A switch that ends within this is reported by its result line alone. */
 #define PROGRESS_AFTER_USEC UINT64_C(1000000)
-#define GPU_INTERFACE "org.gpuswitch1.Gpu"
 
 typedef struct SwitchCall {
         sd_event *event;
@@ -55,12 +55,12 @@ static int get_properties_async(SwitchCall *c, sd_bus_slot **slot, sd_bus_messag
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, "org.gpuswitch1", c->object,
+        r = sd_bus_message_new_method_call(c->bus, &m, GPUSWITCH_BUS_NAME, c->object,
                                            "org.freedesktop.DBus.Properties", "GetAll");
         if (r >= 0)
                 r = sd_bus_message_set_auto_start(m, false);
         if (r >= 0)
-                r = sd_bus_message_append(m, "s", GPU_INTERFACE);
+                r = sd_bus_message_append(m, "s", GPUSWITCH_GPU_INTERFACE);
         if (r < 0)
                 return r;
         return sd_bus_call_async(c->bus, slot, m, handler, c, 0);
@@ -152,7 +152,7 @@ static int on_listen(sd_event_source *s, uint64_t usec, void *userdata) {
 
         (void) sd_bus_call_method_async(c->bus, &c->owner_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                         "org.freedesktop.DBus", "GetNameOwner", on_owner, c, "s",
-                                        "org.gpuswitch1");
+                                        GPUSWITCH_BUS_NAME);
         (void) gpu_changes_match_async(c->bus, c->object, on_changed, c, &c->changes_slot);
         (void) get_properties_async(c, &c->state_slot, on_state);
         return 0;
@@ -223,8 +223,8 @@ int switch_call(sd_bus *bus, const char *gpu, const char *what, sd_bus_message *
         /* The GPU's object is asked for alongside the switch, not before
          * it: the daemon answers it first, and a GPU that does not exist
          * gets the same error from both. */
-        r = sd_bus_call_method_async(bus, &c.object_slot, "org.gpuswitch1", "/org/gpuswitch1",
-                                     "org.gpuswitch1.Manager", "GetGpu", on_object, &c, "s", gpu);
+        r = sd_bus_call_method_async(bus, &c.object_slot, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH,
+                                     GPUSWITCH_MANAGER_INTERFACE, "GetGpu", on_object, &c, "s", gpu);
         if (r < 0)
                 return r;
         /* No progress without the daemon's name: the lines are a courtesy,

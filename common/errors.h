@@ -3,15 +3,17 @@
 
 #include <systemd/sd-bus.h>
 
+#include "gpuswitch-bus.h"
+
 /* The named errors of the D-Bus API (dbus/org.gpuswitch1.xml). */
-#define GS_ERROR_NO_SUCH_GPU       "org.gpuswitch1.Error.NoSuchGpu"
-#define GS_ERROR_GPU_IN_USE        "org.gpuswitch1.Error.GpuInUse"
-#define GS_ERROR_BUSY              "org.gpuswitch1.Error.Busy"
-#define GS_ERROR_GROUP_NOT_VIABLE  "org.gpuswitch1.Error.GroupNotViable"
-#define GS_ERROR_SWITCH_FAILED     "org.gpuswitch1.Error.SwitchFailed"
-#define GS_ERROR_TIMEOUT           "org.gpuswitch1.Error.Timeout"
-#define GS_ERROR_REFUSED           "org.gpuswitch1.Error.Refused"
-#define GS_ERROR_BAD_CONFIG        "org.gpuswitch1.Error.BadConfig"
+#define GS_ERROR_NO_SUCH_GPU       GPUSWITCH_ERROR_PREFIX "NoSuchGpu"
+#define GS_ERROR_GPU_IN_USE        GPUSWITCH_ERROR_PREFIX "GpuInUse"
+#define GS_ERROR_BUSY              GPUSWITCH_ERROR_PREFIX "Busy"
+#define GS_ERROR_GROUP_NOT_VIABLE  GPUSWITCH_ERROR_PREFIX "GroupNotViable"
+#define GS_ERROR_SWITCH_FAILED     GPUSWITCH_ERROR_PREFIX "SwitchFailed"
+#define GS_ERROR_TIMEOUT           GPUSWITCH_ERROR_PREFIX "Timeout"
+#define GS_ERROR_REFUSED           GPUSWITCH_ERROR_PREFIX "Refused"
+#define GS_ERROR_BAD_CONFIG        GPUSWITCH_ERROR_PREFIX "BadConfig"
 
 /* gpuswitchctl's exit codes: the client contract in DESIGN.md. */
 enum {

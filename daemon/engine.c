@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "engine.h"
 
+#include "gpuswitch-bus.h"
+
 #include "holders.h"
 #include "nvidia.h"
 #include "services.h"
@@ -108,7 +110,7 @@ static int step_check_holders(Run *run, SwitchError *error) {
         if (!c->terminate_holders)
                 return switch_error_set(error, SWITCH_ERROR_IN_USE, SWITCH_STEP_CHECK_HOLDERS, NULL, EADDRINUSE,
                                         "%s is in use, nothing was changed:\n%s\nEnd them, or switch with --force "
-                                        "(polkit action org.gpuswitch1.terminate-holders) to have them ended%s",
+                                        "(polkit action " POLKIT_ACTION_TERMINATE_HOLDERS ") to have them ended%s",
                                         c->gpu->address, strempty(who), nvidia_modeset_note(c->sysfs, run->now));
         log_notice("%s: terminating its holders: %s", c->gpu->address, strempty(who));
         (void) holders_terminate(holders, n, HOLDERS_TERM_TIMEOUT_MS);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "gpu-rules.h"
 #include "kmod-util.h"
 #include "util.h"
 
@@ -34,15 +35,9 @@ int host_driver_resolve(const Sysfs *s, const PciFunction *f, const char *config
         _cleanup_free_ char *module = NULL;
         int r;
 
-        *ret = NULL;
-        if (configured && pci_function_is_display(f)) {
-                *ret = strdup(configured);
-                return *ret ? 0 : -ENOMEM;
-        }
-        if (f->driver && !streq(f->driver, VFIO_PCI_DRIVER)) {
-                *ret = strdup(f->driver);
-                return *ret ? 0 : -ENOMEM;
-        }
+        r = host_driver_from_state(f, configured, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (!f->modalias)
                 return 0;
         r = kmod_module_for_modalias(f->modalias, &module);

@@ -12,13 +12,13 @@
 
 #include "config-write.h"
 #include "errors.h"
+#include "gpu-rules.h"
 #include "host-driver.h"
 #include "instance-lock.h"
 #include "pci-name.h"
 #include "switch-record.h"
 #include "util.h"
 
-#define NVIDIA_VENDOR 0x10de
 
 static void managed_gpu_free(ManagedGpu *g) {
         if (!g)
@@ -121,19 +121,6 @@ static int resolve_host_drivers(Manager *m, Gpu *state, const GpuConfig *gc) {
         return 0;
 }
 
-/* StopServices=, or for a GPU that nvidia drives the two NVIDIA services
- * that keep every NVIDIA GPU's nodes open. */
-static char **default_stop_services(const ManagedGpu *g, const GpuConfig *gc) {
-        static const char *const nvidia[] = { "nvidia-persistenced.service", "nvidia-powerd.service", NULL };
-
-        if (gc && gc->stop_services)
-                return g_strdupv(gc->stop_services);
-        for (size_t i = 0; i < g->state->n_functions; i++)
-                if (streq_ptr(g->state->functions[i].host_driver, "nvidia"))
-                        return g_strdupv((char **) nvidia);
-        return NULL;
-}
-
 static int manager_add_gpu(Manager *m, const PciAddress *slot) {
         _cleanup_(gpu_freep) Gpu *state = NULL;
         const GpuConfig *gc = config_find_gpu(m->config, slot);
@@ -175,7 +162,7 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
                      slot->slot) < 0 || !g->name)
                 return -ENOMEM;
         g->state = TAKE_PTR(state);
-        g->stop_services = default_stop_services(g, gc);
+        g->stop_services = gpu_stop_services(g->state, gc);
 
         log_info("%s: managing %s, %zu functions, mode %s", g->address, g->name, g->state->n_functions,
                  gpu_state_to_string(g->announced));
@@ -191,36 +178,15 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
 /* Gpus=auto: every NVIDIA display controller that is not the boot VGA
  * device. */
 static int discover_auto(Manager *m) {
-        _cleanup_free_ char *dir = NULL;
-        _cleanup_closedir_ DIR *d = NULL;
-        struct dirent *de;
+        _cleanup_free_ PciAddress *slots = NULL;
+        size_t n = 0;
+        int r;
 
-        if (asprintf(&dir, "%s/bus/pci/devices", m->sysfs.root) < 0)
-                return -ENOMEM;
-        d = opendir(dir);
-        if (!d)
-                return log_error_errno(errno, "opening %s", dir);
-        while ((de = readdir(d))) {
-                unsigned long vendor, class, boot_vga;
-                PciAddress a;
-                bool known = false;
-                int r;
-
-                if (pci_address_parse(de->d_name, &a) < 0 || a.function < 0)
-                        continue;
-                if (sysfs_read_hex(&m->sysfs, de->d_name, "vendor", &vendor) < 0 || vendor != NVIDIA_VENDOR)
-                        continue;
-                if (sysfs_read_hex(&m->sysfs, de->d_name, "class", &class) < 0 || (class >> 16) != PCI_CLASS_DISPLAY)
-                        continue;
-                if (sysfs_read_hex(&m->sysfs, de->d_name, "boot_vga", &boot_vga) >= 0 && boot_vga == 1) {
-                        log_info("%s: boot VGA device, not managed with Gpus=auto", de->d_name);
-                        continue;
-                }
-                for (size_t i = 0; i < m->n_gpus; i++)
-                        known = known || pci_address_same_slot(&m->gpus[i]->slot, &a);
-                if (known)
-                        continue;
-                r = manager_add_gpu(m, &a);
+        r = gpus_discover_auto(&m->sysfs, &slots, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = manager_add_gpu(m, &slots[i]);
                 if (r < 0)
                         return r;
         }

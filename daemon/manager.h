@@ -7,18 +7,10 @@
 #include "config.h"
 #include "engine.h"
 #include "gpu.h"
+#include "gpuswitch-bus.h"
 #include "job.h"
 #include "sysfs.h"
 #include "worker.h"
-
-#define GPUSWITCH_BUS_NAME "org.gpuswitch1"
-#define GPUSWITCH_MANAGER_PATH "/org/gpuswitch1"
-#define GPUSWITCH_GPU_PATH_PREFIX "/org/gpuswitch1/gpu"
-#define GPUSWITCH_MANAGER_INTERFACE "org.gpuswitch1.Manager"
-#define GPUSWITCH_GPU_INTERFACE "org.gpuswitch1.Gpu"
-
-#define SWITCH_FLAG_TERMINATE_HOLDERS UINT64_C(0x1)
-#define SWITCH_FLAGS_ALL SWITCH_FLAG_TERMINATE_HOLDERS
 
 typedef struct Manager Manager;
 typedef struct ManagedGpu ManagedGpu;

@@ -5,7 +5,9 @@
 
 #include "util.h"
 
-static bool nvidia_drm_modeset(const Sysfs *s) {
+const char *const nvidia_services[] = { "nvidia-persistenced.service", "nvidia-powerd.service", NULL };
+
+bool nvidia_drm_modeset(const Sysfs *s) {
         _cleanup_free_ char *p = NULL, *v = NULL;
 
         if (asprintf(&p, "%s/module/nvidia_drm/parameters/modeset", s->root) < 0)

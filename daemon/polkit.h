@@ -3,9 +3,7 @@
 
 #include <systemd/sd-bus.h>
 
-#define POLKIT_ACTION_SWITCH "org.gpuswitch1.switch"
-#define POLKIT_ACTION_TERMINATE_HOLDERS "org.gpuswitch1.terminate-holders"
-#define POLKIT_ACTION_CONFIGURE "org.gpuswitch1.configure"
+#include "gpuswitch-bus.h"
 
 /* Called once polkit has answered: authorized > 0, or an error in
  * error (AccessDenied, InteractiveAuthorizationRequired). */
@@ -17,3 +15,4 @@ typedef void (*AuthCallback)(sd_bus_message *request, int authorized, const sd_b
  * NULL-terminated key, value pairs polkit rules can read. */
 int polkit_check_async(sd_bus_message *request, const char *action, const char *const *details,
                        AuthCallback cb, void *userdata);
+

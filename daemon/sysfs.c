@@ -20,84 +20,6 @@ void sysfs_init_from_env(Sysfs *s) {
         };
 }
 
-static char *path_join(const char *a, const char *b, const char *c, const char *d) {
-        char *p = NULL;
-
-        if (asprintf(&p, "%s%s%s%s%s%s%s", a, b ? "/" : "", strempty(b),
-                     c ? "/" : "", strempty(c), d ? "/" : "", strempty(d)) < 0)
-                return NULL;
-        return p;
-}
-
-char *sysfs_function_path(const Sysfs *s, const char *function, const char *attr) {
-        _cleanup_free_ char *devices = path_join(s->root, "bus/pci/devices", NULL, NULL);
-
-        return devices ? path_join(devices, function, attr, NULL) : NULL;
-}
-
-int sysfs_read_attr(const Sysfs *s, const char *function, const char *attr, char **ret) {
-        _cleanup_free_ char *p = sysfs_function_path(s, function, attr);
-
-        if (!p)
-                return -ENOMEM;
-        return read_one_line_file(p, ret);
-}
-
-int sysfs_read_hex(const Sysfs *s, const char *function, const char *attr, unsigned long *ret) {
-        _cleanup_free_ char *v = NULL;
-        char *end;
-        int r;
-
-        r = sysfs_read_attr(s, function, attr, &v);
-        if (r < 0)
-                return r;
-        errno = 0;
-        *ret = strtoul(v, &end, 16);
-        if (errno != 0 || end == v || *end != 0)
-                return -EINVAL;
-        return 0;
-}
-
-int sysfs_read_driver(const Sysfs *s, const char *function, char **ret) {
-        _cleanup_free_ char *p = sysfs_function_path(s, function, "driver");
-        int r;
-
-        if (!p)
-                return -ENOMEM;
-        r = readlink_basename(p, ret);
-        if (r == -ENOENT) {
-                *ret = NULL;
-                return 0;
-        }
-        if (r >= 0 && !pci_driver_name_is_valid(*ret)) {
-                /* it would become a path (drivers/NAME/unbind) */
-                free(*ret);
-                *ret = NULL;
-                return -EINVAL;
-        }
-        return r;
-}
-
-int sysfs_read_iommu_group(const Sysfs *s, const char *function, unsigned *ret) {
-        _cleanup_free_ char *p = sysfs_function_path(s, function, "iommu_group");
-        _cleanup_free_ char *group = NULL;
-        char *end;
-        unsigned long v;
-        int r;
-
-        if (!p)
-                return -ENOMEM;
-        r = readlink_basename(p, &group);
-        if (r < 0)
-                return r;
-        errno = 0;
-        v = strtoul(group, &end, 10);
-        if (errno != 0 || end == group || *end != 0 || v > UINT32_MAX)
-                return -EINVAL;
-        *ret = (unsigned) v;
-        return 0;
-}
-
 /* step: "override", "unbind" or "probe", the names GPUSWITCH_TEST_FAIL_AT uses. */
 static int sysfs_write(Sysfs *s, const char *function, const char *step, const char *path, const char *value) {
         if (s->fail_at) {
@@ -131,14 +53,14 @@ int sysfs_unbind(Sysfs *s, const char *function, const char *driver) {
 
         if (!pci_driver_name_is_valid(driver))
                 return -EINVAL;
-        p = path_join(s->root, "bus/pci/drivers", driver, "unbind");
+        p = sysfs_path_join(s->root, "bus/pci/drivers", driver, "unbind");
         if (!p)
                 return -ENOMEM;
         return sysfs_write(s, function, "unbind", p, function);
 }
 
 int sysfs_drivers_probe(Sysfs *s, const char *function) {
-        _cleanup_free_ char *p = path_join(s->root, "bus/pci/drivers_probe", NULL, NULL);
+        _cleanup_free_ char *p = sysfs_path_join(s->root, "bus/pci/drivers_probe", NULL, NULL);
 
         if (!p)
                 return -ENOMEM;
@@ -152,19 +74,10 @@ int sysfs_bind(Sysfs *s, const char *function, const char *driver) {
 
         if (!pci_driver_name_is_valid(driver))
                 return -EINVAL;
-        p = path_join(s->root, "bus/pci/drivers", driver, "bind");
+        p = sysfs_path_join(s->root, "bus/pci/drivers", driver, "bind");
         if (!p)
                 return -ENOMEM;
         return sysfs_write(s, function, "bind", p, function);
-}
-
-bool sysfs_have_driver(const Sysfs *s, const char *driver) {
-        _cleanup_free_ char *p = NULL;
-
-        if (!pci_driver_name_is_valid(driver))
-                return false;
-        p = path_join(s->root, "bus/pci/drivers", driver, NULL);
-        return p && access(p, F_OK) == 0;
 }
 
 int sysfs_load_module(Sysfs *s, const char *module) {

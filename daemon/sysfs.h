@@ -30,6 +30,8 @@ struct Sysfs {
  * fault-injection hook from $GPUSWITCH_TEST_FAIL_AT. */
 void sysfs_init_from_env(Sysfs *s);
 
+/* "a/b/c/d" into a new string; b, c, d may be NULL. */
+char *sysfs_path_join(const char *a, const char *b, const char *c, const char *d);
 /* "<root>/bus/pci/devices/<function>/<attr>" into a new string. */
 char *sysfs_function_path(const Sysfs *s, const char *function, const char *attr);
 

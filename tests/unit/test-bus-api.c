@@ -13,7 +13,7 @@
 #include "testlib.h"
 #include "util.h"
 
-#define GPU_PATH "/org/gpuswitch1/gpu/0000_01_00"
+#define GPU_PATH GPUSWITCH_GPU_PATH_PREFIX "/0000_01_00"
 
 typedef struct Server {
         int fd;
@@ -166,15 +166,15 @@ static void test_xml_matches(sd_bus *bus) {
                 fprintf(stderr, "%s: %s\n", DBUS_XML, gerr ? gerr->message : "?");
                 abort();
         }
-        manager = introspect(bus, "/org/gpuswitch1");
+        manager = introspect(bus, GPUSWITCH_MANAGER_PATH);
         gpu = introspect(bus, GPU_PATH);
-        compare_interface(g_dbus_node_info_lookup_interface(spec, "org.gpuswitch1.Manager"),
-                          g_dbus_node_info_lookup_interface(manager, "org.gpuswitch1.Manager"));
-        compare_interface(g_dbus_node_info_lookup_interface(spec, "org.gpuswitch1.Gpu"),
-                          g_dbus_node_info_lookup_interface(gpu, "org.gpuswitch1.Gpu"));
+        compare_interface(g_dbus_node_info_lookup_interface(spec, GPUSWITCH_MANAGER_INTERFACE),
+                          g_dbus_node_info_lookup_interface(manager, GPUSWITCH_MANAGER_INTERFACE));
+        compare_interface(g_dbus_node_info_lookup_interface(spec, GPUSWITCH_GPU_INTERFACE),
+                          g_dbus_node_info_lookup_interface(gpu, GPUSWITCH_GPU_INTERFACE));
         /* the GPU object is listed under its parent */
         {
-                GDBusNodeInfo *parent = introspect(bus, "/org/gpuswitch1/gpu");
+                GDBusNodeInfo *parent = introspect(bus, GPUSWITCH_GPU_PATH_PREFIX);
                 CHECK(parent->nodes && parent->nodes[0] && streq(parent->nodes[0]->path, "0000_01_00"));
                 g_dbus_node_info_unref(parent);
         }
@@ -188,7 +188,7 @@ static void expect_error(sd_bus *bus, const char *method, const char *want, cons
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         va_list ap;
 
-        CHECK_INT(sd_bus_message_new_method_call(bus, &m, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", method), 0);
+        CHECK_INT(sd_bus_message_new_method_call(bus, &m, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, method), 0);
         va_start(ap, types);
         CHECK_INT(sd_bus_message_appendv(m, types, ap) >= 0, 1);
         va_end(ap);
@@ -203,7 +203,7 @@ static void test_methods(sd_bus *bus, FakeKernel *k) {
         char *str = NULL;
         int b;
 
-        CHECK(sd_bus_call_method(bus, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", "ListGpus", &e, &reply,
+        CHECK(sd_bus_call_method(bus, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListGpus", &e, &reply,
                                      NULL) >= 0);
         CHECK_INT(sd_bus_message_read(reply, "a(osss)", 1, &o, &a, &n, &mode), 1);
         CHECK_STR(o, GPU_PATH);
@@ -213,7 +213,7 @@ static void test_methods(sd_bus *bus, FakeKernel *k) {
 
         for (const char *const *arg = (const char *const[]) { "", "0000:01:00", "01:00", "0000:01:00.2", NULL }; *arg;
              arg++) {
-                CHECK(sd_bus_call_method(bus, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", "GetGpu", &e,
+                CHECK(sd_bus_call_method(bus, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "GetGpu", &e,
                                              &reply, "s", *arg) >= 0);
                 CHECK_INT(sd_bus_message_read(reply, "o", &o), 1);
                 CHECK_STR(o, GPU_PATH);
@@ -235,7 +235,7 @@ static void test_methods(sd_bus *bus, FakeKernel *k) {
         expect_error(bus, "GetGpu", SD_BUS_ERROR_INVALID_ARGS, "s",
                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9");
 
-        CHECK(sd_bus_call_method(bus, NULL, "/org/gpuswitch1", "org.gpuswitch1.Manager", "Plan", &e, &reply, "ss",
+        CHECK(sd_bus_call_method(bus, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "Plan", &e, &reply, "ss",
                                      "", "vfio") >= 0);
         CHECK_INT(sd_bus_message_enter_container(reply, 'a', "(sssss)"), 1);
         CHECK_INT(sd_bus_message_read(reply, "(sssss)", &s1, &s2, &s3, &s4, &s5), 1);
@@ -248,15 +248,15 @@ static void test_methods(sd_bus *bus, FakeKernel *k) {
         /* a plan changes nothing */
         CHECK_STR(fake_state(k), "bochs-drm[(null)] snd_hda_intel[(null)] xhci_hcd[(null)]");
 
-        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "Mode", &e, &str), 0);
+        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "Mode", &e, &str), 0);
         CHECK_STR(str, "host");
         free(str);
-        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "DefaultMode", &e, &str), 0);
+        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "DefaultMode", &e, &str), 0);
         CHECK_STR(str, "host");
         free(str);
-        CHECK_INT(sd_bus_get_property_trivial(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "BootVga", &e, 'b', &b), 0);
+        CHECK_INT(sd_bus_get_property_trivial(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "BootVga", &e, 'b', &b), 0);
         CHECK_INT(b, 0);
-        CHECK_INT(sd_bus_get_property(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "Functions", &e, &reply, "a(ssss)"),
+        CHECK_INT(sd_bus_get_property(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "Functions", &e, &reply, "a(ssss)"),
                   0);
         CHECK_INT(sd_bus_message_read(reply, "a(ssss)", 3, &s1, &s2, &s3, &s4, &a, &n, &o, &mode, &s5, &s5, &s5,
                                       &s5), 1);
@@ -265,7 +265,7 @@ static void test_methods(sd_bus *bus, FakeKernel *k) {
         CHECK_STR(s3, "bochs-drm");
         CHECK_STR(s4, "bochs-drm");
         reply = sd_bus_message_unref(reply);
-        CHECK_INT(sd_bus_get_property(bus, NULL, GPU_PATH, "org.gpuswitch1.Gpu", "IommuGroups", &e, &reply, "au"), 0);
+        CHECK_INT(sd_bus_get_property(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "IommuGroups", &e, &reply, "au"), 0);
         {
                 uint32_t grp = 0;
                 CHECK_INT(sd_bus_message_read(reply, "au", 1, &grp), 1);

@@ -5,6 +5,7 @@
 
 #include "gpu-arg.h"
 #include "gpu-info.h"
+#include "gpuswitch-bus.h"
 #include "json-out.h"
 #include "output.h"
 #include "testlib.h"
@@ -98,7 +99,7 @@ static void test_json(void) {
         };
         unsigned groups[] = { 12 };
         GpuInfo g = {
-                .object = "/org/gpuswitch1/gpu/0000_01_00", .address = "0000:01:00", .name = "GA102",
+                .object = GPUSWITCH_GPU_PATH_PREFIX "/0000_01_00", .address = "0000:01:00", .name = "GA102",
                 .mode = "mixed", .default_mode = "keep", .boot_vga = false,
                 .iommu_groups = groups, .n_iommu_groups = 1, .functions = fn, .n_functions = 2,
         };
@@ -107,7 +108,7 @@ static void test_json(void) {
 
         gpu_info_to_json(&g, o);
         s = json_out_to_string(o, false);
-        CHECK_STR(s, "{\"address\":\"0000:01:00\",\"object\":\"/org/gpuswitch1/gpu/0000_01_00\",\"name\":\"GA102\","
+        CHECK_STR(s, "{\"address\":\"0000:01:00\",\"object\":\"" GPUSWITCH_GPU_PATH_PREFIX "/0000_01_00\",\"name\":\"GA102\","
                      "\"mode\":\"mixed\",\"default_mode\":\"keep\",\"step\":null,\"boot_vga\":false,\"iommu_groups\":[12],"
                      "\"functions\":[{\"address\":\"0000:01:00.0\",\"class\":\"0x030000\",\"class_name\":\"VGA\","
                      "\"driver\":\"vfio-pci\",\"host_driver\":\"nvidia\"},{\"address\":\"0000:01:00.1\","

@@ -119,6 +119,14 @@ int main(void) {
         parse_bad("[Gpu 0000:0a:00]\nStopServices=.service\n", "StopServices: '.service'");
         parse_bad("[Gpu 0000:0a:00]\nStopServices=a.service;.hidden.service\n", "'.hidden.service'");
         parse_bad("[Gpu 0000:0a:00]\nAllowBootVga=maybe\n", "AllowBootVga");
+        /* gpuswitchctl doctor reports these messages as they are (test-doctor) */
+        parse_bad("[Gpu 0000:0a:00]\nAllowBootVga=on\n",
+                  "test.conf: [Gpu 0000:0a:00]: AllowBootVga='on' is not a boolean (yes or no)");
+        c = parse_ok("[Gpu 0a:00]\nAllowBootVga=TRUE\n");
+        CHECK_INT(pci_address_parse("0000:0a:00", &a), 0);
+        CHECK(c && config_find_gpu(c, &a) && config_find_gpu(c, &a)->allow_boot_vga);
+        CHECK_STR(c->sections[0].address, "0000:0a:00");
+        config_free(c);
         parse_bad("this is not an ini file\n", "test.conf");
         /* a message quoting bytes that are not UTF-8 is still UTF-8 (it may go out on the bus) */
         for (const char *const *t = (const char *const[]) { "[Gpu 0000:0a:00]\nDefaultMode=\xff\n",

@@ -11,8 +11,12 @@
 
 #include "doctor.h"
 #include "fake-sysfs.h"
+#include "gpuswitch-bus.h"
 #include "json-out.h"
+#include "nvidia.h"
+#include "plan.h"
 #include "testlib.h"
+#include "util.h"
 
 #define KVER "6.1.0-test-amd64"
 
@@ -69,7 +73,11 @@ static void teardown(void) {
         rm_rf(root);
 }
 
-static GpuInfo *gpu_new(const char *host_driver) {
+#define CONF "/etc/gpuswitch/gpuswitch.conf"
+
+/* What the daemon says over the bus about the standard GPU: its functions
+ * and their host drivers (function 0's is host_driver when given). */
+static GpuInfo *gpu_info_new(const char *host_driver) {
         GpuInfo *g = g_new0(GpuInfo, 1);
         static const char *const fns[][3] = {
                 { "0000:01:00.0", "0x030000", "bochs-drm" },
@@ -88,6 +96,27 @@ static GpuInfo *gpu_new(const char *host_driver) {
                 g->functions[i].host_driver = g_strdup(i == 0 && host_driver ? host_driver : fns[i][2]);
         }
         return g;
+}
+
+/* The standard GPU as doctor reads it: sysfs below root, the daemon's host
+ * drivers. */
+static Gpu *gpu_new(const char *host_driver) {
+        g_autoptr(GpuInfo) info = gpu_info_new(host_driver);
+        Gpu *g = NULL;
+
+        CHECK_INT(doctor_gpu_read(root, "0000:01:00", NULL, info, &g), 0);
+        return g;
+}
+
+/* The config below root, parsed by doctor's config check. */
+static Config *config_new(void) {
+        g_autoptr(Check) c = NULL;
+        Config *config = NULL;
+
+        c = doctor_check_config(root, &config);
+        CHECK_INT(c->verdict, VERDICT_OK);
+        CHECK(config != NULL);
+        return config;
 }
 
 static void test_iommu(void) {
@@ -193,14 +222,70 @@ static void test_vfio_pci(void) {
         teardown();
 }
 
-static void test_group(void) {
-        g_autoptr(GpuInfo) gpu = gpu_new(NULL);
-        g_autoptr(GpuInfo) lost = gpu_new(NULL);
+/* Doctor's config check is the daemon's parser: a mistake is reported in
+ * the daemon's own words, and what the daemon accepts doctor accepts. */
+static void test_config(void) {
+        setup();
+        {
+                _cleanup_(config_freep) Config *config = NULL;
+                g_autoptr(Check) c = doctor_check_config(root, &config);
 
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_STR(c->id, "config");
+                CHECK_CONTAINS(c->detail, "the defaults (Gpus=auto)");
+                CHECK(config && config->gpus_auto);
+        }
+        /* doctor passed AllowBootVga=on before; the daemon refuses to start on it */
+        put(CONF, "[Gpu 0000:01:00]\nAllowBootVga=on\n");
+        {
+                _cleanup_(config_freep) Config *config = NULL, *daemon = NULL;
+                g_autofree char *daemon_error = NULL;
+                g_autoptr(Check) c = doctor_check_config(root, &config);
+
+                CHECK(config_load(at(CONF), &daemon, &daemon_error) < 0);
+                CHECK_INT(c->verdict, VERDICT_FAIL);
+                CHECK(config == NULL);
+                CHECK_STR(c->detail, daemon_error);
+                CHECK_STR(c->detail, at(CONF ": [Gpu 0000:01:00]: AllowBootVga='on' is not a boolean (yes or no)"));
+                CHECK_CONTAINS(c->fix, "gpuswitchd --check-config");
+        }
+        put(CONF, "[Daemon]\nGpus=0000:01:00\nStepTimeout=5\n");
+        {
+                _cleanup_(config_freep) Config *config = NULL;
+                g_autoptr(Check) c = doctor_check_config(root, &config);
+
+                CHECK_INT(c->verdict, VERDICT_FAIL);
+                CHECK_STR(c->detail, at(CONF ": [Daemon]: unknown key 'StepTimeout'"));
+        }
+        put(CONF, "[Daemon]\nGpus=01:00\n\n[Gpu 01:00]\nAllowBootVga=yes\n");
+        {
+                _cleanup_(config_freep) Config *config = NULL;
+                g_autoptr(Check) c = doctor_check_config(root, &config);
+
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "1 GPU in Gpus=, 1 [Gpu] section");
+        }
+        /* unreadable for this user (the daemon reads it as root): not a mistake in it */
+        if (geteuid() != 0) {
+                _cleanup_(config_freep) Config *config = NULL;
+                g_autoptr(Check) c = NULL;
+
+                CHECK_INT(chmod(at(CONF), 0), 0);
+                c = doctor_check_config(root, &config);
+                CHECK_INT(c->verdict, VERDICT_SKIPPED);
+                CHECK_CONTAINS(c->detail, "cannot be read here");
+                CHECK(config == NULL);
+        }
+        teardown();
+}
+
+static void test_group(void) {
         setup();
         /* group 5: the GPU's functions and the root port (a bridge, on pcieport) */
         {
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
                 g_autoptr(Check) c = doctor_check_group(root, gpu);
+
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_STR(c->title, "IOMMU group (0000:01:00)");
                 CHECK_CONTAINS(c->detail, "viable: group 5");
@@ -210,80 +295,125 @@ static void test_group(void) {
         fake_add_function(k, "0000:03:00.0", 0x0c0330, 0x1b36, 0x000d, NULL, 5, false);
         fake_add_function(k, "0000:04:00.0", 0x020000, 0x8086, 0x10d3, "vfio-pci", 5, false);
         {
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
                 g_autoptr(Check) c = doctor_check_group(root, gpu);
+
                 CHECK_INT(c->verdict, VERDICT_OK);
         }
-        /* a NIC on its driver in the GPU's group */
+        /* a NIC on its driver in the GPU's group: the daemon's GroupNotViable, word for word */
         fake_add_function(k, "0000:05:00.0", 0x020000, 0x8086, 0x10d3, "e1000e", 5, false);
         {
+                _cleanup_(switch_error_done) SwitchError e = SWITCH_ERROR_INIT;
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
                 g_autoptr(Check) c = doctor_check_group(root, gpu);
+                g_autofree char *daemon = NULL;
+
+                CHECK_INT(iommu_group_check_viable(&k->sysfs, gpu, &e), -EXDEV);
+                daemon = g_strconcat("not viable: ", e.message, NULL);
                 CHECK_INT(c->verdict, VERDICT_FAIL);
-                CHECK_CONTAINS(c->detail, "not viable: group 5 also holds 0000:05:00.0 (e1000e)");
-                CHECK_CONTAINS(c->fix, "take 0000:05:00.0 off e1000e");
+                CHECK_STR(c->detail, daemon);
+                CHECK_CONTAINS(c->detail, "IOMMU group 5 of 0000:01:00 also holds 0000:05:00.0, bound to e1000e");
                 CHECK_CONTAINS(c->fix, "slot with an IOMMU group of its own");
         }
         /* a function in no group: no IOMMU */
-        g_free(lost->functions[1].address);
-        lost->functions[1].address = g_strdup("0000:01:00.7");
         {
-                g_autoptr(Check) c = doctor_check_group(root, lost);
+                g_autofree char *link = g_strdup_printf("%s/devices/pci0000:00/0000:01:00.1/iommu_group", k->root);
+                _cleanup_(gpu_freep) Gpu *gpu = NULL;
+                g_autoptr(Check) c = NULL;
+
+                CHECK_INT(unlink(link), 0);
+                gpu = gpu_new(NULL);
+                c = doctor_check_group(root, gpu);
                 CHECK_INT(c->verdict, VERDICT_FAIL);
-                CHECK_CONTAINS(c->detail, "0000:01:00.7 is in no IOMMU group");
+                CHECK_CONTAINS(c->detail, "0000:01:00.1 is in no IOMMU group");
         }
         teardown();
 }
 
 static void test_boot_vga(void) {
-        g_autoptr(GpuInfo) gpu = gpu_new(NULL);
-
         setup();
         fake_put_attr(k, "0000:01:00.0", "boot_vga", "0");
         {
-                g_autoptr(Check) c = doctor_check_boot_vga(root, gpu);
+                _cleanup_(config_freep) Config *config = config_new();
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
+                g_autoptr(Check) c = doctor_check_boot_vga(config, gpu);
+
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_CONTAINS(c->detail, "not the boot VGA");
         }
         fake_put_attr(k, "0000:01:00.0", "boot_vga", "1");
         {
-                g_autoptr(Check) c = doctor_check_boot_vga(root, gpu);
+                _cleanup_(config_freep) Config *config = config_new();
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
+                g_autoptr(Check) c = doctor_check_boot_vga(config, gpu);
+
                 CHECK_INT(c->verdict, VERDICT_WARNING);
                 CHECK_CONTAINS(c->detail, "refuses");
                 CHECK_CONTAINS(c->fix, "AllowBootVga=yes in [Gpu 0000:01:00]");
         }
-        put("/etc/gpuswitch/gpuswitch.conf", "[Daemon]\nGpus=0000:01:00\n\n[Gpu 0000:01:00]\nAllowBootVga=yes\n");
+        put(CONF, "[Daemon]\nGpus=0000:01:00\n\n[Gpu 0000:01:00]\nAllowBootVga=yes\n");
         {
-                g_autoptr(Check) c = doctor_check_boot_vga(root, gpu);
+                _cleanup_(config_freep) Config *config = config_new();
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
+                g_autoptr(Check) c = doctor_check_boot_vga(config, gpu);
+
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_CONTAINS(c->detail, "AllowBootVga=yes");
+        }
+        /* the short section name the daemon accepts, and its booleans */
+        put(CONF, "[Gpu 01:00]\nAllowBootVga=TRUE\n");
+        {
+                _cleanup_(config_freep) Config *config = config_new();
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
+                g_autoptr(Check) c = doctor_check_boot_vga(config, gpu);
+
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_CONTAINS(c->detail, "AllowBootVga=yes lets it switch");
+        }
+        /* a config the daemon refuses: doctor does not guess what it means */
+        {
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
+                g_autoptr(Check) c = doctor_check_boot_vga(NULL, gpu);
+
+                CHECK_INT(c->verdict, VERDICT_SKIPPED);
+                CHECK_CONTAINS(c->detail, "needs a config gpuswitchd accepts");
         }
         teardown();
 }
 
 static void test_nvidia(void) {
-        g_autoptr(GpuInfo) bochs = gpu_new(NULL);
-        g_autoptr(GpuInfo) nv = gpu_new("nvidia");
-
         setup();
         {
+                _cleanup_(gpu_freep) Gpu *bochs = gpu_new(NULL);
                 g_autoptr(Check) c = doctor_check_nvidia(root, bochs);
+
                 CHECK_INT(c->verdict, VERDICT_SKIPPED);
                 CHECK_CONTAINS(c->detail, "n/a: the host driver of 0000:01:00.0 is bochs-drm");
         }
         {
+                _cleanup_(gpu_freep) Gpu *nv = gpu_new("nvidia");
                 g_autoptr(Check) c = doctor_check_nvidia(root, nv);
+
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_CONTAINS(c->detail, "not loaded");
         }
         mkdir_at("/sys/module/nvidia");
         put("/sys/module/nvidia_drm/parameters/modeset", "N\n");
         {
+                _cleanup_(gpu_freep) Gpu *nv = gpu_new("nvidia");
                 g_autoptr(Check) c = doctor_check_nvidia(root, nv);
+
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_CONTAINS(c->detail, "modeset=0");
         }
-        put("/sys/module/nvidia_drm/parameters/modeset", "Y\n");
-        {
-                g_autoptr(Check) c = doctor_check_nvidia(root, nv);
+        /* both values the daemon reads as on (nvidia.c): Y, and 1 */
+        for (size_t i = 0; i < 2; i++) {
+                _cleanup_(gpu_freep) Gpu *nv = gpu_new("nvidia");
+                g_autoptr(Check) c = NULL;
+
+                put("/sys/module/nvidia_drm/parameters/modeset", i == 0 ? "Y\n" : "1\n");
+                c = doctor_check_nvidia(root, nv);
+                CHECK(nvidia_drm_modeset(&k->sysfs));
                 CHECK_INT(c->verdict, VERDICT_WARNING);
                 CHECK_CONTAINS(c->detail, "modeset=1");
                 CHECK_CONTAINS(c->fix, "options nvidia_drm modeset=0");
@@ -291,9 +421,48 @@ static void test_nvidia(void) {
         }
         put("/proc/cmdline", "root=/dev/sda1 nvidia-drm.modeset=1\n");
         {
+                _cleanup_(gpu_freep) Gpu *nv = gpu_new("nvidia");
                 g_autoptr(Check) c = doctor_check_nvidia(root, nv);
+
                 CHECK_INT(c->verdict, VERDICT_WARNING);
                 CHECK_CONTAINS(c->fix, "remove nvidia-drm.modeset=1 from the kernel command line");
+        }
+        teardown();
+}
+
+/* Without the daemon, doctor checks the GPUs the daemon would manage:
+ * Gpus=auto's discovery (NVIDIA display controllers but the boot VGA
+ * device), or the Gpus= list in any form the daemon accepts. */
+static void test_find_gpus(void) {
+        setup();
+        fake_add_function(k, "0000:03:00.0", 0x030000, 0x10de, 0x1e84, "nvidia", 7, false);
+        fake_add_function(k, "0000:03:00.1", 0x040300, 0x10de, 0x10f8, "snd_hda_intel", 7, false);
+        fake_add_function(k, "0000:04:00.0", 0x030000, 0x10de, 0x1e84, "nvidia", 8, true);
+        {
+                _cleanup_(config_freep) Config *config = config_new();
+                g_autoptr(GPtrArray) gpus = g_ptr_array_new_with_free_func((GDestroyNotify) gpu_free);
+                const Gpu *g;
+
+                CHECK_INT(doctor_find_gpus(root, config, gpus), 0);
+                CHECK_INT(gpus->len, 1);
+                g = gpus->pdata[0];
+                CHECK_STR(g->address, "0000:03:00");
+                CHECK_INT(g->n_functions, 2);
+                CHECK_STR(g->functions[0].host_driver, "nvidia");
+        }
+        put(CONF, "[Daemon]\nGpus=01:00 0000:09:00\n\n[Gpu 01:00]\nHostDriver=nouveau\n");
+        {
+                _cleanup_(config_freep) Config *config = config_new();
+                g_autoptr(GPtrArray) gpus = g_ptr_array_new_with_free_func((GDestroyNotify) gpu_free);
+                const Gpu *g;
+
+                /* 0000:09:00 is not there: the daemon leaves it out too */
+                CHECK_INT(doctor_find_gpus(root, config, gpus), 0);
+                CHECK_INT(gpus->len, 1);
+                g = gpus->pdata[0];
+                CHECK_STR(g->address, "0000:01:00");
+                CHECK_STR(g->functions[0].host_driver, "nouveau");
+                CHECK_STR(g->functions[1].host_driver, "snd_hda_intel");
         }
         teardown();
 }
@@ -348,47 +517,50 @@ static void test_flatpak(void) {
 }
 
 static void test_services(void) {
-        g_autoptr(GpuInfo) nv = gpu_new("nvidia");
-        g_autoptr(GpuInfo) bochs = gpu_new(NULL);
-        GpuInfo *gpus[] = { nv }, *other[] = { bochs };
         const char *none[] = { "", "inactive", NULL };
         const char *running[] = { "active", "", NULL };
 
         setup();
+        _cleanup_(gpu_freep) Gpu *nv = gpu_new("nvidia");
+        _cleanup_(gpu_freep) Gpu *bochs = gpu_new(NULL);
+        Gpu *gpus[] = { nv }, *other[] = { bochs };
+        _cleanup_(config_freep) Config *defaults = config_new();
         {
-                g_autoptr(Check) c = doctor_check_services(root, NULL, "systemd is not on the bus", gpus, 1);
+                g_autoptr(Check) c = doctor_check_services(defaults, NULL, "systemd is not on the bus", gpus, 1);
                 CHECK_INT(c->verdict, VERDICT_SKIPPED);
                 CHECK_STR(c->detail, "systemd is not on the bus");
         }
         {
-                g_autoptr(Check) c = doctor_check_services(root, none, NULL, gpus, 1);
+                g_autoptr(Check) c = doctor_check_services(defaults, none, NULL, gpus, 1);
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_CONTAINS(c->detail, "not running");
         }
         {
-                g_autoptr(Check) c = doctor_check_services(root, running, NULL, gpus, 1);
+                g_autoptr(Check) c = doctor_check_services(defaults, running, NULL, gpus, 1);
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_CONTAINS(c->detail, "nvidia-persistenced.service running; gpuswitchd stops them");
         }
         {
-                g_autoptr(Check) c = doctor_check_services(root, running, NULL, NULL, 0);
+                g_autoptr(Check) c = doctor_check_services(defaults, running, NULL, NULL, 0);
                 CHECK_INT(c->verdict, VERDICT_OK);
         }
         {
-                g_autoptr(Check) c = doctor_check_services(root, running, NULL, other, 1);
+                g_autoptr(Check) c = doctor_check_services(defaults, running, NULL, other, 1);
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_CONTAINS(c->detail, "no managed GPU is on nvidia");
         }
-        put("/etc/gpuswitch/gpuswitch.conf", "[Gpu 0000:01:00]\nStopServices=cuda-server.service\n");
+        /* StopServices= in the short section name the daemon accepts */
+        put(CONF, "[Gpu 01:00]\nStopServices=cuda-server.service\n");
         {
-                g_autoptr(Check) c = doctor_check_services(root, running, NULL, gpus, 1);
+                _cleanup_(config_freep) Config *config = config_new();
+                g_autoptr(Check) c = doctor_check_services(config, running, NULL, gpus, 1);
                 CHECK_INT(c->verdict, VERDICT_WARNING);
                 CHECK_CONTAINS(c->fix, "add nvidia-persistenced.service to StopServices= in [Gpu 0000:01:00]");
         }
-        put("/etc/gpuswitch/gpuswitch.conf",
-            "[Gpu 0000:01:00]\nStopServices=cuda-server.service nvidia-persistenced.service\n");
+        put(CONF, "[Gpu 0000:01:00]\nStopServices=cuda-server.service nvidia-persistenced.service\n");
         {
-                g_autoptr(Check) c = doctor_check_services(root, running, NULL, gpus, 1);
+                _cleanup_(config_freep) Config *config = config_new();
+                g_autoptr(Check) c = doctor_check_services(config, running, NULL, gpus, 1);
                 CHECK_INT(c->verdict, VERDICT_OK);
         }
         teardown();
@@ -397,7 +569,7 @@ static void test_services(void) {
 static void test_daemon_and_authorization(void) {
         g_autoptr(Check) up = doctor_check_daemon("0.3", NULL, NULL);
         g_autoptr(Check) down = doctor_check_daemon(NULL, "org.freedesktop.DBus.Error.ServiceUnknown",
-                                                     "The name org.gpuswitch1 was not provided by any .service files");
+                                                     "The name " GPUSWITCH_BUS_NAME " was not provided by any .service files");
         g_autoptr(Check) nobus = doctor_check_daemon(NULL, NULL, "No such file or directory");
         g_autoptr(Check) root_ok = doctor_check_authorization(AUTH_ROOT, "root", NULL);
         g_autoptr(Check) yes = doctor_check_authorization(AUTH_YES, "alice", NULL);
@@ -410,7 +582,7 @@ static void test_daemon_and_authorization(void) {
         CHECK_INT(down->verdict, VERDICT_FAIL);
         CHECK_CONTAINS(down->detail, "not provided by any .service files");
         CHECK_CONTAINS(down->fix, "systemctl status gpuswitchd");
-        CHECK_CONTAINS(down->fix, "org.gpuswitch1.service");
+        CHECK_CONTAINS(down->fix, GPUSWITCH_BUS_NAME ".service");
         CHECK_INT(nobus->verdict, VERDICT_FAIL);
         CHECK_CONTAINS(nobus->fix, "systemctl start dbus");
 
@@ -477,9 +649,11 @@ static void test_output(void) {
 int main(void) {
         test_iommu();
         test_vfio_pci();
+        test_config();
         test_group();
         test_boot_vga();
         test_nvidia();
+        test_find_gpus();
         test_egl_vendor();
         test_flatpak();
         test_services();

@@ -28,7 +28,7 @@ int main(void) {
         for (size_t i = 0; i < gs_errors_count; i++) {
                 sd_bus_error e = SD_BUS_ERROR_NULL;
 
-                if (strncmp(gs_errors[i].name, "org.gpuswitch1.", 15) != 0)
+                if (strncmp(gs_errors[i].name, GPUSWITCH_BUS_NAME ".", strlen(GPUSWITCH_BUS_NAME ".")) != 0)
                         continue;
                 sd_bus_error_set(&e, gs_errors[i].name, "x");
                 CHECK_INT(sd_bus_error_get_errno(&e), gs_errors[i].errnum);

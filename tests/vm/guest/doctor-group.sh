@@ -4,7 +4,7 @@
 # gpuswitchctl doctor where the GPU's IOMMU group also holds a virtio-rng on
 # virtio-pci (the GPU's root port and the rng's share a slot, without ACS):
 # the group check fails naming it, and the daemon refuses the switch with
-# nothing moved.  Under systemd: the NVIDIA services check asks systemd
+# nothing moved and the same words (doctor runs the daemon's check).  Under systemd: the NVIDIA services check asks systemd
 # about a stand-in nvidia-persistenced.service.
 . "$(dirname "$0")/../guest-lib.sh"
 . "$(dirname "$0")/../gpu-lib.sh"
@@ -30,19 +30,23 @@ configure "" "AllowBootVga=yes"
 # ---- the group is not viable: doctor fails naming the device and its driver ---------
 run $CTL doctor
 expect_rc shared-group-exit-1 1
-has shared-group-fail "^FAIL +IOMMU group \\($SLOT\\) +not viable: group $G also holds $OTHER \\(virtio-pci\\)"
-echo "$OUT" | grep -A1 -E "^FAIL +IOMMU group " | grep -qE "^      fix: .*IOMMU group of its own, or take $OTHER off virtio-pci" \
+has shared-group-fail "^FAIL +IOMMU group \\($SLOT\\) +not viable: IOMMU group $G of $SLOT also holds $OTHER, bound to virtio-pci"
+echo "$OUT" | grep -A1 -E "^FAIL +IOMMU group " | grep -qE "^      fix: .*IOMMU group of its own, or take that device off its driver" \
         && result shared-group-fix PASS || result shared-group-fix FAIL "$OUT"
 has shared-group-others-run '^ok +gpuswitchd +reachable'
 run_json $CTL --json doctor
 expect_rc shared-group-json-exit-1 1
-jcheck shared-group-json "c['iommu-group']['verdict'] == 'fail' and '$OTHER (virtio-pci)' in c['iommu-group']['detail'] and c['iommu-group']['fix'] and d['failures'] == 1"
+jcheck shared-group-json "c['iommu-group']['verdict'] == 'fail' and '$OTHER, bound to virtio-pci' in c['iommu-group']['detail'] and c['iommu-group']['fix'] and d['failures'] == 1"
+DOCTOR_MSG=$(echo "$OUT" | python3 -c 'import json, sys; print({x["id"]: x for x in json.load(sys.stdin)["checks"]}["iommu-group"]["detail"].split("not viable: ", 1)[-1])')
 
 # ---- the daemon refuses the switch the same way, nothing moves ------------------------
 run $CTL vfio
 expect_rc vfio-refused-exit-1 1
 echo "$OUT" | grep -q "$OTHER" && echo "$OUT" | grep -q virtio-pci && result vfio-refused-names-device PASS \
         || result vfio-refused-names-device FAIL "$OUT"
+# word for word what doctor said
+[ -n "$DOCTOR_MSG" ] && echo "$OUT" | grep -qF -- "$DOCTOR_MSG" && result vfio-refused-as-doctor-said PASS \
+        || result vfio-refused-as-doctor-said FAIL "doctor: '$DOCTOR_MSG'"
 all_original && [ "$(drv "$OTHER")" = virtio-pci ] && result vfio-refused-nothing-moved PASS \
         || result vfio-refused-nothing-moved FAIL "$(state) $OTHER=$(drv "$OTHER")"
 

@@ -1,8 +1,10 @@
 #!/bin/bash
 # gpuswitchctl doctor in the guest: every check on a good setup (as root and
 # as alice, before and after the group rule), and on broken ones: vfio-pci
-# missing from the module tree, the boot VGA not allowed, the daemon not
-# reachable, no system bus.  (A shared IOMMU group: doctor-group.sh.)
+# missing from the module tree, the boot VGA not allowed, a config mistake
+# (reported word for word as gpuswitchd --check-config reports it), the
+# daemon not reachable, no system bus.  (A shared IOMMU group:
+# doctor-group.sh.)
 . "$(dirname "$0")/../guest-lib.sh"
 
 . "$(dirname "$0")/../gpu-lib.sh"
@@ -26,7 +28,7 @@ reload_bus() { dbus-send --system --print-reply --dest=org.freedesktop.DBus / or
 stop_daemon() { pkill -x gpuswitchd; for _ in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done; }
 
 configure "" "AllowBootVga=yes"
-ALL_IDS='["iommu", "vfio-pci", "daemon", "iommu-group", "boot-vga", "nvidia-modeset", "egl-vendor", "flatpak-gl", "nvidia-services", "authorization"]'
+ALL_IDS='["iommu", "vfio-pci", "config", "daemon", "iommu-group", "boot-vga", "nvidia-modeset", "egl-vendor", "flatpak-gl", "nvidia-services", "authorization"]'
 
 # ---- vfio-pci not findable (before anything loads it) ------------------------
 check vfio-pci-not-loaded-yet test ! -e /sys/module/vfio_pci
@@ -82,6 +84,42 @@ else
         result boot-vga-is-boot-vga FAIL "the emulated VGA $VGA is not the boot VGA here"
 fi
 
+# ---- a config mistake: doctor says what gpuswitchd says, word for word ---------------
+# AllowBootVga=on once passed doctor while the daemon refused to start on it
+cp /etc/gpuswitch/gpuswitch.conf /tmp/good.conf
+configure "" "AllowBootVga=on"
+DAEMON_MSG=$(env -u JOURNAL_STREAM /usr/libexec/gpuswitchd --check-config 2>&1 >/dev/null); DRC=$?
+echo "gpuswitchd --check-config -> rc=$DRC: $DAEMON_MSG"
+check bad-config-daemon-refuses test "$DRC" != 0
+check bad-config-daemon-message test "$DAEMON_MSG" = "/etc/gpuswitch/gpuswitch.conf: [Gpu $SLOT]: AllowBootVga='on' is not a boolean (yes or no)"
+run $CTL doctor
+expect_rc bad-config-exit-1 1
+has bad-config-fail "^FAIL +Configuration +/etc/gpuswitch/gpuswitch.conf: \\[Gpu $SLOT\\]: AllowBootVga='on' is not a boolean"
+has bad-config-fix '^      fix: correct it .*gpuswitchd --check-config'
+has bad-config-boot-vga-not-guessed "^skip +Boot VGA \\($SLOT\\) +.*needs a config gpuswitchd accepts"
+run_json $CTL --json doctor
+expect_rc bad-config-json-exit-1 1
+DETAIL=$(echo "$OUT" | python3 -c 'import json, sys; print({x["id"]: x for x in json.load(sys.stdin)["checks"]}["config"]["detail"])')
+echo "doctor: $DETAIL"
+check bad-config-word-for-word test -n "$DETAIL" -a "$DETAIL" = "$DAEMON_MSG"
+# an unknown key: the same
+configure "" "AllowBootVga=yes\nAllowBootVGA=yes"
+DAEMON_MSG=$(env -u JOURNAL_STREAM /usr/libexec/gpuswitchd --check-config 2>&1 >/dev/null)
+run_json $CTL --json doctor
+DETAIL=$(echo "$OUT" | python3 -c 'import json, sys; print({x["id"]: x for x in json.load(sys.stdin)["checks"]}["config"]["detail"])')
+echo "gpuswitchd: $DAEMON_MSG"; echo "doctor: $DETAIL"
+check unknown-key-word-for-word test -n "$DETAIL" -a "$DETAIL" = "$DAEMON_MSG"
+check unknown-key-names-it test "$DAEMON_MSG" = "/etc/gpuswitch/gpuswitch.conf: [Gpu $SLOT]: unknown key 'AllowBootVGA'"
+
+# ---- [Gpu 00:02]: the short section name the daemon accepts, doctor too -----------
+printf '[Daemon]\nGpus=%s\n\n[Gpu %s]\nAllowBootVga=yes\n' "$SLOT" "${SLOT#0000:}" > /etc/gpuswitch/gpuswitch.conf
+check short-section-daemon-accepts /usr/libexec/gpuswitchd --check-config
+run $CTL doctor
+expect_rc short-section-exit-0 0
+has short-section-config "^ok +Configuration +gpuswitchd accepts /etc/gpuswitch/gpuswitch.conf: 1 GPU in Gpus=, 1 \\[Gpu\\] section"
+has short-section-boot-vga "^ok +Boot VGA \\($SLOT\\) +the boot VGA device \\(the console\\); AllowBootVga=yes lets it switch"
+cp /tmp/good.conf /etc/gpuswitch/gpuswitch.conf
+
 # ---- alice: polkit's answer, before and after the group rule ------------------------
 run as_user alice $CTL doctor
 if echo "$OUT" | grep -qE '^warn +Authorization +after authentication: polkit asks alice for a password'; then
@@ -124,15 +162,22 @@ expect_rc no-daemon-exit-1 1
 has no-daemon-fail '^FAIL +gpuswitchd +org.gpuswitch1 does not answer: '
 echo "$OUT" | grep -A1 -E '^FAIL +gpuswitchd ' | grep -qE '^      fix: systemctl status gpuswitchd; .*org.gpuswitch1.service' \
         && result no-daemon-fix PASS || result no-daemon-fix FAIL "$OUT"
-has no-daemon-group-skipped '^skip +IOMMU group +needs the daemon, which does not answer'
-has no-daemon-boot-vga-skipped '^skip +Boot VGA +needs the daemon'
+# the per-GPU checks run on the GPUs of its config, with its rules
+has no-daemon-group-from-config "^ok +IOMMU group \\($SLOT\\) +viable: group [0-9]+"
+has no-daemon-boot-vga-from-config "^ok +Boot VGA \\($SLOT\\) +the boot VGA device \\(the console\\); AllowBootVga=yes"
 has no-daemon-iommu-runs '^ok +IOMMU +enabled'
 has no-daemon-vfio-runs '^ok +vfio-pci '
 has no-daemon-authorization-runs '^ok +Authorization +root'
-has no-daemon-summary '^0 warnings, 1 failure, 4 skipped$'
+has no-daemon-summary '^0 warnings, 1 failure, 2 skipped$'
 run_json as_user alice $CTL --json doctor
 expect_rc no-daemon-json-exit-1 1
-jcheck no-daemon-json 'c["daemon"]["verdict"] == "fail" and c["daemon"]["fix"] and c["iommu-group"]["verdict"] == "skipped" and c["iommu"]["verdict"] == "ok" and c["authorization"]["verdict"] == "ok" and d["failures"] == 1'
+jcheck no-daemon-json 'c["daemon"]["verdict"] == "fail" and c["daemon"]["fix"] and c["iommu-group"]["verdict"] == "ok" and c["iommu"]["verdict"] == "ok" and c["authorization"]["verdict"] == "ok" and d["failures"] == 1'
+# ... and are skipped when its config does not parse either
+configure "" "AllowBootVga=on"
+run $CTL doctor
+has no-daemon-bad-config-skipped '^skip +IOMMU group +needs the daemon, which does not answer, or a config it accepts'
+has no-daemon-bad-config-summary '^0 warnings, 2 failures, 4 skipped$'
+cp /tmp/good.conf /etc/gpuswitch/gpuswitch.conf
 mv /tmp/org.gpuswitch1.service "$ACTIVATION"
 reload_bus
 

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+
+/* The names of the D-Bus API, for the daemon, gpuswitchctl, the benchmarks,
+ * the fuzzers and the tests alike.  dbus/org.gpuswitch1.xml is the API's
+ * reference (test-bus-api checks the daemon's vtables against it); C code
+ * spells no name of it anywhere but here (test-bus-names). */
+#define GPUSWITCH_BUS_NAME "org.gpuswitch1"
+#define GPUSWITCH_MANAGER_PATH "/org/gpuswitch1"
+#define GPUSWITCH_GPU_PATH_PREFIX GPUSWITCH_MANAGER_PATH "/gpu"
+#define GPUSWITCH_MANAGER_INTERFACE GPUSWITCH_BUS_NAME ".Manager"
+#define GPUSWITCH_GPU_INTERFACE GPUSWITCH_BUS_NAME ".Gpu"
+/* errors.h names each error below it */
+#define GPUSWITCH_ERROR_PREFIX GPUSWITCH_BUS_NAME ".Error."
+
+/* Switch(s gpu, s mode, t flags) */
+#define SWITCH_FLAG_TERMINATE_HOLDERS UINT64_C(0x1)
+#define SWITCH_FLAGS_ALL SWITCH_FLAG_TERMINATE_HOLDERS
+
+/* polkit/org.gpuswitch1.policy */
+#define POLKIT_ACTION_SWITCH GPUSWITCH_BUS_NAME ".switch"
+#define POLKIT_ACTION_TERMINATE_HOLDERS GPUSWITCH_BUS_NAME ".terminate-holders"
+#define POLKIT_ACTION_CONFIGURE GPUSWITCH_BUS_NAME ".configure"
