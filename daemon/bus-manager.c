@@ -95,42 +95,95 @@ static int method_get_gpu(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(msg, "o", g->object_path);
 }
 
-static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(switch_error_done) SwitchError e = SWITCH_ERROR_INIT;
-        _cleanup_(plan_freep) Plan *plan = NULL;
-        Manager *m = userdata;
-        const char *arg, *mode;
-        PlanPolicy policy;
-        ManagedGpu *g;
+/* Plan and ListHolders read sysfs (driver_override takes the device lock,
+ * which an unbind stuck in someone else's process holds) and ListHolders
+ * every process's fd table: both run on a worker and reply from its
+ * completion.  At most MAX_QUERIES at a time, whoever asks. */
+#define MAX_QUERIES 16
+
+typedef struct Query {
+        Manager *manager;
+        sd_bus_message *request;
+        Gpu *snapshot;            /* the GPU as last known: its address and host drivers */
+        Gpu *now;                 /* read on the worker */
+        /* Plan */
         SwitchTarget target;
+        PlanPolicy policy;
+        Plan *plan;
+        SwitchError error;
+        /* ListHolders */
+        Holder *holders;
+        size_t n_holders;
+} Query;
+
+static void query_free(Query *q) {
+        q->manager->n_queries--;
+        sd_bus_message_unref(q->request);
+        gpu_free(q->snapshot);
+        gpu_free(q->now);
+        plan_free(q->plan);
+        switch_error_done(&q->error);
+        free(q->holders);
+        free(q);
+}
+
+static int query_new(sd_bus_message *msg, ManagedGpu *g, Query **ret, sd_bus_error *error) {
+        Manager *m = g->manager;
+        Query *q;
         int r;
 
-        r = sd_bus_message_read(msg, "ss", &arg, &mode);
-        if (r < 0)
+        if (m->n_queries >= MAX_QUERIES)
+                return sd_bus_error_setf(error, GS_ERROR_BUSY, "gpuswitchd is answering %u such calls already: "
+                                         "try again when they are done", MAX_QUERIES);
+        q = calloc(1, sizeof *q);
+        if (!q)
+                return -ENOMEM;
+        m->n_queries++;
+        *q = (Query) { .manager = m, .request = sd_bus_message_ref(msg), .error = SWITCH_ERROR_INIT };
+        r = gpu_copy(g->state, &q->snapshot);
+        if (r < 0) {
+                query_free(q);
                 return r;
-        r = parse_target_mode(mode, &target, error);
-        if (r < 0)
+        }
+        *ret = q;
+        return 0;
+}
+
+/* Hands q to a worker; the reply comes from done. */
+static int query_run(Query *q, WorkFunc work, WorkDoneFunc done) {
+        int r = worker_start(q->manager->event, &q->manager->workers, work, done, q);
+
+        if (r < 0) {
+                log_error_errno(r, "%s: starting a worker", q->snapshot->address);
+                query_free(q);
                 return r;
-        g = manager_find_gpu(m, arg, error);
-        if (!g)
-                return -sd_bus_error_get_errno(error);
+        }
+        return 1;
+}
 
-        /* sysfs reads only: quick, fine on the loop */
-        (void) managed_gpu_refresh(g);
-        policy = (PlanPolicy) { .allow_boot_vga = g->allow_boot_vga };
-        r = plan_make(&m->sysfs, g->state, target, &policy, &plan, &e);
+static int plan_work(void *userdata) {
+        Query *q = userdata;
+        int r;
+
+        r = gpu_reread(&q->manager->sysfs, q->snapshot, &q->now);
         if (r < 0)
-                return bus_error_from_switch_error(error, &e);
+                return switch_error_set(&q->error, SWITCH_ERROR_FAILED, SWITCH_STEP_PLAN, NULL, r,
+                                        "%s: reading its functions: %s", q->snapshot->address, strerror(-r));
+        return plan_make(&q->manager->sysfs, q->now, q->target, &q->policy, &q->plan, &q->error);
+}
 
-        r = sd_bus_message_new_method_return(msg, &reply);
+static int plan_reply(Query *q) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(q->request, &reply);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(reply, 'a', "(sssss)");
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < plan->n_steps; i++) {
-                const PlanStep *st = &plan->steps[i];
+        for (size_t i = 0; i < q->plan->n_steps; i++) {
+                const PlanStep *st = &q->plan->steps[i];
                 char class[16];
 
                 snprintf(class, sizeof class, "0x%06x", st->function->class);
@@ -145,30 +198,56 @@ static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         return sd_bus_send(NULL, reply, NULL);
 }
 
-/* ListHolders: the scan reads every process's fd table, which takes a
- * while on a busy machine: done on a worker, replied from its completion. */
-typedef struct HoldersQuery {
-        sd_bus_message *request;
-        Gpu *snapshot;
-        const Sysfs *sysfs;
-        Holder *holders;
-        size_t n_holders;
-} HoldersQuery;
+static void on_plan_done(int result, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Query *q = userdata;
+        int r;
 
-static void holders_query_free(HoldersQuery *q) {
-        sd_bus_message_unref(q->request);
-        gpu_free(q->snapshot);
-        free(q->holders);
-        free(q);
+        if (result < 0) {
+                (void) bus_error_from_switch_error(&error, &q->error);
+                r = sd_bus_reply_method_error(q->request, &error);
+        } else
+                r = plan_reply(q);
+        if (r < 0)
+                log_warning_errno(r, "%s: replying to Plan", q->snapshot->address);
+        query_free(q);
+}
+
+static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *arg, *mode;
+        SwitchTarget target;
+        ManagedGpu *g;
+        Query *q;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &arg, &mode);
+        if (r < 0)
+                return r;
+        r = parse_target_mode(mode, &target, error);
+        if (r < 0)
+                return r;
+        g = manager_find_gpu(m, arg, error);
+        if (!g)
+                return -sd_bus_error_get_errno(error);
+        r = query_new(msg, g, &q, error);
+        if (r < 0)
+                return r;
+        q->target = target;
+        q->policy = (PlanPolicy) { .allow_boot_vga = g->allow_boot_vga };
+        return query_run(q, plan_work, on_plan_done);
 }
 
 static int holders_work(void *userdata) {
-        HoldersQuery *q = userdata;
+        Query *q = userdata;
         _cleanup_free_ DeviceNode *nodes = NULL;
         size_t n_nodes;
         int r;
 
-        r = gpu_device_nodes(q->sysfs, q->snapshot, &nodes, &n_nodes);
+        r = gpu_reread(&q->manager->sysfs, q->snapshot, &q->now);
+        if (r < 0)
+                return log_error_errno(r, "%s: reading its functions", q->snapshot->address);
+        r = gpu_device_nodes(&q->manager->sysfs, q->now, &nodes, &n_nodes);
         if (r < 0)
                 return log_error_errno(r, "%s: finding its device nodes", q->snapshot->address);
         r = holders_scan("/proc", nodes, n_nodes, &q->holders, &q->n_holders);
@@ -177,7 +256,7 @@ static int holders_work(void *userdata) {
         return 0;
 }
 
-static int holders_reply(HoldersQuery *q) {
+static int holders_reply(Query *q) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
@@ -201,7 +280,7 @@ static int holders_reply(HoldersQuery *q) {
 }
 
 static void on_holders_done(int result, void *userdata) {
-        HoldersQuery *q = userdata;
+        Query *q = userdata;
         int r;
 
         r = result < 0 ? sd_bus_reply_method_errnof(q->request, result, "%s: scanning for holders: %m",
@@ -209,32 +288,21 @@ static void on_holders_done(int result, void *userdata) {
                        : holders_reply(q);
         if (r < 0)
                 log_warning_errno(r, "%s: replying to ListHolders", q->snapshot->address);
-        holders_query_free(q);
+        query_free(q);
 }
 
 static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        HoldersQuery *q;
         ManagedGpu *g;
+        Query *q;
         int r;
 
         r = read_gpu_arg(msg, userdata, &g, error);
         if (r < 0)
                 return r;
-
-        (void) managed_gpu_refresh(g);
-        q = calloc(1, sizeof *q);
-        if (!q)
-                return -ENOMEM;
-        q->request = sd_bus_message_ref(msg);
-        q->sysfs = &g->manager->sysfs;
-        r = gpu_copy(g->state, &q->snapshot);
-        if (r >= 0)
-                r = worker_start(g->manager->event, &g->manager->workers, holders_work, on_holders_done, q);
-        if (r < 0) {
-                holders_query_free(q);
-                return log_error_errno(r, "%s: starting the holder scan", g->address);
-        }
-        return 1;
+        r = query_new(msg, g, &q, error);
+        if (r < 0)
+                return r;
+        return query_run(q, holders_work, on_holders_done);
 }
 
 /* What Switch carries from the request through polkit to the job. */

@@ -18,6 +18,7 @@ struct Job {
         char **stop_services;
         Sysfs sysfs;              /* the caller's, with this job's progress hook */
         SwitchError error;
+        Gpu *after;               /* read on the worker when the switch is over */
 
         JobCallbacks callbacks;
         void *userdata;
@@ -42,12 +43,17 @@ void job_free(Job *j) {
         pthread_mutex_destroy(&j->lock);
         g_strfreev(j->stop_services);
         gpu_free(j->gpu);
+        gpu_free(j->after);
         switch_error_done(&j->error);
         free(j);
 }
 
 SwitchTarget job_target(const Job *j) {
         return j->ctx.target;
+}
+
+Gpu *job_steal_state(Job *j) {
+        return TAKE_PTR(j->after);
 }
 
 static uint64_t now_usec(void) {
@@ -110,6 +116,9 @@ static int job_thread(void *userdata) {
         Job *j = userdata;
         int r = engine_run(&j->ctx, &j->error);
 
+        /* here, not on the loop: the loop must not wait on sysfs */
+        if (gpu_reread(&j->sysfs, j->gpu, &j->after) < 0)
+                j->after = NULL;
         pthread_mutex_lock(&j->lock);
         j->step_since = 0;
         pthread_mutex_unlock(&j->lock);

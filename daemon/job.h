@@ -29,6 +29,9 @@ int job_start(sd_event *e, Worker **workers, const SwitchContext *ctx, unsigned 
               const JobCallbacks *callbacks, void *userdata, Job **ret);
 
 SwitchTarget job_target(const Job *j);
+/* The GPU's functions as read on the worker once the switch was over (the
+ * caller's now), or NULL when that read failed. */
+Gpu *job_steal_state(Job *j);
 
 /* Frees a job whose thread has ended (its done callback ran), or one that
  * never started. */

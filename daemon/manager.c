@@ -20,6 +20,8 @@
 #include "util.h"
 
 
+static int managed_gpu_apply(ManagedGpu *g, Gpu *now_owned);
+
 static void managed_gpu_free(ManagedGpu *g) {
         if (!g)
                 return;
@@ -286,7 +288,7 @@ static int apply_default_mode(Manager *m, ManagedGpu *g) {
         };
         log_info("%s: applying DefaultMode=%s", g->address, default_mode_to_string(g->default_mode));
         r = engine_run(&ctx, &error);
-        (void) managed_gpu_refresh(g);
+        (void) managed_gpu_read(g);
         if (r < 0)
                 log_error("%s: DefaultMode=%s not applied: %s", g->address, default_mode_to_string(g->default_mode),
                           strempty(error.message));
@@ -405,9 +407,13 @@ static void on_job_done(const SwitchError *error, void *userdata) {
         /* error lives in the job: freed last */
         _cleanup_(job_freep) Job *job = TAKE_PTR(g->job);
         SwitchTarget target = job_target(job);
+        Gpu *after = job_steal_state(job);
 
         g->owner = (SwitchOwner) {};
-        (void) managed_gpu_refresh(g);
+        if (after)
+                (void) managed_gpu_apply(g, after);
+        else
+                managed_gpu_refresh(g);
         if (error)
                 log_error("%s: switch to %s failed: %s", g->address, switch_target_to_string(target),
                           strempty(error->message));
@@ -482,33 +488,103 @@ static bool functions_equal(const Gpu *a, const Gpu *b) {
         return true;
 }
 
-int managed_gpu_refresh(ManagedGpu *g) {
+/* Takes a fresh read of the GPU's functions as its state; emits
+ * PropertiesChanged for what changed. */
+static int managed_gpu_apply(ManagedGpu *g, Gpu *now_owned) {
+        _cleanup_(gpu_freep) Gpu *now = now_owned;
         Manager *m = g->manager;
-        _cleanup_(gpu_freep) Gpu *now = NULL;
         bool changed;
         int r;
 
-        /* While a switch is under way its functions are not read here:
-         * reading driver_override takes the device lock, which an unbind
-         * stuck in a driver's remove() holds, and the loop would hang with
-         * it.  The switch's end reads them. */
-        if (g->job)
-                return 0;
-
-        r = gpu_reread(&m->sysfs, g->state, &now);
-        if (r < 0)
-                return log_warning_errno(r, "%s: reading its functions", g->address);
         r = resolve_host_drivers(m, now, config_find_gpu(m->config, &g->slot));
         if (r < 0)
                 return r;
         changed = !functions_equal(g->state, now);
         gpu_free(g->state);
         g->state = TAKE_PTR(now);
+        g->generation++;
         if (changed && m->bus)
                 (void) sd_bus_emit_properties_changed(m->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
                                                       "Functions", NULL);
         announce_mode(g);
         return 0;
+}
+
+int managed_gpu_read(ManagedGpu *g) {
+        Gpu *now = NULL;
+        int r;
+
+        r = gpu_reread(&g->manager->sysfs, g->state, &now);
+        if (r < 0)
+                return log_warning_errno(r, "%s: reading its functions", g->address);
+        return managed_gpu_apply(g, now);
+}
+
+/* A read of the functions on a worker: reading driver_override takes the
+ * device lock, which an unbind stuck in a driver's remove() holds (someone
+ * else's: a script, libvirt), and the loop must keep answering meanwhile. */
+typedef struct Refresh {
+        ManagedGpu *gpu;
+        Gpu *tmpl, *now;
+        uint64_t generation;      /* of the state it started from */
+} Refresh;
+
+static void refresh_free(Refresh *q) {
+        gpu_free(q->tmpl);
+        gpu_free(q->now);
+        free(q);
+}
+
+static int refresh_work(void *userdata) {
+        Refresh *q = userdata;
+        return gpu_reread(&q->gpu->manager->sysfs, q->tmpl, &q->now);
+}
+
+static void refresh_done(int result, void *userdata) {
+        Refresh *q = userdata;
+        ManagedGpu *g = q->gpu;
+
+        g->refreshing = false;
+        if (result < 0)
+                log_warning_errno(result, "%s: reading its functions", g->address);
+        /* A switch that began or ended meanwhile has read them itself. */
+        else if (!g->job && q->generation == g->generation)
+                (void) managed_gpu_apply(g, TAKE_PTR(q->now));
+        refresh_free(q);
+        if (g->refresh_again) {
+                g->refresh_again = false;
+                managed_gpu_refresh(g);
+        }
+}
+
+void managed_gpu_refresh(ManagedGpu *g) {
+        Refresh *q;
+        int r;
+
+        /* the switch under way reads them when it ends */
+        if (g->job)
+                return;
+        /* one read at a time; a burst of requests makes one more */
+        if (g->refreshing) {
+                g->refresh_again = true;
+                return;
+        }
+        q = calloc(1, sizeof *q);
+        if (!q || gpu_copy(g->state, &q->tmpl) < 0) {
+                if (q)
+                        refresh_free(q);
+                log_error("%s: out of memory reading its functions", g->address);
+                return;
+        }
+        q->gpu = g;
+        q->generation = g->generation;
+        r = worker_start(g->manager->event, &g->manager->workers, refresh_work, refresh_done, q);
+        if (r < 0) {
+                log_warning_errno(r, "%s: starting a read of its functions", g->address);
+                refresh_free(q);
+                return;
+        }
+        g->refreshing = true;
 }
 
 static int gpu_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,

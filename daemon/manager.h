@@ -36,6 +36,8 @@ struct ManagedGpu {
         DefaultMode default_mode;
         bool allow_boot_vga;
         bool boot_vga;
+        uint64_t generation;      /* of state: counts the reads applied */
+        bool refreshing, refresh_again;
         Job *job;                 /* the switch under way, NULL when idle */
         SwitchOwner owner;        /* who asked for it */
         char *step;               /* the job's current kernel write, for the Step property */
@@ -55,6 +57,7 @@ struct Manager {
         sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
         Worker *workers;          /* switches and scans under way */
+        unsigned n_queries;       /* Plan and ListHolders calls on a worker */
         int lock_fd;              /* instance_lock(): held for the daemon's life */
         /* A config that does not parse: every call is answered with this
          * (BadConfig) until the file changes and the daemon exits. */
@@ -101,9 +104,11 @@ int manager_attach_bus(Manager *m);
 ManagedGpu *manager_find_gpu(Manager *m, const char *arg, sd_bus_error *error);
 ManagedGpu *manager_find_gpu_by_path(Manager *m, const char *path);
 
-/* Reads the GPU's functions again; emits PropertiesChanged when Mode or
- * Functions changed. */
-int managed_gpu_refresh(ManagedGpu *g);
+/* Reads the GPU's functions again, on a worker (the bus loop never waits
+ * on sysfs); emits PropertiesChanged when Mode or Functions changed. */
+void managed_gpu_refresh(ManagedGpu *g);
+/* The same, now: before the event loop runs. */
+int managed_gpu_read(ManagedGpu *g);
 /* Mode: switching while a switch is in flight, else what the functions show. */
 GpuState managed_gpu_state(const ManagedGpu *g);
 /* Starts a switch; the owner is told how it ends.  -EBUSY while another

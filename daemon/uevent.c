@@ -18,7 +18,7 @@
 
 static void refresh_all(Manager *m) {
         for (size_t i = 0; i < m->n_gpus; i++)
-                (void) managed_gpu_refresh(m->gpus[i]);
+                managed_gpu_refresh(m->gpus[i]);
 }
 
 static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
