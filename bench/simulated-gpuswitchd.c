@@ -23,6 +23,7 @@
 #include "config.h"
 #include "errors.h"
 #include "fake-sysfs.h"
+#include "bus.h"
 #include "manager.h"
 #include "util.h"
 
@@ -66,7 +67,7 @@ static int run(unsigned delay_ms, const char *state_dir) {
         if (r >= 0)
                 r = sd_bus_open_system(&m->bus);
         if (r >= 0)
-                r = manager_attach_bus(m);
+                r = bus_attach(m);
         if (r >= 0)
                 r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r >= 0)

@@ -2,6 +2,7 @@
 /* org.gpuswitch1.Gpu: one object per managed GPU, found by path. */
 #include <stdio.h>
 
+#include "bus.h"
 #include "manager.h"
 #include "util.h"
 

@@ -7,7 +7,9 @@
 #include "config.h"
 #include "errors.h"
 #include "instance-lock.h"
+#include "bus.h"
 #include "manager.h"
+#include "uevent.h"
 #include "util.h"
 
 static const char *arg_config = GPUSWITCH_CONFIG_FILE;
@@ -137,7 +139,7 @@ static int run(int argc, char *argv[]) {
         if (config_error)
                 r = manager_serve_config_error(m, config_error);
         else {
-                r = manager_attach_bus(m);
+                r = bus_attach(m);
                 if (r >= 0)
                         (void) uevent_monitor_start(m);
         }

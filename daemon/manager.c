@@ -587,54 +587,6 @@ void managed_gpu_refresh(ManagedGpu *g) {
         g->refreshing = true;
 }
 
-static int gpu_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                           sd_bus_error *error) {
-        ManagedGpu *g = manager_find_gpu_by_path(userdata, path);
-
-        if (!g)
-                return 0;
-        *found = g;
-        return 1;
-}
-
-static int gpu_object_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***nodes,
-                                sd_bus_error *error) {
-        Manager *m = userdata;
-        char **l = calloc(m->n_gpus + 1, sizeof *l);
-
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n_gpus; i++) {
-                l[i] = strdup(m->gpus[i]->object_path);
-                if (!l[i]) {
-                        for (size_t k = 0; k < i; k++)
-                                free(l[k]);
-                        free(l);
-                        return -ENOMEM;
-                }
-        }
-        *nodes = l;
-        return 0;
-}
-
-int manager_attach_bus(Manager *m) {
-        int r;
-
-        r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, GPUSWITCH_MANAGER_PATH,
-                                     GPUSWITCH_MANAGER_INTERFACE, manager_vtable, m);
-        if (r < 0)
-                return log_error_errno(r, "registering %s", GPUSWITCH_MANAGER_PATH);
-        r = sd_bus_add_fallback_vtable(m->bus, &m->gpu_slot, GPUSWITCH_GPU_PATH_PREFIX, GPUSWITCH_GPU_INTERFACE,
-                                       gpu_vtable, gpu_object_find, m);
-        if (r < 0)
-                return log_error_errno(r, "registering %s", GPUSWITCH_GPU_PATH_PREFIX);
-        r = sd_bus_add_node_enumerator(m->bus, &m->gpu_enumerator_slot, GPUSWITCH_GPU_PATH_PREFIX,
-                                       gpu_object_enumerate, m);
-        if (r < 0)
-                return log_error_errno(r, "registering the GPU enumerator");
-        return 0;
-}
-
 /* Every method call but Peer's gets BadConfig: a client learns what is
  * wrong at once, instead of waiting out the bus's activation timeout for
  * a daemon that exited. */

@@ -96,8 +96,6 @@ int manager_exit_on_signals(Manager *m);
  * parses, so that the next call starts one that uses it. */
 int manager_serve_config_error(Manager *m, const char *message);
 
-/* Connects the vtables and the uevent monitor; bus must be set. */
-int manager_attach_bus(Manager *m);
 
 /* By the "gpu" argument of a method: slot, function, short form or ""
  * for the only GPU.  NoSuchGpu or InvalidArgs in error otherwise. */
@@ -118,9 +116,3 @@ int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, bool terminate_holder
  * again and announces the new DefaultMode. */
 int managed_gpu_set_default_mode(ManagedGpu *g, DefaultMode mode, sd_bus_error *error);
 
-/* bus-manager.c, bus-gpu.c */
-extern const sd_bus_vtable manager_vtable[];
-extern const sd_bus_vtable gpu_vtable[];
-
-/* uevent.c: follows bind/unbind of managed functions, whoever does them. */
-int uevent_monitor_start(Manager *m);

@@ -11,6 +11,12 @@
  * socket's port (a unicast needs no privilege), so one that is not the
  * kernel could make up bind and unbind events; udev and sd-device drop
  * them the same way. */
+typedef struct Manager Manager;
+
+/* Follows bind/unbind of managed functions, whoever does them: the GPUs
+ * are read again (managed_gpu_refresh()) after a burst of uevents. */
+int uevent_monitor_start(Manager *m);
+
 bool uevent_sender_is_kernel(const struct sockaddr_nl *sender, socklen_t len);
 
 /* Reads one message into buf (NUL-terminated) and returns its length, or

@@ -53,6 +53,7 @@
 #include "errors.h"
 #include "fake-sysfs.h"
 #include "fuzz-guard.h"
+#include "bus.h"
 #include "manager.h"
 #include "util.h"
 
@@ -386,7 +387,7 @@ static int setup_server(FakeKernel *k, int fd, bool anonymous, Manager **ret) {
         if (r >= 0)
                 r = sd_bus_start(m->bus);
         if (r >= 0)
-                r = manager_attach_bus(m);
+                r = bus_attach(m);
         if (r >= 0)
                 r = sd_bus_attach_event(m->bus, m->event, 0);
         if (r < 0)

@@ -9,6 +9,7 @@
 
 #include "errors.h"
 #include "fake-sysfs.h"
+#include "bus.h"
 #include "manager.h"
 #include "testlib.h"
 #include "util.h"
@@ -48,7 +49,7 @@ static void *server_thread(void *p) {
         if (r >= 0)
                 r = sd_bus_start(m->bus);
         if (r >= 0)
-                r = manager_attach_bus(m);
+                r = bus_attach(m);
         if (r >= 0)
                 r = sd_bus_attach_event(m->bus, m->event, 0);
         if (r >= 0)
