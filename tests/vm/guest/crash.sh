@@ -2,7 +2,7 @@
 # Boot and crash (issue 3): the daemon killed with SIGKILL between two steps
 # of a switch leaves the GPU mixed; started again it says so and puts every
 # function back from its record.  A second daemon is refused.  DefaultMode=
-# is applied at start, once a boot.
+# is applied at start, once a boot.  A daemon whose bus goes away exits.
 . "$(dirname "$0")/../guest-lib.sh"
 
 . "$(dirname "$0")/../gpu-lib.sh"
@@ -89,4 +89,25 @@ pkill -x gpuswitchd; daemon_gone
 start_daemon /tmp/again.log
 [ "$(mode)" = 's "host"' ] && all_original && result default-mode-once-a-boot PASS \
         || result default-mode-once-a-boot FAIL "$(mode) $(state)"
+# ---- the bus goes away -------------------------------------------------------------
+# A daemon on a bus of its own (a private dbus-daemon; its own lock and
+# state folders): killing that bus ends the daemon, which serves nobody.
+pkill -x gpuswitchd; daemon_gone
+configure "" "AllowBootVga=yes"
+mkdir -p /tmp/lostbus/run /tmp/lostbus/state
+addr=$(dbus-daemon --session --fork --print-address=1 --print-pid=3 3>/tmp/lostbus/pid)
+busd=$(cat /tmp/lostbus/pid)
+DBUS_SYSTEM_BUS_ADDRESS=$addr GPUSWITCH_RUNTIME_DIR=/tmp/lostbus/run GPUSWITCH_STATE_DIR=/tmp/lostbus/state \
+        /usr/libexec/gpuswitchd >/tmp/lostbus/log 2>&1 & lost=$!
+for i in $(seq 100); do grep -q "running" /tmp/lostbus/log && break; sleep 0.1; done
+grep -q "running" /tmp/lostbus/log && result private-bus-daemon-up PASS || result private-bus-daemon-up FAIL "$(cat /tmp/lostbus/log)"
+kill "$busd"
+for i in $(seq 100); do kill -0 $lost 2>/dev/null || break; sleep 0.1; done
+if kill -0 $lost 2>/dev/null; then
+        result exits-on-bus-loss FAIL "still running: $(cat /tmp/lostbus/log)"; kill $lost
+else
+        result exits-on-bus-loss PASS
+fi
+wait $lost
+all_original && result bus-loss-changed-nothing PASS || result bus-loss-changed-nothing FAIL "$(state)"
 finish
