@@ -206,6 +206,22 @@ int manager_discover(Manager *m) {
         return 0;
 }
 
+/* A switch of g as the daemon makes them: the engine on the real sysfs,
+ * systemd's services, the records in the state folder. */
+static SwitchContext managed_gpu_switch_context(ManagedGpu *g, SwitchOrigin origin, SwitchTarget target) {
+        return (SwitchContext) {
+                .origin = origin,
+                .target = target,
+                .gpu = g->state,
+                .sysfs = &g->manager->sysfs,
+                .state_dir = switch_record_dir(),
+                .proc_root = "/proc",
+                .policy = { .allow_boot_vga = g->allow_boot_vga },
+                .stop_services = g->stop_services,
+                .services = &switch_services_systemd,
+        };
+}
+
 /* The start-up switches stop before their kernel writes when the daemon
  * is told to stop meanwhile; once those began, they finish. */
 static int startup_switch_step(SwitchStep step, void *userdata) {
@@ -266,7 +282,7 @@ int manager_recover(Manager *m) {
 /* DefaultMode= of one GPU, as root at boot, through the same steps as a
  * switch asked for over the bus: the services that hold it stopped, the
  * holder check (nothing else is ended unasked), the record. */
-static int apply_default_mode(Manager *m, ManagedGpu *g) {
+static int apply_default_mode(ManagedGpu *g) {
         _cleanup_(switch_error_done) SwitchError error = SWITCH_ERROR_INIT;
         SwitchContext ctx;
         SwitchTarget target;
@@ -274,18 +290,8 @@ static int apply_default_mode(Manager *m, ManagedGpu *g) {
 
         if (!default_mode_target(g->default_mode, &target))
                 return 0;
-        ctx = (SwitchContext) {
-                .origin = SWITCH_ORIGIN_BOOT,
-                .target = target,
-                .gpu = g->state,
-                .sysfs = &m->sysfs,
-                .state_dir = switch_record_dir(),
-                .proc_root = "/proc",
-                .policy = { .allow_boot_vga = g->allow_boot_vga },
-                .stop_services = g->stop_services,
-                .services = &switch_services_systemd,
-                .observer = &startup_observer,
-        };
+        ctx = managed_gpu_switch_context(g, SWITCH_ORIGIN_BOOT, target);
+        ctx.observer = &startup_observer;
         log_info("%s: applying DefaultMode=%s", g->address, default_mode_to_string(g->default_mode));
         r = engine_run(&ctx, &error);
         (void) managed_gpu_read(g);
@@ -321,7 +327,7 @@ int manager_apply_default_modes(Manager *m) {
         if (boot_marker_take() <= 0)
                 return 0;
         for (size_t i = 0; i < m->n_gpus && !manager_stop_requested(); i++)
-                (void) apply_default_mode(m, m->gpus[i]);
+                (void) apply_default_mode(m->gpus[i]);
         return 0;
 }
 
@@ -431,20 +437,10 @@ static const JobCallbacks job_callbacks = {
 
 int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, bool terminate_holders, const SwitchOwner *owner) {
         Manager *m = g->manager;
-        SwitchContext ctx = {
-                .origin = SWITCH_ORIGIN_BUS,
-                .target = target,
-                .gpu = g->state,
-                .sysfs = &m->sysfs,
-                .state_dir = switch_record_dir(),
-                .proc_root = "/proc",
-                .policy = { .allow_boot_vga = g->allow_boot_vga },
-                .terminate_holders = terminate_holders,
-                .stop_services = g->stop_services,
-                .services = &switch_services_systemd,
-        };
+        SwitchContext ctx = managed_gpu_switch_context(g, SWITCH_ORIGIN_BUS, target);
         int r;
 
+        ctx.terminate_holders = terminate_holders;
         if (g->job)
                 return -EBUSY;
         r = job_start(m->event, &m->workers, &ctx, m->config->step_timeout_sec, &job_callbacks, g, &g->job);
