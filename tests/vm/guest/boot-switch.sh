@@ -100,6 +100,31 @@ run $CTL host
 expect_rc stop-then-host 0
 all_original && [ "$(active $SERVICE)" = active ] && result stop-back-to-host PASS || result stop-back-to-host FAIL "$(state)"
 
+# ---- recovery with a broken config -------------------------------------------------
+# A switch over the bus killed halfway, then a config mistake: the next
+# daemon still puts the GPU back and starts the service, then answers
+# BadConfig.
+configure "" "AllowBootVga=yes\nStopServices=$SERVICE"
+run $CTL status
+echo 1 > $PIN
+$CTL vfio >/dev/null 2>&1 & sw=$!
+wait_for 300 test -f $RECORD && result badconf-record-written PASS || result badconf-record-written FAIL
+systemctl kill -s KILL gpuswitchd.service
+echo 0 > $PIN
+wait_for 100 daemon_gone
+wait $sw
+! all_original && result badconf-left-halfway PASS "$(state)" || result badconf-left-halfway FAIL "$(state)"
+configure "" "AllowBootVga=yes\nStopServices=$SERVICE\nAllowBootVga=maybe"
+systemctl reset-failed gpuswitchd.service 2>/dev/null
+run $CTL status
+[ "$RC" = 1 ] && echo "$OUT" | grep -q "AllowBootVga" && result badconf-status-says-why PASS \
+        || result badconf-status-says-why FAIL "rc=$RC $OUT"
+all_original && result badconf-recovered PASS "$(state)" || result badconf-recovered FAIL "$(state)"
+wait_for 100 test "$(active $SERVICE)" = active && result badconf-service-started PASS \
+        || result badconf-service-started FAIL "$(active $SERVICE)"
+[ ! -e $RECORD ] && result badconf-record-removed PASS || result badconf-record-removed FAIL
+daemon_stop
+
 # ---- a config mistake fails fast ---------------------------------------------------
 configure "" "AllowBootVga=yes\nStopServices=$SERVICE\nDefualtMode=vfio"
 daemon_stop
