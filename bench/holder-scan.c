@@ -464,7 +464,7 @@ static double run_ours(dev_t devnum, pid_t *pids, size_t max, size_t *ret_n, dou
         *ret_n = 0;
         for (size_t i = 0; i < n && i < max; i++)
                 pids[(*ret_n)++] = h[i].pid;
-        free(h);
+        holders_free(h, n);
         *ret_n = pids_normalize(pids, *ret_n);
         return t1 - t0;
 }

@@ -124,7 +124,7 @@ static void query_free(Query *q) {
         gpu_free(q->now);
         plan_free(q->plan);
         switch_error_done(&q->error);
-        free(q->holders);
+        holders_free(q->holders, q->n_holders);
         free(q);
 }
 

@@ -89,9 +89,10 @@ static int step_start_services(Run *run, SwitchError *error) {
 static int step_check_holders(Run *run, SwitchError *error) {
         const SwitchContext *c = run->c;
         _cleanup_free_ DeviceNode *nodes = NULL;
-        _cleanup_free_ Holder *holders = NULL;
+        Holder *holders = NULL;
         _cleanup_free_ char *who = NULL;
-        size_t n_nodes, n;
+        size_t n_nodes, n = 0;
+        bool protected = false;
         int r;
 
         r = gpu_device_nodes(c->sysfs, run->now, &nodes, &n_nodes);
@@ -107,14 +108,21 @@ static int step_check_holders(Run *run, SwitchError *error) {
         if (n == 0)
                 return 0;
         who = holders_describe(holders, n);
-        if (!c->terminate_holders)
-                return switch_error_set(error, SWITCH_ERROR_IN_USE, SWITCH_STEP_CHECK_HOLDERS, NULL, EADDRINUSE,
-                                        "%s is in use, nothing was changed:\n%s\nEnd them, or switch with --force "
-                                        "(polkit action " POLKIT_ACTION_TERMINATE_HOLDERS ") to have them ended%s",
-                                        c->gpu->address, strempty(who), nvidia_modeset_note(c->sysfs, run->now));
-        log_notice("%s: terminating its holders: %s", c->gpu->address, strempty(who));
-        (void) holders_terminate(holders, n, HOLDERS_TERM_TIMEOUT_MS);
-        return 0;
+        for (size_t i = 0; i < n; i++)
+                protected = protected || holders[i].protected;
+        if (!c->terminate_holders || protected)
+                r = switch_error_set(error, SWITCH_ERROR_IN_USE, SWITCH_STEP_CHECK_HOLDERS, NULL, EADDRINUSE,
+                                     "%s is in use, nothing was changed:\n%s\n%s%s", c->gpu->address, strempty(who),
+                                     protected ? "Some of them gpuswitchd never ends: see above for what to do"
+                                               : "End them, or switch with --force (polkit action "
+                                                 POLKIT_ACTION_TERMINATE_HOLDERS ") to have them ended",
+                                     nvidia_modeset_note(c->sysfs, run->now));
+        else {
+                log_notice("%s: terminating its holders: %s", c->gpu->address, strempty(who));
+                (void) holders_terminate(holders, n, HOLDERS_TERM_TIMEOUT_MS);
+        }
+        holders_free(holders, n);
+        return r;
 }
 
 /* On disk before the first kernel write: a daemon killed mid-switch finds

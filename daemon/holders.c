@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include <glib.h>
 
@@ -20,7 +23,7 @@
 #define NVIDIA_CTL_MINOR 255
 #define NVIDIA_MODESET_MINOR 254
 
-static int nodes_add(DeviceNode **nodes, size_t *n, dev_t devnum, const char *name) {
+static int nodes_add(DeviceNode **nodes, size_t *n, dev_t devnum, const char *name, bool shared) {
         DeviceNode *l;
 
         for (size_t i = 0; i < *n; i++)
@@ -30,7 +33,7 @@ static int nodes_add(DeviceNode **nodes, size_t *n, dev_t devnum, const char *na
         if (!l)
                 return -ENOMEM;
         *nodes = l;
-        l[*n] = (DeviceNode) { .devnum = devnum };
+        l[*n] = (DeviceNode) { .devnum = devnum, .shared = shared };
         snprintf(l[*n].name, sizeof l[*n].name, "%s", name);
         (*n)++;
         return 0;
@@ -73,7 +76,7 @@ static int add_class_nodes(const char *dir, int depth, DeviceNode **nodes, size_
                 if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0 || asprintf(&dev, "%s/dev", sub) < 0)
                         return -ENOMEM;
                 if (read_devnum(dev, &devnum) >= 0) {
-                        r = nodes_add(nodes, n, devnum, de->d_name);
+                        r = nodes_add(nodes, n, devnum, de->d_name, false);
                         if (r < 0)
                                 return r;
                 }
@@ -84,6 +87,13 @@ static int add_class_nodes(const char *dir, int depth, DeviceNode **nodes, size_
                 }
         }
         return 0;
+}
+
+static uint64_t now_msec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 static const char *proc_root(const Sysfs *s) {
@@ -156,7 +166,7 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
                         return -ENOMEM;
                 snprintf(name, sizeof name, "vfio/%d", f->iommu_group);
                 if (read_devnum(dev, &devnum) >= 0) {
-                        r = nodes_add(nodes, n, devnum, name);
+                        r = nodes_add(nodes, n, devnum, name, false);
                         if (r < 0)
                                 return r;
                 }
@@ -168,17 +178,18 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
 
                 if (nvidia_minor(s, f->address, &minor) >= 0) {
                         snprintf(name, sizeof name, "nvidia%u", minor);
-                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, minor), name);
+                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, minor), name, false);
                         if (r < 0)
                                 return r;
                 }
-                /* Shared by every NVIDIA GPU, but a holder of these keeps the
-                 * driver's usage count up just the same. */
-                r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_CTL_MINOR), "nvidiactl");
+                /* Shared by every NVIDIA GPU: listed beside a GPU's own node,
+                 * never a reason on their own (a CUDA job on another card
+                 * holds them too). */
+                r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_CTL_MINOR), "nvidiactl", true);
                 if (r >= 0)
-                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_MODESET_MINOR), "nvidia-modeset");
+                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_MODESET_MINOR), "nvidia-modeset", true);
                 if (r >= 0 && nvidia_uvm_major(s, &uvm) >= 0)
-                        r = nodes_add(nodes, n, makedev(uvm, 0), "nvidia-uvm");
+                        r = nodes_add(nodes, n, makedev(uvm, 0), "nvidia-uvm", true);
                 if (r < 0)
                         return r;
         }
@@ -206,24 +217,42 @@ static const DeviceNode *match_node(const DeviceNode *nodes, size_t n, dev_t dev
         return NULL;
 }
 
-/* The system service a process belongs to: "0::/system.slice/X.service". */
-static void read_unit(int pid_fd, char *unit, size_t len) {
+/* systemd's rules for a unit name, as far as a service's goes: the
+ * characters it allows, a name before ".service", at most 255 bytes. */
+static bool service_name_is_valid(const char *name, size_t len) {
+        static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@";
+
+        if (len <= strlen(".service") || len > 255 || strncmp(name + len - 8, ".service", 8) != 0 || name[0] == '.' ||
+            name[0] == '@')
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!strchr(allowed, name[i]) || name[i] == 0)
+                        return false;
+        return true;
+}
+
+/* Where a process sits in the cgroup tree: only the exact unified line
+ * "0::/system.slice/NAME.service" names a system service (anything deeper is
+ * a subtree its owner may name at will), and "0::/init.scope" is PID 1's. */
+static void read_cgroup(int pid_fd, Holder *h) {
         _cleanup_close_ int fd = openat(pid_fd, "cgroup", O_RDONLY | O_CLOEXEC);
-        char buf[512], *p, *end;
+        static const char prefix[] = "0::/system.slice/";
+        char buf[512], *line;
         ssize_t k;
 
-        unit[0] = 0;
         k = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
         if (k <= 0)
                 return;
         buf[k] = 0;
-        p = strstr(buf, "/system.slice/");
-        if (!p)
-                return;
-        p += strlen("/system.slice/");
-        end = p + strcspn(p, "/\n");
-        if (end - p > 8 && strncmp(end - 8, ".service", 8) == 0)
-                snprintf(unit, len, "%.*s", (int) (end - p), p);
+        for (line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+                size_t len = strcspn(line, "\n");
+
+                if (len == strlen("0::/init.scope") && strncmp(line, "0::/init.scope", len) == 0)
+                        h->protected = true;
+                if (len > strlen(prefix) && strncmp(line, prefix, strlen(prefix)) == 0 &&
+                    service_name_is_valid(line + strlen(prefix), len - strlen(prefix)))
+                        snprintf(h->unit, sizeof h->unit, "%.*s", (int) (len - strlen(prefix)), line + strlen(prefix));
+        }
 }
 
 /* A process names itself (prctl PR_SET_NAME) with any bytes; its name goes
@@ -248,7 +277,35 @@ static void read_comm(int pid_fd, char comm[static 32]) {
         sanitize_comm(comm);
 }
 
-static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, const char *comm, const char *node) {
+static int pidfd_open_(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+int holder_pin(Holder *h, int pid_dir_fd) {
+        int fd = pidfd_open_(h->pid);
+
+        if (fd < 0)
+                return -errno;
+        /* Its /proc folder still answers: the PID was not given to another
+         * process before the pidfd was opened, so the pidfd is that process. */
+        if (pid_dir_fd >= 0 && faccessat(pid_dir_fd, "stat", F_OK, 0) < 0) {
+                close(fd);
+                return -ESRCH;
+        }
+        h->pidfd = fd;
+        return 0;
+}
+
+void holders_free(Holder *h, size_t n) {
+        for (size_t i = 0; h && i < n; i++)
+                closep(&h[i].pidfd);
+        free(h);
+}
+
+/* One entry per node a process holds, each pinning the process with a
+ * pidfd of its own (holders_free() closes them). */
+static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, const char *comm, const char *node,
+                       bool pin) {
         Holder *h;
 
         for (size_t i = 0; i < *n; i++)
@@ -258,11 +315,15 @@ static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, 
         if (!h)
                 return -ENOMEM;
         *l = h;
-        h[*n] = (Holder) { .pid = pid, .uid = uid };
-        snprintf(h[*n].comm, sizeof h[*n].comm, "%s", comm);
-        snprintf(h[*n].node, sizeof h[*n].node, "%s", node);
-        read_unit(pid_fd, h[*n].unit, sizeof h[*n].unit);
-        h[*n].flatpak = faccessat(pid_fd, "root/.flatpak-info", F_OK, 0) == 0;
+        h += *n;
+        *h = (Holder) { .pid = pid, .uid = uid, .pidfd = -1 };
+        snprintf(h->comm, sizeof h->comm, "%s", comm);
+        snprintf(h->node, sizeof h->node, "%s", node);
+        read_cgroup(pid_fd, h);
+        h->flatpak = faccessat(pid_fd, "root/.flatpak-info", F_OK, 0) == 0;
+        h->protected = h->protected || pid == 1 || pid == getpid() || streq(h->unit, "systemd-logind.service");
+        if (pin)
+                (void) holder_pin(h, pid_fd);
         (*n)++;
         return 0;
 }
@@ -286,6 +347,7 @@ typedef struct ScanChunk {
 
 typedef struct Scan {
         int proc_fd;
+        bool pin;               /* the real /proc: holders are pinned with pidfds */
         const DeviceNode *nodes;
         size_t n_nodes;
         pid_t *pids;            /* in /proc's order */
@@ -298,6 +360,9 @@ typedef struct Scan {
 static int scan_process(const Scan *s, pid_t pid, Holder **l, size_t *n) {
         _cleanup_close_ int fd_dir = -1, pid_fd = -1;
         alignas(struct dirent64) uint8_t buf[8192];
+        const DeviceNode *hits[16];
+        size_t n_hits = 0;
+        bool own = false;
         char path[32], comm[32];
         struct stat pst;
         ssize_t k;
@@ -313,7 +378,7 @@ static int scan_process(const Scan *s, pid_t pid, Holder **l, size_t *n) {
                         const struct dirent64 *de = (const struct dirent64 *) (buf + off);
                         const DeviceNode *hit;
                         struct statx sx;
-                        int r;
+                        bool seen = false;
 
                         off += de->d_reclen;
                         if (de->d_name[0] == '.')
@@ -332,18 +397,26 @@ static int scan_process(const Scan *s, pid_t pid, Holder **l, size_t *n) {
                         hit = match_node(s->nodes, s->n_nodes, makedev(sx.stx_rdev_major, sx.stx_rdev_minor));
                         if (!hit)
                                 continue;
-                        if (pid_fd < 0) {
-                                /* "PID/fd/.." and not "PID": the same process
-                                 * even if the PID was reused meanwhile. */
-                                pid_fd = openat(fd_dir, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                                if (pid_fd < 0 || fstat(pid_fd, &pst) < 0)
-                                        return 0;
-                                read_comm(pid_fd, comm);
-                        }
-                        r = holders_add(l, n, pid_fd, pid, pst.st_uid, comm, hit->name);
-                        if (r < 0)
-                                return r;
+                        for (size_t i = 0; i < n_hits; i++)
+                                seen = seen || hits[i] == hit;
+                        if (!seen && n_hits < ELEMENTSOF(hits))
+                                hits[n_hits++] = hit;
+                        own = own || !hit->shared;
                 }
+        if (!own)
+                return 0;
+
+        /* "PID/fd/.." and not "PID": the same process even if the PID was
+         * reused meanwhile. */
+        pid_fd = openat(fd_dir, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pid_fd < 0 || fstat(pid_fd, &pst) < 0)
+                return 0;
+        read_comm(pid_fd, comm);
+        for (size_t i = 0; i < n_hits; i++) {
+                int r = holders_add(l, n, pid_fd, pid, pst.st_uid, comm, hits[i]->name, s->pin);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -452,6 +525,7 @@ int holders_scan_threads(const char *proc_root, const DeviceNode *nodes, size_t 
 
         s = (Scan) {
                 .proc_fd = dirfd(proc),
+                .pin = streq(proc_root, "/proc"),
                 .nodes = nodes,
                 .n_nodes = n_nodes,
                 .pids = pids,
@@ -475,9 +549,14 @@ int holders_scan_threads(const char *proc_root, const DeviceNode *nodes, size_t 
                                 memcpy(l + at, chunks[i].holders, chunks[i].n * sizeof *l);
         }
         for (size_t i = 0; i < n_chunks; i++)
-                free(chunks[i].holders);
-        if (s.error < 0)
+                if (!l)
+                        holders_free(chunks[i].holders, chunks[i].n);
+                else
+                        free(chunks[i].holders);       /* their pidfds moved to l */
+        if (s.error < 0) {
+                holders_free(TAKE_PTR(l), n);
                 return s.error;
+        }
         *ret = TAKE_PTR(l);
         *ret_n = n;
         return 0;
@@ -495,6 +574,15 @@ static const char *const compositors[] = {
 };
 
 const char *holder_hint(const Holder *h, char *buf, size_t len) {
+        if (h->pid == 1)
+                return "systemd keeps the descriptors systemd-logind handed to a graphical session's compositor "
+                       "(its fd store): log out of the session that uses this GPU, or keep the desktop off it; "
+                       "gpuswitchd never ends PID 1";
+        if (streq(h->unit, "systemd-logind.service"))
+                return "systemd-logind opened it for a graphical session's compositor (TakeDevice): log out of "
+                       "the session that uses this GPU, or keep the desktop off it; gpuswitchd never ends logind";
+        if (h->protected)
+                return "gpuswitchd never ends this process";
         if (h->flatpak)
                 return "a flatpak app: its org.freedesktop.Platform.GL.nvidia runtime opens the GPU; "
                        "'flatpak mask org.freedesktop.Platform.GL.nvidia*' keeps flatpak apps off it";
@@ -532,55 +620,61 @@ char *holders_describe(const Holder *h, size_t n) {
         return s;
 }
 
-#include <signal.h>
-#include <time.h>
-
-/* A zombie holds no files any more: gone, for our purpose, even while
- * its parent has not reaped it. */
-static bool process_alive(pid_t pid) {
-        char path[64], buf[256], *p;
-        _cleanup_close_ int fd = -1;
-        ssize_t n;
-
-        if (kill(pid, 0) < 0 && errno == ESRCH)
-                return false;
-        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno != ENOENT;
-        n = read(fd, buf, sizeof buf - 1);
-        if (n <= 0)
-                return true;
-        buf[n] = 0;
-        /* "pid (comm) S ...": the state follows the last ')' */
-        p = strrchr(buf, ')');
-        return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
-}
-
 int holders_terminate(const Holder *h, size_t n, unsigned timeout_ms) {
-        const struct timespec tick = { .tv_nsec = 20 * 1000 * 1000 };
+        _cleanup_free_ struct pollfd *fds = calloc(n ?: 1, sizeof *fds);
+        size_t n_fds = 0;
         int killed = 0;
 
+        if (!fds)
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
+                bool again = false;
+
+                for (size_t k = 0; k < i; k++)
+                        again = again || h[k].pid == h[i].pid;
+                if (again)
+                        continue;       /* one entry per node it holds: one signal */
+                if (h[i].protected || h[i].pidfd < 0) {
+                        log_notice("not signalling %d (%s): %s", (int) h[i].pid, h[i].comm,
+                                   h[i].protected ? "a process gpuswitchd never ends" : "it could not be pinned");
+                        continue;
+                }
                 log_notice("terminating %d (%s, uid %u), holder of %s", (int) h[i].pid, h[i].comm,
                            (unsigned) h[i].uid, h[i].node);
-                (void) kill(h[i].pid, SIGTERM);
+                if (syscall(SYS_pidfd_send_signal, h[i].pidfd, SIGTERM, NULL, 0) < 0)
+                        continue;       /* gone already */
+                fds[n_fds++] = (struct pollfd) { .fd = h[i].pidfd, .events = POLLIN };
         }
-        for (unsigned waited = 0; waited < timeout_ms; waited += 20) {
-                bool any = false;
+        if (n_fds == 0)
+                return 0;
+        /* A pidfd polls readable once its process has exited (a zombie holds
+         * no files any more, reaped or not). */
+        for (uint64_t end = now_msec() + timeout_ms;;) {
+                uint64_t now = now_msec();
+                size_t alive = 0;
 
-                for (size_t i = 0; i < n && !any; i++)
-                        any = process_alive(h[i].pid);
-                if (!any)
-                        return 0;
-                nanosleep(&tick, NULL);
+                if (poll(fds, n_fds, now < end ? (int) (end - now) : 0) < 0 && errno != EINTR)
+                        break;
+                for (size_t i = 0; i < n_fds; i++)
+                        if (fds[i].fd >= 0 && !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                alive++;
+                        else
+                                fds[i].fd = -1;
+                if (alive == 0 || now_msec() >= end)
+                        break;
         }
-        for (size_t i = 0; i < n; i++)
-                if (process_alive(h[i].pid)) {
-                        log_notice("killing %d (%s): still alive %u ms after SIGTERM", (int) h[i].pid, h[i].comm,
-                                   timeout_ms);
-                        (void) kill(h[i].pid, SIGKILL);
+        for (size_t i = 0; i < n_fds; i++) {
+                const Holder *x = NULL;
+
+                if (fds[i].fd < 0)
+                        continue;
+                for (size_t k = 0; k < n && !x; k++)
+                        if (h[k].pidfd == fds[i].fd)
+                                x = &h[k];
+                log_notice("killing %d (%s): still alive %u ms after SIGTERM", x ? (int) x->pid : -1,
+                           x ? x->comm : "?", timeout_ms);
+                if (syscall(SYS_pidfd_send_signal, fds[i].fd, SIGKILL, NULL, 0) >= 0)
                         killed++;
-                }
+        }
         return killed;
 }

@@ -12,6 +12,10 @@
 typedef struct DeviceNode {
         dev_t devnum;
         char name[48];           /* "card0", "renderD128", "controlC0", "vfio/7", "nvidia0" */
+        /* Opened by every process that uses any NVIDIA GPU (nvidiactl,
+         * nvidia-modeset, nvidia-uvm): holding it alone does not make a
+         * process a holder of this GPU. */
+        bool shared;
 } DeviceNode;
 
 typedef struct Holder {
@@ -21,7 +25,23 @@ typedef struct Holder {
         char node[48];           /* the DeviceNode name it holds */
         char unit[96];           /* its systemd system service, "" if none */
         bool flatpak;            /* runs in a flatpak sandbox */
+        /* PID 1, systemd-logind, init.scope and gpuswitchd itself: never
+         * signalled, whatever the caller asks. */
+        bool protected;
+        /* Pins the process from the scan on, so that a signal never reaches
+         * another process that got its PID; -1: not pinned (a simulated
+         * /proc, or it ended during the scan), and then never signalled. */
+        int pidfd;
 } Holder;
+
+/* Closes the holders' pidfds and frees the list. */
+void holders_free(Holder *h, size_t n);
+
+/* Pins h->pid with a pidfd, if pid_dir_fd (its /proc/PID folder, opened
+ * before) still belongs to the same process afterwards; -1 for pid_dir_fd
+ * trusts the PID (a child of the caller, which cannot be reused before it
+ * is reaped). */
+int holder_pin(Holder *h, int pid_dir_fd);
 
 /* The character devices that belong to the GPU's functions: DRM card and
  * render nodes, ALSA nodes, the VFIO group of a function on vfio-pci and,
@@ -48,6 +68,8 @@ const char *holder_hint(const Holder *h, char *buf, size_t len);
  * followed by its hint when there is one. */
 char *holders_describe(const Holder *h, size_t n);
 
-/* SIGTERM to each holder, up to timeout_ms for them to go, then SIGKILL
- * to what is left.  Returns the number that needed SIGKILL. */
+/* SIGTERM to each holder through its pidfd, up to timeout_ms for them to
+ * go (polling the pidfds), then SIGKILL to what is left.  Protected and
+ * unpinned holders are not signalled.  Returns the number that needed
+ * SIGKILL. */
 int holders_terminate(const Holder *h, size_t n, unsigned timeout_ms);

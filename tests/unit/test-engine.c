@@ -4,6 +4,7 @@
  * failure at every one of them undone (functions back, services running
  * again, no record left), for a switch over the bus, at boot and in the
  * recovery after a crash. */
+#include <glib.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -111,6 +112,8 @@ static bool record_exists(Machine *m) {
         return switch_record_read(m->state_dir, ADDRESS, &rec) == 0;
 }
 
+static bool terminate_holders;
+
 static int run(Machine *m, SwitchOrigin origin, SwitchTarget target, Watch *w, const SwitchRecord *rec,
                SwitchError *e) {
         SwitchObserver o = { .step = watch_step, .userdata = w };
@@ -125,6 +128,7 @@ static int run(Machine *m, SwitchOrigin origin, SwitchTarget target, Watch *w, c
                 .stop_services = units,
                 .services = &fake_services,
                 .observer = &o,
+                .terminate_holders = terminate_holders,
         };
 
         w->state_dir = m->state_dir;
@@ -352,6 +356,20 @@ static void test_holder(void) {
         CHECK_STR(fake_state(m.k), HOST_STATE);
         CHECK(services_running());
         CHECK_INT(fake_systemd.restarts, 1);
+
+        /* PID 1 (init.scope) holds it: refused even when asked to end the
+         * holders, nothing signalled */
+        snprintf(p, sizeof p, "%s/4242/cgroup", m.proc_root);
+        CHECK_INT(g_file_set_contents(p, "0::/init.scope\n", -1, NULL), 1);
+        switch_error_done(&e);
+        terminate_holders = true;
+        w = watch();
+        CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), -EADDRINUSE);
+        terminate_holders = false;
+        CHECK_INT(e.kind, SWITCH_ERROR_IN_USE);
+        CHECK_CONTAINS(e.message, "gpuswitchd never ends");
+        CHECK_STR(fake_state(m.k), HOST_STATE);
+        CHECK(services_running());
         machine_done(&m);
 }
 

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "fake-sysfs.h"
 #include "gpu.h"
 #include "holders.h"
@@ -50,16 +52,20 @@ static pid_t spawn_holder(bool ignore_term, int *ret_pipe) {
  * holders' parent: here the parent reaps the child at once, so it does not
  * linger as a zombie.  Returns what holders_terminate() returned. */
 static int terminate_from_other_process(pid_t child, unsigned timeout_ms, int *ret_status) {
-        Holder t = { .pid = child };
+        Holder t = { .pid = child, .pidfd = -1 };
         pid_t killer;
         int status;
 
         snprintf(t.comm, sizeof t.comm, "child");
+        /* our child: its PID cannot be reused before we reap it */
+        if (holder_pin(&t, -1) < 0)
+                return -1;
         killer = fork();
         if (killer == 0)
                 _exit(holders_terminate(&t, 1, timeout_ms));
         if (waitpid(child, ret_status, 0) != child)
                 return -1;
+        close(t.pidfd);
         if (waitpid(killer, &status, 0) != killer || !WIFEXITED(status))
                 return -1;
         return WEXITSTATUS(status);
@@ -149,7 +155,7 @@ static void test_fake_proc(void) {
                         else
                                 CHECK_INT(h[i].pid, first[i]);
                 }
-                free(h);
+                holders_free(h, n);
         }
         snprintf(cmd, sizeof cmd, "rm -rf %s", root);
         CHECK_INT(system(cmd), 0);
@@ -229,7 +235,7 @@ static void test_many_processes(void) {
                 CHECK(k == n_want && memcmp(got, want, k * sizeof *got) == 0);
                 for (size_t i = 1; i < n; i++)
                         CHECK(h[i - 1].pid < h[i].pid);
-                free(h);
+                holders_free(h, n);
         }
 
         /* Processes exiting mid-scan: a churner forks short-lived holders
@@ -256,7 +262,7 @@ static void test_many_processes(void) {
 
                 CHECK_INT(holders_scan_threads("/proc", &node, 1, 1 + round % 2, &h, &n), 0);
                 CHECK_INT(holding_children(h, n, children, N, got), n_want);
-                free(h);
+                holders_free(h, n);
         }
         kill(churner, SIGKILL);
         CHECK_INT(waitpid(churner, &status, 0), churner);
@@ -294,9 +300,119 @@ static void test_comm_sanitized(void) {
         CHECK_INT(n, 1);
         if (n == 1)
                 CHECK_STR(h[0].comm, "ab??[2J\xc3\xa9??");
-        free(h);
+        holders_free(h, n);
         snprintf(cmd, sizeof cmd, "rm -rf %s", root);
         CHECK_INT(system(cmd), 0);
+}
+
+/* A fake process in a simulated /proc: PID/fd/3 on /dev/full (and fd/4 on
+ * /dev/zero when both), its comm, and its cgroup file as given. */
+static void fake_process(const char *root, int pid, bool own, bool shared, const char *cgroup) {
+        char p[PATH_MAX];
+
+        snprintf(p, sizeof p, "%s/%d/fd", root, pid);
+        CHECK_INT(g_mkdir_with_parents(p, 0755), 0);
+        if (own) {
+                snprintf(p, sizeof p, "%s/%d/fd/3", root, pid);
+                CHECK_INT(symlink("/dev/full", p), 0);
+        }
+        if (shared) {
+                snprintf(p, sizeof p, "%s/%d/fd/4", root, pid);
+                CHECK_INT(symlink("/dev/zero", p), 0);
+        }
+        snprintf(p, sizeof p, "%s/%d/comm", root, pid);
+        CHECK_INT(put_file(p, "proc\n"), 0);
+        snprintf(p, sizeof p, "%s/%d/cgroup", root, pid);
+        CHECK_INT(put_file(p, cgroup), 0);
+}
+
+static const Holder *find_holder(const Holder *h, size_t n, pid_t pid, const char *node) {
+        for (size_t i = 0; i < n; i++)
+                if (h[i].pid == pid && streq(h[i].node, node))
+                        return &h[i];
+        return NULL;
+}
+
+/* The GPU's own node and a node every NVIDIA GPU shares (nvidiactl): only
+ * the first makes a holder.  The cgroup names a system service only as the
+ * exact line "0::/system.slice/NAME.service" with a valid name; PID 1,
+ * init.scope and systemd-logind are never to be signalled. */
+static void test_shared_and_protected(void) {
+        char root[] = "/dev/shm/gpuswitch-holders-XXXXXX", cmd[PATH_MAX + 16];
+        DeviceNode nodes[2] = {};
+        Holder *h = NULL;
+        size_t n = 0;
+        struct stat st;
+        const Holder *x;
+
+        CHECK(mkdtemp(root) != NULL);
+        CHECK_INT(stat("/dev/full", &st), 0);
+        nodes[0].devnum = st.st_rdev;
+        snprintf(nodes[0].name, sizeof nodes[0].name, "nvidia1");
+        CHECK_INT(stat("/dev/zero", &st), 0);
+        nodes[1].devnum = st.st_rdev;
+        nodes[1].shared = true;
+        snprintf(nodes[1].name, sizeof nodes[1].name, "nvidiactl");
+
+        fake_process(root, 1, true, false, "0::/init.scope\n");
+        fake_process(root, 10, true, true, "0::/system.slice/nvidia-persistenced.service\n");
+        fake_process(root, 11, false, true, "0::/user.slice/user-1000.slice/session-2.scope\n");   /* CUDA on another card */
+        fake_process(root, 12, true, false, "0::/system.slice/systemd-logind.service\n");
+        fake_process(root, 13, true, false,
+                     "0::/user.slice/user-1000.slice/user@1000.service/app.slice/x/system.slice/evil\x1b[2J.service\n");
+        fake_process(root, 14, true, false, "0::/system.slice/a.service/sub\n");
+        fake_process(root, 15, true, false, "0::/system.slice/bad\xff.service\n");
+
+        CHECK_INT(holders_scan(root, nodes, 2, &h, &n), 0);
+        CHECK(find_holder(h, n, 10, "nvidia1") && find_holder(h, n, 10, "nvidiactl"));
+        CHECK(!find_holder(h, n, 11, "nvidiactl"));
+        x = find_holder(h, n, 1, "nvidia1");
+        CHECK(x && x->protected);
+        x = find_holder(h, n, 10, "nvidia1");
+        CHECK(x && !x->protected && streq(x->unit, "nvidia-persistenced.service"));
+        x = find_holder(h, n, 12, "nvidia1");
+        CHECK(x && x->protected && streq(x->unit, "systemd-logind.service"));
+        for (pid_t pid = 13; pid <= 15; pid++) {
+                x = find_holder(h, n, pid, "nvidia1");
+                CHECK(x && !x->protected && x->unit[0] == 0);
+        }
+        /* a simulated /proc: nothing pinned, so nothing could be signalled */
+        for (size_t i = 0; i < n; i++)
+                CHECK_INT(h[i].pidfd, -1);
+        {
+                _cleanup_free_ char *d = holders_describe(h, n);
+
+                CHECK_CONTAINS(d, "gpuswitchd never ends PID 1");
+                CHECK_CONTAINS(d, "gpuswitchd never ends logind");
+                CHECK(!strchr(d, '\x1b'));
+        }
+        holders_free(h, n);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+        CHECK_INT(system(cmd), 0);
+}
+
+/* Signals go through pidfds only: a holder that could not be pinned, or a
+ * protected one, is left alone; one pinned that has exited is not signalled
+ * again (its PID may belong to another process by then). */
+static void test_pidfds_only(void) {
+        int pipe_fd, status;
+        pid_t child = spawn_holder(false, &pipe_fd);
+        Holder t = { .pid = child, .pidfd = -1 };
+
+        snprintf(t.comm, sizeof t.comm, "child");
+        CHECK_INT(holders_terminate(&t, 1, 200), 0);
+        CHECK_INT(kill(child, 0), 0);            /* not pinned: not signalled */
+        CHECK_INT(holder_pin(&t, -1), 0);
+        t.protected = true;
+        CHECK_INT(holders_terminate(&t, 1, 200), 0);
+        CHECK_INT(kill(child, 0), 0);            /* protected: not signalled */
+        t.protected = false;
+        close(pipe_fd);                          /* it exits by itself */
+        CHECK_INT(waitpid(child, &status, 0), child);
+        CHECK(WIFEXITED(status));
+        /* reaped: its PID is free for anyone, the pidfd still the old process */
+        CHECK_INT(holders_terminate(&t, 1, 200), 0);
+        close(t.pidfd);
 }
 
 int main(void) {
@@ -308,6 +424,8 @@ int main(void) {
         pid_t child;
 
         test_comm_sanitized();
+        test_shared_and_protected();
+        test_pidfds_only();
 
         CHECK_INT(stat("/dev/null", &st), 0);
         node.devnum = st.st_rdev;
@@ -356,7 +474,7 @@ int main(void) {
                 x.unit[0] = 0;
                 CHECK(holder_hint(&x, buf, sizeof buf) == NULL);
         }
-        free(h);
+        holders_free(h, n);
         h = NULL;
 
         /* a device number nobody holds */
