@@ -306,6 +306,17 @@ static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error
         return query_run(q, holders_work, on_holders_done);
 }
 
+/* polkit_check_async() could not start a check: one of the caller's is
+ * under way (Busy: an interactive one may wait minutes for a password),
+ * or polkit cannot be asked. */
+static int polkit_refusal(int r, ManagedGpu *g, sd_bus_error *error) {
+        if (r == -EBUSY)
+                return sd_bus_error_set(error, GS_ERROR_BUSY,
+                                        "an authorization of yours is being asked for already: answer it (or "
+                                        "cancel it) first");
+        return log_error_errno(r, "%s: asking polkit", g->address);
+}
+
 /* What Switch carries from the request through polkit to the job. */
 typedef struct SwitchRequest {
         ManagedGpu *gpu;
@@ -433,12 +444,12 @@ static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 return -ENOMEM;
         *req = (SwitchRequest) { .gpu = g, .target = target, .flags = flags };
 
-        r = polkit_check_async(msg, (flags & SWITCH_FLAG_TERMINATE_HOLDERS) ? POLKIT_ACTION_TERMINATE_HOLDERS
+        r = polkit_check_async(m->polkit, msg, (flags & SWITCH_FLAG_TERMINATE_HOLDERS) ? POLKIT_ACTION_TERMINATE_HOLDERS
                                                                             : POLKIT_ACTION_SWITCH,
                                details, on_switch_authorized, req);
         if (r < 0) {
                 free(req);
-                return log_error_errno(r, "%s: asking polkit", g->address);
+                return polkit_refusal(r, g, error);
         }
         if (r > 0) {
                 switch_start(msg, g, target, flags);
@@ -505,10 +516,10 @@ static int method_set_default_mode(sd_bus_message *msg, void *userdata, sd_bus_e
         if (!req)
                 return -ENOMEM;
         *req = (DefaultModeRequest) { .gpu = g, .mode = mode };
-        r = polkit_check_async(msg, POLKIT_ACTION_CONFIGURE, details, on_configure_authorized, req);
+        r = polkit_check_async(m->polkit, msg, POLKIT_ACTION_CONFIGURE, details, on_configure_authorized, req);
         if (r < 0) {
                 free(req);
-                return log_error_errno(r, "%s: asking polkit", g->address);
+                return polkit_refusal(r, g, error);
         }
         if (r > 0) {
                 set_default_mode_reply(msg, g, mode);
@@ -581,6 +592,9 @@ static int gpu_object_enumerate(sd_bus *bus, const char *prefix, void *userdata,
 int bus_attach(Manager *m) {
         int r;
 
+        m->polkit = polkit_queue_new();
+        if (!m->polkit)
+                return -ENOMEM;
         r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, GPUSWITCH_MANAGER_PATH,
                                      GPUSWITCH_MANAGER_INTERFACE, manager_vtable, m);
         if (r < 0)

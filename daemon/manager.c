@@ -88,6 +88,8 @@ void manager_free(Manager *m) {
         sd_bus_slot_unref(m->gpu_slot);
         sd_bus_slot_unref(m->gpu_enumerator_slot);
         sd_bus_slot_unref(m->config_error_filter);
+        /* the checks under way answered before their bus goes */
+        polkit_queue_free(m->polkit);
         sd_event_source_disable_unref(m->config_watch);
         sd_event_source_disable_unref(m->uevent_source);
         sd_event_source_disable_unref(m->uevent_refresh);

@@ -9,6 +9,7 @@
 #include "gpu.h"
 #include "gpuswitch-bus.h"
 #include "job.h"
+#include "polkit.h"
 #include "sysfs.h"
 #include "worker.h"
 
@@ -58,6 +59,7 @@ struct Manager {
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
         Worker *workers;          /* switches and scans under way */
         unsigned n_queries;       /* Plan and ListHolders calls on a worker */
+        PolkitQueue *polkit;      /* the authorization checks under way */
         int lock_fd;              /* instance_lock(): held for the daemon's life */
         /* A config that does not parse: every call is answered with this
          * (BadConfig) until the file changes and the daemon exits. */

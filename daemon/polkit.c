@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "polkit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "util.h"
@@ -12,40 +13,82 @@
 /* A person may take a while to type a password. */
 #define POLKIT_INTERACTIVE_TIMEOUT_USEC (300ULL * 1000 * 1000)
 
-typedef struct AuthQuery {
-        unsigned n_ref;         /* one per call under way */
+typedef struct AuthQuery AuthQuery;
+
+struct PolkitQueue {
+        AuthQuery *queries;
+};
+
+struct AuthQuery {
+        PolkitQueue *queue;
+        AuthQuery *next, *prev;
         sd_bus_message *request;
         sd_bus_message *check;  /* CheckAuthorization, sent once the caller is known not to be root */
+        sd_bus_slot *call;      /* the call under way: freeing it cancels it */
+        sd_bus_slot *left;      /* the caller's NameOwnerChanged to "" */
         char *action;
         AuthCallback cb;
         void *userdata;
         bool interactive;
-} AuthQuery;
+};
 
-static void auth_query_unref(void *p) {
-        AuthQuery *q = p;
+PolkitQueue *polkit_queue_new(void) {
+        return calloc(1, sizeof(PolkitQueue));
+}
 
-        if (--q->n_ref > 0)
-                return;
+static void auth_query_free(AuthQuery *q) {
+        if (q->prev)
+                q->prev->next = q->next;
+        else if (q->queue)
+                q->queue->queries = q->next;
+        if (q->next)
+                q->next->prev = q->prev;
+        sd_bus_slot_unref(q->call);
+        sd_bus_slot_unref(q->left);
         sd_bus_message_unref(q->request);
         sd_bus_message_unref(q->check);
         free(q->action);
         free(q);
 }
 
-/* A floating slot: the query lives until the answer or until the bus goes
- * away, and the destroy callback lets go of it either way. */
-static int auth_query_call(AuthQuery *q, sd_bus_message *call, sd_bus_message_handler_t handler, uint64_t usec) {
-        sd_bus_slot *slot = NULL;
-        int r;
+/* The one way a query ends: its callback, then it is gone. */
+static void auth_query_finish(AuthQuery *q, int authorized, const sd_bus_error *error) {
+        AuthCallback cb = q->cb;
+        sd_bus_message *request = sd_bus_message_ref(q->request);
+        void *userdata = q->userdata;
 
-        r = sd_bus_call_async(sd_bus_message_get_bus(q->request), &slot, call, handler, q, usec);
-        if (r < 0)
-                return r;
-        q->n_ref++;
-        sd_bus_slot_set_destroy_callback(slot, auth_query_unref);
-        sd_bus_slot_set_floating(slot, 1);
-        sd_bus_slot_unref(slot);
+        auth_query_free(q);
+        cb(request, authorized, error, userdata);
+        sd_bus_message_unref(request);
+}
+
+void polkit_queue_free(PolkitQueue *queue) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (!queue)
+                return;
+        sd_bus_error_set(&error, SD_BUS_ERROR_ACCESS_DENIED, "gpuswitchd is stopping");
+        while (queue->queries)
+                auth_query_finish(queue->queries, 0, &error);
+        free(queue);
+}
+
+static int auth_query_call(AuthQuery *q, sd_bus_message *call, sd_bus_message_handler_t handler, uint64_t usec) {
+        q->call = sd_bus_slot_unref(q->call);
+        return sd_bus_call_async(sd_bus_message_get_bus(q->request), &q->call, call, handler, q, usec);
+}
+
+static int on_caller_left(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        AuthQuery *q = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(msg, "sss", &name, &old_owner, &new_owner) < 0 || !isempty(new_owner) ||
+            !streq_ptr(name, sd_bus_message_get_sender(q->request)))
+                return 0;
+        log_debug("polkit: %s left while its check for %s was under way: dropped", name, q->action);
+        sd_bus_error_set(&error, SD_BUS_ERROR_ACCESS_DENIED, "the caller left");
+        auth_query_finish(q, 0, &error);
         return 0;
 }
 
@@ -62,7 +105,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
                                   "not authorized for %s: polkit could not be asked (%s)", q->action,
                                   strempty(e->message));
-                q->cb(q->request, 0, &error, q->userdata);
+                auth_query_finish(q, 0, &error);
                 return 0;
         }
 
@@ -73,12 +116,12 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 log_warning_errno(r, "polkit: unexpected reply to CheckAuthorization for %s", q->action);
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
                                   "not authorized for %s: polkit's answer could not be read", q->action);
-                q->cb(q->request, 0, &error, q->userdata);
+                auth_query_finish(q, 0, &error);
                 return 0;
         }
 
         if (authorized) {
-                q->cb(q->request, 1, NULL, q->userdata);
+                auth_query_finish(q, 1, NULL);
                 return 0;
         }
         if (challenge && !q->interactive)
@@ -88,7 +131,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         else
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
                                   "not authorized for %s (polkit)", q->action);
-        q->cb(q->request, 0, &error, q->userdata);
+        auth_query_finish(q, 0, &error);
         return 0;
 }
 
@@ -104,11 +147,11 @@ static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *re
         if (r < 0) {
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
                                   "not authorized for %s: the caller's user could not be found", q->action);
-                q->cb(q->request, 0, &error, q->userdata);
+                auth_query_finish(q, 0, &error);
                 return 0;
         }
         if (uid == 0) {
-                q->cb(q->request, 1, NULL, q->userdata);
+                auth_query_finish(q, 1, NULL);
                 return 0;
         }
         r = auth_query_call(q, q->check, on_polkit_reply,
@@ -117,12 +160,12 @@ static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *re
                 log_warning_errno(r, "polkit: asking for %s", q->action);
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
                                   "not authorized for %s: polkit could not be asked", q->action);
-                q->cb(q->request, 0, &error, q->userdata);
+                auth_query_finish(q, 0, &error);
         }
         return 0;
 }
 
-int polkit_check_async(sd_bus_message *request, const char *action, const char *const *details,
+int polkit_check_async(PolkitQueue *queue, sd_bus_message *request, const char *action, const char *const *details,
                        AuthCallback cb, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *uid_call = NULL;
         sd_bus *bus = sd_bus_message_get_bus(request);
@@ -165,21 +208,39 @@ int polkit_check_async(sd_bus_message *request, const char *action, const char *
         if (r < 0)
                 return r;
 
+        for (AuthQuery *i = queue->queries; i; i = i->next)
+                if (streq(sd_bus_message_get_sender(i->request), sender))
+                        return -EBUSY;
+
         q = calloc(1, sizeof *q);
         if (!q)
                 return -ENOMEM;
-        q->n_ref = 1;
         q->request = sd_bus_message_ref(request);
         q->cb = cb;
         q->userdata = userdata;
         q->interactive = sd_bus_message_get_allow_interactive_authorization(request) > 0;
         q->action = strdup(action);
-        if (!q->action) {
-                auth_query_unref(q);
-                return -ENOMEM;
-        }
+        q->queue = queue;
+        q->next = queue->queries;
+        if (q->next)
+                q->next->prev = q;
+        queue->queries = q;
 
-        r = sd_bus_message_append(call, "us", q->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0u, "");
+        /* Before the first call: a caller that leaves before it is
+         * answered makes the bus daemon's GetConnectionUnixUser fail. */
+        r = q->action ? 0 : -ENOMEM;
+        if (r >= 0) {
+                _cleanup_free_ char *match = NULL;
+
+                /* a unique name (":1.42") has nothing to quote */
+                if (asprintf(&match, "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='%s'", sender) < 0)
+                        r = -ENOMEM;
+                else
+                        r = sd_bus_add_match_async(bus, &q->left, match, on_caller_left, NULL, q);
+        }
+        if (r >= 0)
+                r = sd_bus_message_append(call, "us", q->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0u, "");
         if (r >= 0) {
                 q->check = TAKE_PTR(call);
                 r = sd_bus_message_new_method_call(bus, &uid_call, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -189,6 +250,9 @@ int polkit_check_async(sd_bus_message *request, const char *action, const char *
                 r = sd_bus_message_append(uid_call, "s", sender);
         if (r >= 0)
                 r = auth_query_call(q, uid_call, on_caller_uid, POLKIT_TIMEOUT_USEC);
-        auth_query_unref(q);
-        return r;
+        if (r < 0) {
+                auth_query_free(q);
+                return r;
+        }
+        return 0;
 }
