@@ -11,6 +11,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "errors.h"
 #include "polkit.h"
 #include "testlib.h"
 #include "util.h"
@@ -48,10 +49,10 @@ static void on_auth(sd_bus_message *request, int ok, const sd_bus_error *error, 
 
 /* the daemon's side: a method that asks polkit, as Switch does */
 static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        int r = polkit_check_async(queue, m, "org.gpuswitch1.switch", NULL, on_auth, NULL);
+        int r = polkit_check_async(queue, m, POLKIT_ACTION_SWITCH, NULL, on_auth, NULL);
 
         if (r == -EBUSY)
-                return sd_bus_error_set(error, "org.gpuswitch1.Error.Busy", "pending already");
+                return sd_bus_error_set(error, GS_ERROR_BUSY, "pending already");
         if (r < 0)
                 return r;
         return r > 0 ? sd_bus_reply_method_return(m, NULL) : 1;
@@ -101,7 +102,7 @@ static pid_t caller(const char *address, const char *daemon_name, int calls, int
                         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
                         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-                        if (sd_bus_message_new_method_call(b, &m, daemon_name, "/test", "org.gpuswitch1.Test", "Ask") < 0)
+                        if (sd_bus_message_new_method_call(b, &m, daemon_name, "/test", "test.Polkit", "Ask") < 0)
                                 _exit(3);
                         if (i + 1 < calls) {
                                 if (sd_bus_send(b, m, NULL) < 0)
@@ -182,7 +183,7 @@ int main(void) {
         CHECK(sd_bus_request_name(polkit, "org.freedesktop.PolicyKit1", 0) > 0);
         CHECK(sd_bus_add_object_vtable(polkit, NULL, "/org/freedesktop/PolicyKit1/Authority",
                                        "org.freedesktop.PolicyKit1.Authority", polkit_vtable, NULL) >= 0);
-        CHECK(sd_bus_add_object_vtable(daemon, NULL, "/test", "org.gpuswitch1.Test", daemon_vtable, NULL) >= 0);
+        CHECK(sd_bus_add_object_vtable(daemon, NULL, "/test", "test.Polkit", daemon_vtable, NULL) >= 0);
         CHECK_INT(sd_bus_get_unique_name(daemon, &daemon_name), 0);
         queue = polkit_queue_new();
 
@@ -193,7 +194,7 @@ int main(void) {
         alice = caller(address, daemon_name, 2, alice_out[1], alice_hold[0]);
         spin_until(&never, 1500);
         read_line(alice_out[0], line, sizeof line);
-        CHECK_STR(line, "org.gpuswitch1.Error.Busy");
+        CHECK_STR(line, GS_ERROR_BUSY);
         CHECK_INT(n_held, 1);
         CHECK_INT(answered, 0);
 
