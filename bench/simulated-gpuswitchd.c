@@ -52,7 +52,6 @@ static int run(unsigned delay_ms, const char *state_dir) {
         }
         free(m->config_path);
         m->config_path = g_build_filename(state_dir, "gpuswitch.conf", NULL);
-        free(m->sysfs.fail_at);
         m->sysfs = k->sysfs;    /* never the real /sys */
 
         r = manager_discover(m);

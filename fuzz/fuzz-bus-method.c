@@ -218,8 +218,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         setenv("GPUSWITCH_STATE_DIR", state_dir, 1);
         setenv("GPUSWITCH_RUNTIME_DIR", state_dir, 1);
         setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/gpuswitch-fuzz", 1);
-        unsetenv("GPUSWITCH_SYSFS_ROOT");
-        unsetenv("GPUSWITCH_TEST_FAIL_AT");
         (void) gs_errors_register();
         atexit(cleanup);
         return 0;
@@ -364,7 +362,6 @@ static int setup_server(FakeKernel *k, int fd, bool anonymous, Manager **ret) {
         r = config_load(m->config_path, &m->config, &err);
         if (r < 0)
                 return r;
-        free(m->sysfs.fail_at);
         m->sysfs = k->sysfs;               /* never the real /sys */
         m->sysfs.write = checked_write;
         m->sysfs.load_module = checked_load;

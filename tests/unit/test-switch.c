@@ -172,12 +172,11 @@ static void test_fail_at_hook(void) {
         FakeKernel *k = fake_kernel_new();
         sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        k->sysfs.fail_at = strdup("0000:01:00.0/probe");
+        snprintf(k->fail_at, sizeof k->fail_at, "0000:01:00.0/probe");
         CHECK_INT(do_switch(k, GPU_MODE_VFIO, &e), -EIO);
         CHECK_CONTAINS(e.message, "0000:01:00.0 (drivers_probe)");
         CHECK_CONTAINS(e.message, "rolled back");
         CHECK_STR(fake_state(k), HOST_STATE);
-        free(k->sysfs.fail_at);
         sd_bus_error_free(&e);
         fake_kernel_free(k);
 }

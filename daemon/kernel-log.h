@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "sysfs.h"
+
+/* What the kernel logs from a point on (/dev/kmsg), for the message of a
+ * failed switch: the lines about one function, escaped, bounded. */
+typedef struct KernelLog KernelLog;
+
+/* From now on.  Never fails for want of the log: a kernel log that cannot
+ * be read (no Sysfs.kmsg, ProtectKernelLogs=, dmesg_restrict) is
+ * remembered, and said so in what kernel_log_about() returns. */
+int kernel_log_begin(const Sysfs *s, KernelLog **ret);
+void kernel_log_free(KernelLog *l);
+static inline void kernel_log_freep(KernelLog **l) { kernel_log_free(*l); }
+
+/* The last lines logged since kernel_log_begin() that name function,
+ * "line | line", each escaped to printable ASCII (\xNN) and the whole at
+ * most KERNEL_LOG_MAX bytes; or a sentence saying why there are none.
+ * NULL only when out of memory. */
+#define KERNEL_LOG_MAX 1024
+char *kernel_log_about(KernelLog *l, const char *function);
