@@ -92,14 +92,14 @@ int function_health_ensure(Sysfs *s, const char *function, const char *driver, K
         r = function_health_check(s, function, driver, &again);
         if (r != -EIO) {
                 if (r >= 0)
-                        log_notice("%s: on %s after the reset", function, driver);
+                        log_notice("%s: on %s at the second probe", function, driver);
                 return r;
         }
 
         logged = log ? kernel_log_about(log, function) : strdup("the kernel log was not read");
         if (!logged)
                 return -ENOMEM;
-        log_error("%s: %s after the reset and a second probe", function, again);
+        log_error("%s: %s at the second probe too", function, again);
         if (asprintf(ret_message,
                      "%s would not come up on %s: probed: %s; %s%s; probed again: %s; %s",
                      function, driver, problem, strempty(unbound), reset, again, logged) < 0)

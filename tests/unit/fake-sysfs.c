@@ -88,7 +88,7 @@ static int link_driver(FakeKernel *k, const char *addr, const char *driver) {
                 return -ENODEV;
         if (streq(k->refuse_driver, driver) && (!k->refuse_device[0] || streq(k->refuse_device, addr)))
                 return 0;       /* its probe() failed: the device stays unbound */
-        if (k->flaky_probes > 0 && streq(k->flaky_device, addr)) {
+        if (k->flaky_probes > 0 && streq(k->flaky_device, addr) && !streq(driver, "vfio-pci")) {
                 k->flaky_probes--;
                 fake_kmsg(k, "%s %s: probe with driver %s failed with error -5", driver, addr, driver);
                 return 0;

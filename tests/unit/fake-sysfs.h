@@ -19,7 +19,8 @@ typedef struct FakeKernel {
         int fail_errno;
         char refuse_driver[32];     /* this driver's probe binds nothing ... */
         char refuse_device[16];     /* ... on this function ("" = every one) */
-        char flaky_device[16];      /* the next flaky_probes probes (of any driver) on this function fail */
+        char flaky_device[16];      /* the next flaky_probes probes of a host driver (not vfio-pci) on
+                                       this function fail, and say so in the kernel log */
         int flaky_probes;
         char fail_at[64];           /* "0000:01:00.2/probe": that write (override, unbind, probe, bind) of
                                        that function fails with EIO, as if the kernel refused it */
