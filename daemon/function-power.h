@@ -10,10 +10,13 @@
 typedef struct PowerHold PowerHold;
 
 int power_hold_new(PowerHold **ret);
-/* Holds one function.  A function without power/control (no runtime PM)
- * needs nothing; one already "on" is left alone and not written back.
- * -errno when the write is refused. */
+/* Holds one function.  A function without power/control needs nothing;
+ * one already "on" is not written.  -errno when the write is refused. */
 int power_hold(PowerHold *h, Sysfs *s, const char *function);
-/* Gives every held function its setting back, last first, and frees h.  A
+/* Holds again the functions whose driver let go of the hold since
+ * (vfio-pci's probe allows runtime PM): before a rollback unbinds them. */
+void power_hold_renew(PowerHold *h, Sysfs *s);
+/* Gives every held function the setting it had, last first, where it
+ * differs now (ours, or a driver's bound in the meantime), and frees h.  A
  * refused write is logged: the switch is over, it changes nothing of it. */
 void power_hold_release(PowerHold *h, Sysfs *s);

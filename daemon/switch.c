@@ -343,6 +343,7 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, sd_bus_error *error) {
         }
 
         /* Roll back in reverse order, every function we touched. */
+        power_hold_renew(power, s);
         r_restore = restore_functions(s, saved, failed + 1, &left, &n_left);
         power_hold_release(power, s);
         if (r_restore < 0)

@@ -81,6 +81,15 @@ static bool have_driver(FakeKernel *k, const char *driver) {
         return access(p, F_OK) == 0;
 }
 
+/* A driver's own runtime PM policy, where the function has it. */
+static void set_control(FakeKernel *k, const char *addr, const char *value) {
+        char p[PATH_MAX];
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/power/control", addr);
+        if (access(p, F_OK) == 0)
+                put(p, value);
+}
+
 static int link_driver(FakeKernel *k, const char *addr, const char *driver) {
         char p[PATH_MAX], target[PATH_MAX];
 
@@ -97,6 +106,9 @@ static int link_driver(FakeKernel *k, const char *addr, const char *driver) {
         snprintf(target, sizeof target, "../../../bus/pci/drivers/%s", driver);
         if (symlink(target, p) < 0)
                 die(p);
+        /* as vfio-pci's probe: pm_runtime_allow() */
+        if (streq(driver, "vfio-pci"))
+                set_control(k, addr, "auto");
         return 0;
 }
 
@@ -350,7 +362,12 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
                 if (!streq(fake_driver(k, value), drv))
                         return -ENODEV;
                 pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver", value);
-                return unlink(p) < 0 ? -errno : 0;
+                if (unlink(p) < 0)
+                        return -errno;
+                /* as vfio-pci's remove: pm_runtime_forbid() */
+                if (streq(drv, "vfio-pci"))
+                        set_control(k, value, "on");
+                return 0;
         }
         if (match(rel, "bus/pci/drivers/", "/bind", drv, sizeof drv)) {
                 suspendable_check(k, value);
