@@ -12,7 +12,8 @@ that the scripts of one boot (guest-init.sh) each start from the same state.
 What is put back, in this order:
   1. processes: every process started since the snapshot ends (the units
      started since then are stopped, under systemd); the nvidia stand-in's
-     pin is released first, so that no unbind stays blocked in its remove();
+     pin is released first, so that no unbind stays blocked in its remove(),
+     and its fail_probe cleared;
   2. the sanitizer's reports of a daemon that ended without its script
      reading them, printed as failures of that script;
   3. mounts made since, unmounted;
@@ -49,6 +50,7 @@ RUN_TREES = ["run/systemd/system", "run/gpuswitch"]
 IGNORED = ("var/log", "var/lib/systemd", "var/cache", "var/tmp/systemd-private-")
 PCI = "/sys/bus/pci"
 PIN = "/sys/module/gpuswitch_test/parameters/pin"
+FAIL_PROBE = "/sys/module/gpuswitch_test/parameters/fail_probe"
 
 def testvm_marker():
     """The marker of the test VM's kernel command line, as testvm-guard.sh says."""
@@ -153,6 +155,9 @@ def strangers():
 def end_processes():
     if os.path.exists(PIN):
         write(PIN, "0")
+    # the stand-in probes again when its function is put back (step 4)
+    if os.path.exists(FAIL_PROBE):
+        write(FAIL_PROBE, "0")
     if systemd:
         base = set(load("units"))
         extra = sorted(active_units() - base)
