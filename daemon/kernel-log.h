@@ -7,9 +7,10 @@
  * failed switch: the lines about one function, escaped, bounded. */
 typedef struct KernelLog KernelLog;
 
-/* From now on.  Never fails for want of the log: a kernel log that cannot
- * be read (no Sysfs.kmsg, ProtectKernelLogs=, dmesg_restrict) is
- * remembered, and said so in what kernel_log_about() returns. */
+/* From now on.  Never fails for want of the log: where /dev/kmsg cannot be
+ * read (no Sysfs.kmsg, the unit's ProtectKernelLogs=, dmesg_restrict) the
+ * journal's kernel lines are read instead when Sysfs.kmsg_journal says so;
+ * failing that, kernel_log_about() says why there are none. */
 int kernel_log_begin(const Sysfs *s, KernelLog **ret);
 void kernel_log_free(KernelLog *l);
 static inline void kernel_log_freep(KernelLog **l) { kernel_log_free(*l); }

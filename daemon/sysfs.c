@@ -14,6 +14,7 @@ void sysfs_init(Sysfs *s) {
                 .root = "/sys",
                 .proc_root = "/proc",
                 .kmsg = "/dev/kmsg",
+                .kmsg_journal = true,
         };
 }
 

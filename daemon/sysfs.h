@@ -21,6 +21,7 @@ struct Sysfs {
         SysfsProgressFunc progress;
         void *progress_userdata;
         const char *kmsg;          /* "/dev/kmsg", what the kernel logged during a switch; NULL: not read */
+        bool kmsg_journal;         /* where kmsg cannot be read: the journal's kernel lines */
 };
 
 /* The daemon's view: /sys, /proc and /dev/kmsg with plain writes.  It has

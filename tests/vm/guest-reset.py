@@ -18,7 +18,8 @@ What is put back, in this order:
      reading them, printed as failures of that script;
   3. mounts made since, unmounted;
   4. PCI: every device's driver_override and driver as they were (the
-     kernel sequence: driver_override, unbind, drivers_probe);
+     kernel sequence: driver_override, unbind, drivers_probe), then its
+     power/control;
   5. kernel modules loaded since (vfio-pci, ...) unloaded, unloaded ones
      loaded again;
   6. files: every path of the root overlay that differs from the snapshot
@@ -286,6 +287,22 @@ def restore_pci():
         raise RuntimeError("device nodes not back 10 s after the probe: " + " ".join(missing))
 
 
+def pci_power():
+    """Each PCI device's power/control ("on", "auto"): drivers change it (vfio-pci
+    allows runtime PM), and so do the daemon and the tests."""
+    return {d: read(f"{PCI}/devices/{d}/power/control") for d in sorted(os.listdir(f"{PCI}/devices"))
+            if os.path.exists(f"{PCI}/devices/{d}/power/control")}
+
+
+def restore_pci_power():
+    now = pci_power()
+    for line in load("pci-power"):
+        dev, control = line.split(" ", 1)
+        if dev in now and now[dev] != control:
+            write(f"{PCI}/devices/{dev}/power/control", control)
+            log(f"{dev}: power/control {control}, was {now[dev]}")
+
+
 def pci_nodes():
     """Each PCI device's DRM and sound devices, as DEVICE/drm/cardN, DEVICE/sound/cardN/controlCN."""
     out = []
@@ -515,6 +532,7 @@ def snapshot():
     save("mounts", [f"{p} {t}" for p, t in mounts()])
     save("pci", [f"{d} {drv} {o}" for d, (drv, o) in pci_state().items()])
     save("pci-nodes", pci_nodes())
+    save("pci-power", [f"{d} {c}" for d, c in pci_power().items()])
     save("modules", modules())
     if systemd:
         save("units", active_units())
@@ -525,6 +543,7 @@ def restore():
     sanitizer_reports()
     undo_mounts()
     restore_pci()
+    restore_pci_power()
     restore_modules(os.environ.get("VMTEST_TESTMOD"))
     restore_services(restore_files())
     save("pids", [str(p) for p in pids()])

@@ -34,16 +34,17 @@ echo "power/control before: $before"
 echo 1 > $PARAMS/pin
 $CTL vfio >/tmp/sw.out 2>&1 & sw=$!
 during=""
+held_on() { echo "$during" | grep -q "$EDU=on" && echo "$during" | grep -q "$HDA=on"; }
 for i in $(seq 50); do
         during=$(controls)
-        [ "$(control "$EDU")" = on ] && [ "$(control "$HDA")" = on ] && break
+        held_on && break
         sleep 0.1
 done
 kill -0 $sw 2>/dev/null && held=1 || held=0
 echo 0 > $PARAMS/pin
 wait $sw; rc=$?
 echo "power/control during the switch: $during"
-[ $held = 1 ] && [ "$(control "$EDU")" ] && echo "$during" | grep -q "$EDU=on" && echo "$during" | grep -q "$HDA=on" \
+[ $held = 1 ] && held_on \
         && result power-held-on-during-switch PASS "$during" || result power-held-on-during-switch FAIL "held=$held $during"
 [ $rc = 0 ] && all_on vfio-pci && result switched-to-vfio PASS || result switched-to-vfio FAIL "rc=$rc $(cat /tmp/sw.out) $(state)"
 [ "$(controls)" = "$before" ] && result power-given-back-after-vfio PASS "$(controls)" \
