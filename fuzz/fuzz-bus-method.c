@@ -172,8 +172,8 @@ static bool split_name(const char *rel, const char *prefix, const char *suffix, 
 static SysfsWriteFunc kernel_write;
 static SysfsLoadFunc kernel_load;
 
-/* Every sysfs write the daemon makes: only the kernel sequence, only on the
- * GPU's own functions. */
+/* Every sysfs write the daemon makes: only the kernel sequence (with the
+ * power hold and the reset), only on the GPU's own functions. */
 static int checked_write(Sysfs *s, const char *path, const char *value) {
         size_t rl = strlen(s->root);
         const char *rel = path + rl + 1;
@@ -189,6 +189,10 @@ static int checked_write(Sysfs *s, const char *path, const char *value) {
                 ok = pci_driver_name_is_valid(name) && is_gpu_function(value);
         else if (streq(rel, "bus/pci/drivers_probe"))
                 ok = is_gpu_function(value);
+        else if (split_name(rel, "bus/pci/devices/", "/power/control", name, sizeof name))
+                ok = is_gpu_function(name) && (streq(value, "on") || streq(value, "auto"));
+        else if (split_name(rel, "bus/pci/devices/", "/reset", name, sizeof name))
+                ok = is_gpu_function(name) && streq(value, "1");
         if (!ok)
                 FAIL("a sysfs write that is not the GPU's: %s <- '%s'", rel, value);
         return kernel_write(s, path, value);
