@@ -14,7 +14,9 @@
  * drivers_probe sleeps WRITE_DELAY_MS (default 20, what the guest's
  * kernel takes per write) on the switch's thread.  The fake tree is made
  * in $TMPDIR; state and config go to $GPUSWITCH_STATE_DIR and
- * $GPUSWITCH_RUNTIME_DIR, which must be set; nothing else is written. */
+ * $GPUSWITCH_RUNTIME_DIR, which must be set; nothing else is written.
+ * $GPUSWITCH_TEST_FAIL_AT=FUNCTION/STEP (steps override, unbind, probe,
+ * bind) makes that write of the simulated kernel fail with EIO. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -43,6 +45,9 @@ static int run(unsigned delay_ms, const char *state_dir) {
         int r;
 
         k->write_delay_ms = delay_ms;
+        /* the fault injection the installed daemon does not have */
+        if (!isempty(getenv("GPUSWITCH_TEST_FAIL_AT")))
+                snprintf(k->fail_at, sizeof k->fail_at, "%s", getenv("GPUSWITCH_TEST_FAIL_AT"));
         r = manager_new(&m);
         if (r < 0)
                 return log_error_errno(r, "setting up");
@@ -53,7 +58,6 @@ static int run(unsigned delay_ms, const char *state_dir) {
         }
         free(m->config_path);
         m->config_path = g_build_filename(state_dir, "gpuswitch.conf", NULL);
-        free(m->sysfs.fail_at);
         m->sysfs = k->sysfs;    /* never the real /sys */
 
         r = manager_discover(m);

@@ -41,7 +41,7 @@ int manager_new(Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->lock_fd = -1;
-        sysfs_init_from_env(&m->sysfs);
+        sysfs_init(&m->sysfs);
         m->config_path = strdup(GPUSWITCH_CONFIG_FILE);
         if (!m->config_path)
                 return -ENOMEM;
@@ -104,7 +104,6 @@ void manager_free(Manager *m) {
         config_free(m->config);
         free(m->config_path);
         free(m->config_error);
-        free(m->sysfs.fail_at);
         closep(&m->lock_fd);
         free(m);
 }

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "function-health.h"
+#include "function-power.h"
+#include "kernel-log.h"
 #include "util.h"
 
 /* What a function looked like before we touched it. */
@@ -100,7 +103,8 @@ static int move_to_driver(Sysfs *s, const PlanStep *st, const char **failed_step
         return 0;
 }
 
-static int move_to_host(Sysfs *s, const PlanStep *st, const char **failed_step) {
+/* detail: a message of the health check's, when that is what failed. */
+static int move_to_host(Sysfs *s, const PlanStep *st, KernelLog *log, const char **failed_step, char **detail) {
         const PciFunction *f = st->function;
         const char *fn = f->address;
         _cleanup_free_ char *now = NULL;
@@ -142,22 +146,23 @@ static int move_to_host(Sysfs *s, const PlanStep *st, const char **failed_step) 
                 r = unbind_verified(s, fn, now);
                 if (r < 0)
                         return r;
-                free(now);
-                now = NULL;
-        }
-        if (st->to && !now) {
                 *failed_step = "bind";
                 r = sysfs_bind(s, fn, st->to);
                 if (r < 0)
-                        return log_error_errno(r, "%s: binding to %s", fn, st->to);
-                r = read_driver_now(s, fn, &now);
+                        log_warning_errno(r, "%s: binding to %s", fn, st->to);
+        }
+        if (st->to) {
+                /* bound, in D0, and up: else one reset and one more probe */
+                *failed_step = "health check";
+                r = function_health_ensure(s, fn, st->to, log, detail);
                 if (r < 0)
                         return r;
+                log_info("%s: vfio-pci -> %s", fn, st->to);
+                return 0;
         }
         *failed_step = "verify";
-        if (st->to ? !streq_ptr(now, st->to) : streq_ptr(now, VFIO_PCI_DRIVER))
-                return log_error_errno(EIO, "%s: after drivers_probe the function is on %s, not %s",
-                                       fn, now ? now : "no driver", st->to ? st->to : "no driver");
+        if (streq_ptr(now, VFIO_PCI_DRIVER))
+                return log_error_errno(EIO, "%s: after drivers_probe the function is still on vfio-pci", fn);
         log_info("%s: vfio-pci -> %s", fn, now ? now : "(unbound)");
         return 0;
 }
@@ -232,9 +237,35 @@ static int restore_functions(Sysfs *s, const Saved *saved, size_t n, char **left
         return 0;
 }
 
+/* Holds awake the functions that saved[] marks as touched.  On failure,
+ * error says nothing was changed. */
+static int hold_awake(Sysfs *s, const char *gpu, const Saved *saved, size_t n, PowerHold **ret,
+                      SwitchStep step, SwitchError *error) {
+        PowerHold *h = NULL;
+        int r;
+
+        r = power_hold_new(&h);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                if (!saved[i].touched)
+                        continue;
+                r = power_hold(h, s, saved[i].function->address);
+                if (r < 0) {
+                        power_hold_release(h, s);
+                        return switch_error_set(error, SWITCH_ERROR_FAILED, step, saved[i].function->address, r,
+                                                "%s: cannot keep %s awake (power/control): %s; nothing was changed",
+                                                gpu, saved[i].function->address, strerror(-r));
+                }
+        }
+        *ret = h;
+        return 0;
+}
+
 int switch_restore(Sysfs *s, const Gpu *original, SwitchError *error) {
         _cleanup_free_ Saved *saved = calloc(original->n_functions, sizeof *saved);
         _cleanup_free_ char *left = NULL;
+        PowerHold *power = NULL;
         size_t n_left;
         int r;
 
@@ -242,7 +273,11 @@ int switch_restore(Sysfs *s, const Gpu *original, SwitchError *error) {
                 return -ENOMEM;
         for (size_t i = 0; i < original->n_functions; i++)
                 saved[i] = (Saved) { .function = &original->functions[i], .touched = true };
+        r = hold_awake(s, original->address, saved, original->n_functions, &power, SWITCH_STEP_RESTORE, error);
+        if (r < 0)
+                return r;
         r = restore_functions(s, saved, original->n_functions, &left, &n_left);
+        power_hold_release(power, s);
         if (r < 0)
                 return r;
         if (n_left > 0)
@@ -255,7 +290,9 @@ int switch_restore(Sysfs *s, const Gpu *original, SwitchError *error) {
 int switch_run(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
         const SwitchTargetInfo *target = switch_target_info(p->target);
         _cleanup_free_ Saved *saved = NULL;
-        _cleanup_free_ char *left = NULL;
+        _cleanup_free_ char *left = NULL, *detail = NULL;
+        _cleanup_(kernel_log_freep) KernelLog *log = NULL;
+        PowerHold *power = NULL;
         const char *failed_step = NULL;
         size_t failed = SIZE_MAX, n_left;
         int r = 0, r_restore;
@@ -274,25 +311,40 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
         saved = calloc(p->n_steps, sizeof *saved);
         if (!saved)
                 return -ENOMEM;
+        for (size_t i = 0; i < p->n_steps; i++)
+                saved[i] = (Saved) { .function = p->steps[i].function, .touched = p->steps[i].action == PLAN_MOVE };
+
+        /* Awake until the end, the rollback included. */
+        r = hold_awake(s, g->address, saved, p->n_steps, &power, SWITCH_STEP_REBIND, error);
+        if (r < 0)
+                return r;
+        r = kernel_log_begin(s, &log);
+        if (r < 0) {
+                power_hold_release(power, s);
+                return r;
+        }
 
         for (size_t i = 0; i < p->n_steps; i++) {
                 const PlanStep *st = &p->steps[i];
 
-                saved[i].function = st->function;
-                if (st->action != PLAN_MOVE)
+                if (!saved[i].touched)
                         continue;
-                saved[i].touched = true;
-                r = target->driver ? move_to_driver(s, st, &failed_step) : move_to_host(s, st, &failed_step);
+                r = target->driver ? move_to_driver(s, st, &failed_step)
+                                   : move_to_host(s, st, log, &failed_step, &detail);
                 if (r < 0) {
                         failed = i;
                         break;
                 }
         }
-        if (failed == SIZE_MAX)
+        if (failed == SIZE_MAX) {
+                power_hold_release(power, s);
                 return 0;
+        }
 
         /* Roll back in reverse order, every function we touched. */
+        power_hold_renew(power, s);
         r_restore = restore_functions(s, saved, failed + 1, &left, &n_left);
+        power_hold_release(power, s);
         if (r_restore < 0)
                 return r_restore;
 
@@ -302,11 +354,11 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
                                         "switching %s to %s failed at %s (%s): %s; rolled back, every function "
                                         "is on the driver it had",
                                         g->address, target->name, p->steps[failed].function->address,
-                                        failed_step, strerror(-r));
+                                        failed_step, detail ? detail : strerror(-r));
         return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_REBIND, p->steps[failed].function->address,
                                 r,
                                 "switching %s to %s failed at %s (%s): %s; rollback incomplete, %s not "
                                 "back on the original driver: the GPU is mixed",
                                 g->address, target->name, p->steps[failed].function->address, failed_step,
-                                strerror(-r), left);
+                                detail ? detail : strerror(-r), left);
 }

@@ -9,26 +9,17 @@
 #include "pci-address.h"
 #include "util.h"
 
-void sysfs_init_from_env(Sysfs *s) {
-        const char *root = getenv("GPUSWITCH_SYSFS_ROOT");
-        const char *fail = getenv("GPUSWITCH_TEST_FAIL_AT");
-
+void sysfs_init(Sysfs *s) {
         *s = (Sysfs) {
-                .root = isempty(root) ? "/sys" : root,
+                .root = "/sys",
                 .proc_root = "/proc",
-                .fail_at = isempty(fail) ? NULL : strdup(fail),
+                .kmsg = "/dev/kmsg",
+                .kmsg_journal = true,
         };
 }
 
-/* step: "override", "unbind" or "probe", the names GPUSWITCH_TEST_FAIL_AT uses. */
+/* step: "override", "unbind", "probe", "bind" or the attribute's name, for Step. */
 static int sysfs_write(Sysfs *s, const char *function, const char *step, const char *path, const char *value) {
-        if (s->fail_at) {
-                size_t lf = strlen(function);
-
-                if (strncmp(s->fail_at, function, lf) == 0 && s->fail_at[lf] == '/' &&
-                    streq(s->fail_at + lf + 1, step))
-                        return -EIO;
-        }
         if (s->progress)
                 s->progress(function, step, path, s->progress_userdata);
         if (s->write)
@@ -78,6 +69,14 @@ int sysfs_bind(Sysfs *s, const char *function, const char *driver) {
         if (!p)
                 return -ENOMEM;
         return sysfs_write(s, function, "bind", p, function);
+}
+
+int sysfs_write_attr(Sysfs *s, const char *function, const char *attr, const char *value) {
+        _cleanup_free_ char *p = sysfs_function_path(s, function, attr);
+
+        if (!p)
+                return -ENOMEM;
+        return sysfs_write(s, function, attr, p, value);
 }
 
 int sysfs_load_module(Sysfs *s, const char *module) {

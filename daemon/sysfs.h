@@ -20,15 +20,14 @@ struct Sysfs {
         void *userdata;
         SysfsProgressFunc progress;
         void *progress_userdata;
-        /* Test hook: "0000:01:00.2/probe" makes that step of that function
-         * (override, unbind or probe) fail with -EIO, as if the kernel had
-         * refused the write. */
-        char *fail_at;
+        const char *kmsg;          /* "/dev/kmsg", what the kernel logged during a switch; NULL: not read */
+        bool kmsg_journal;         /* where kmsg cannot be read: the journal's kernel lines */
 };
 
-/* The daemon's view: /sys (or $GPUSWITCH_SYSFS_ROOT for tests), with the
- * fault-injection hook from $GPUSWITCH_TEST_FAIL_AT. */
-void sysfs_init_from_env(Sysfs *s);
+/* The daemon's view: /sys, /proc and /dev/kmsg with plain writes.  It has
+ * no other: a simulated kernel (the unit tests, bench/) sets up a Sysfs of
+ * its own, with its write hook. */
+void sysfs_init(Sysfs *s);
 
 /* "a/b/c/d" into a new string; b, c, d may be NULL. */
 char *sysfs_path_join(const char *a, const char *b, const char *c, const char *d);
@@ -50,6 +49,9 @@ int sysfs_unbind(Sysfs *s, const char *function, const char *driver);
 int sysfs_drivers_probe(Sysfs *s, const char *function);
 /* Binds to one named driver: drivers/DRIVER/bind. */
 int sysfs_bind(Sysfs *s, const char *function, const char *driver);
+/* Any other attribute of a function ("power/control", "reset"), through
+ * the same write hook. */
+int sysfs_write_attr(Sysfs *s, const char *function, const char *attr, const char *value);
 
 /* Whether DRIVER is registered with the PCI bus (its module is loaded). */
 bool sysfs_have_driver(const Sysfs *s, const char *driver);

@@ -173,8 +173,8 @@ static bool split_name(const char *rel, const char *prefix, const char *suffix, 
 static SysfsWriteFunc kernel_write;
 static SysfsLoadFunc kernel_load;
 
-/* Every sysfs write the daemon makes: only the kernel sequence, only on the
- * GPU's own functions. */
+/* Every sysfs write the daemon makes: only the kernel sequence (with the
+ * power hold and the reset), only on the GPU's own functions. */
 static int checked_write(Sysfs *s, const char *path, const char *value) {
         size_t rl = strlen(s->root);
         const char *rel = path + rl + 1;
@@ -190,6 +190,10 @@ static int checked_write(Sysfs *s, const char *path, const char *value) {
                 ok = pci_driver_name_is_valid(name) && is_gpu_function(value);
         else if (streq(rel, "bus/pci/drivers_probe"))
                 ok = is_gpu_function(value);
+        else if (split_name(rel, "bus/pci/devices/", "/power/control", name, sizeof name))
+                ok = is_gpu_function(name) && (streq(value, "on") || streq(value, "auto"));
+        else if (split_name(rel, "bus/pci/devices/", "/reset", name, sizeof name))
+                ok = is_gpu_function(name) && streq(value, "1");
         if (!ok)
                 FAIL("a sysfs write that is not the GPU's: %s <- '%s'", rel, value);
         return kernel_write(s, path, value);
@@ -219,8 +223,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         setenv("GPUSWITCH_STATE_DIR", state_dir, 1);
         setenv("GPUSWITCH_RUNTIME_DIR", state_dir, 1);
         setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/gpuswitch-fuzz", 1);
-        unsetenv("GPUSWITCH_SYSFS_ROOT");
-        unsetenv("GPUSWITCH_TEST_FAIL_AT");
         (void) gs_errors_register();
         atexit(cleanup);
         return 0;
@@ -365,7 +367,6 @@ static int setup_server(FakeKernel *k, int fd, bool anonymous, Manager **ret) {
         r = config_load(m->config_path, &m->config, &err);
         if (r < 0)
                 return r;
-        free(m->sysfs.fail_at);
         m->sysfs = k->sysfs;               /* never the real /sys */
         m->sysfs.write = checked_write;
         m->sysfs.load_module = checked_load;

@@ -81,6 +81,15 @@ static bool have_driver(FakeKernel *k, const char *driver) {
         return access(p, F_OK) == 0;
 }
 
+/* A driver's own runtime PM policy, where the function has it. */
+static void set_control(FakeKernel *k, const char *addr, const char *value) {
+        char p[PATH_MAX];
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/power/control", addr);
+        if (access(p, F_OK) == 0)
+                put(p, value);
+}
+
 static int link_driver(FakeKernel *k, const char *addr, const char *driver) {
         char p[PATH_MAX], target[PATH_MAX];
 
@@ -88,10 +97,18 @@ static int link_driver(FakeKernel *k, const char *addr, const char *driver) {
                 return -ENODEV;
         if (streq(k->refuse_driver, driver) && (!k->refuse_device[0] || streq(k->refuse_device, addr)))
                 return 0;       /* its probe() failed: the device stays unbound */
+        if (k->flaky_probes > 0 && streq(k->flaky_device, addr) && !streq(driver, "vfio-pci")) {
+                k->flaky_probes--;
+                fake_kmsg(k, "%s %s: probe with driver %s failed with error -5", driver, addr, driver);
+                return 0;
+        }
         pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver", addr);
         snprintf(target, sizeof target, "../../../bus/pci/drivers/%s", driver);
         if (symlink(target, p) < 0)
                 die(p);
+        /* as vfio-pci's probe: pm_runtime_allow() */
+        if (streq(driver, "vfio-pci"))
+                set_control(k, addr, "auto");
         return 0;
 }
 
@@ -131,6 +148,12 @@ void fake_add_function(FakeKernel *k, const char *addr, unsigned class_code, uns
         ATTR("native_driver", "%s\n", native ? native : "");
         if ((class_code >> 16) == 0x03)
                 ATTR("boot_vga", "%d\n", boot_vga ? 1 : 0);
+        ATTR("power_state", "D0\n");
+        ATTR("reset_method", "flr\n");
+        ATTR("reset", "%s", "");
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/power", addr);
+        mkdir_p(p);
+        ATTR("power/control", "auto\n");
 #undef ATTR
         pathf(k, p, sizeof p, "bus/pci/devices");
         mkdir_p(p);
@@ -159,6 +182,43 @@ void fake_put_attr(FakeKernel *k, const char *addr, const char *attr, const char
 
         pathf(k, p, sizeof p, "devices/pci0000:00/%s/%s", addr, attr);
         put(p, value);
+}
+
+const char *fake_attr(FakeKernel *k, const char *addr, const char *attr) {
+        static char buf[4][64];
+        static int i;
+        char p[PATH_MAX];
+        char *b = buf[i++ % 4];
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/%s", addr, attr);
+        if (get(p, b, 64) < 0)
+                return "?";
+        return b;
+}
+
+void fake_remove_attr(FakeKernel *k, const char *addr, const char *attr) {
+        char p[PATH_MAX];
+
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/%s", addr, attr);
+        if (unlink(p) < 0)
+                die(p);
+}
+
+void fake_kmsg(FakeKernel *k, const char *fmt, ...) {
+        char p[PATH_MAX], text[512];
+        va_list ap;
+        FILE *f;
+
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        pathf(k, p, sizeof p, "kmsg");
+        f = fopen(p, "ae");
+        if (!f)
+                die(p);
+        fprintf(f, "3,%d,%d,-;%s\n SUBSYSTEM=pci\n", k->n_kmsg, k->n_kmsg * 1000, text);
+        k->n_kmsg++;
+        fclose(f);
 }
 
 const char *fake_driver(FakeKernel *k, const char *addr) {
@@ -214,6 +274,34 @@ static bool match(const char *rel, const char *prefix, const char *suffix, char 
         return true;
 }
 
+/* A function that could be runtime-suspended while the kernel works on it. */
+static void suspendable_check(FakeKernel *k, const char *addr) {
+        if (!streq(fake_attr(k, addr, "power/control"), "on"))
+                k->n_while_suspendable++;
+}
+
+/* k->fail_at names this write: "ADDR/STEP". */
+static bool fail_at(FakeKernel *k, const char *rel, const char *value) {
+        char addr[64], drv[64], want[128];
+        const char *fn = value, *step;
+
+        if (!k->fail_at[0])
+                return false;
+        if (match(rel, "bus/pci/devices/", "/driver_override", addr, sizeof addr)) {
+                fn = addr;
+                step = "override";
+        } else if (match(rel, "bus/pci/drivers/", "/unbind", drv, sizeof drv))
+                step = "unbind";
+        else if (match(rel, "bus/pci/drivers/", "/bind", drv, sizeof drv))
+                step = "bind";
+        else if (streq(rel, "bus/pci/drivers_probe"))
+                step = "probe";
+        else
+                return false;
+        snprintf(want, sizeof want, "%s/%s", fn, step);
+        return streq(want, k->fail_at);
+}
+
 /* The simulated kernel: paths are taken apart relative to the root. */
 static int fake_write(Sysfs *s, const char *path, const char *value) {
         FakeKernel *k = s->userdata;
@@ -225,11 +313,33 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
                 abort();        /* a write outside the fake tree: never */
         rel = path + rl + 1;
 
+        if (match(rel, "bus/pci/devices/", "/power/control", addr, sizeof addr)) {
+                k->n_power_writes++;
+                if (k->power_write_fails)
+                        return -EIO;
+                if (!streq(value, "on") && !streq(value, "auto"))
+                        return -EINVAL;
+                fake_put_attr(k, addr, "power/control", value);
+                return 0;
+        }
+        if (match(rel, "bus/pci/devices/", "/reset", addr, sizeof addr)) {
+                suspendable_check(k, addr);
+                k->n_resets++;
+                if (!streq(value, "1"))
+                        return -EINVAL;
+                /* a reset brings the function to D0 */
+                fake_put_attr(k, addr, "power_state", "D0\n");
+                fake_kmsg(k, "pci %s: resetting", addr);
+                return 0;
+        }
+
         k->n_writes++;
         if (k->n_log < ELEMENTSOF(k->log))
                 snprintf(k->log[k->n_log++], sizeof k->log[0], "%s %s", rel, value);
         if (k->fail_write && k->n_writes == k->fail_write)
                 return -k->fail_errno;
+        if (fail_at(k, rel, value))
+                return -EIO;
         if (k->write_delay_ms > 0 && !strstr(rel, "/driver_override")) {
                 struct timespec t = { k->write_delay_ms / 1000, (long) (k->write_delay_ms % 1000) * 1000000L };
 
@@ -248,12 +358,19 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
                 return 0;
         }
         if (match(rel, "bus/pci/drivers/", "/unbind", drv, sizeof drv)) {
+                suspendable_check(k, value);
                 if (!streq(fake_driver(k, value), drv))
                         return -ENODEV;
                 pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver", value);
-                return unlink(p) < 0 ? -errno : 0;
+                if (unlink(p) < 0)
+                        return -errno;
+                /* as vfio-pci's remove: pm_runtime_forbid() */
+                if (streq(drv, "vfio-pci"))
+                        set_control(k, value, "on");
+                return 0;
         }
         if (match(rel, "bus/pci/drivers/", "/bind", drv, sizeof drv)) {
+                suspendable_check(k, value);
                 if (*fake_driver(k, value))
                         return -EBUSY;
                 snprintf(override, sizeof override, "%s", fake_override(k, value));
@@ -269,6 +386,7 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
                 pathf(k, p, sizeof p, "devices/pci0000:00/%s/native_driver", value);
                 if (get(p, native, sizeof native) < 0)
                         return -ENODEV;
+                suspendable_check(k, value);
                 if (*fake_driver(k, value))
                         return 0;
                 snprintf(override, sizeof override, "%s", fake_override(k, value));
@@ -302,8 +420,10 @@ FakeKernel *fake_kernel_new(void) {
         snprintf(k->root, sizeof k->root, "%s/gpuswitch-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         if (!mkdtemp(k->root))
                 die("mkdtemp");
+        snprintf(k->kmsg, sizeof k->kmsg, "%s/kmsg", k->root);
         k->sysfs = (Sysfs) {
                 .root = k->root,
+                .kmsg = k->kmsg,
                 .write = fake_write,
                 .load_module = fake_load_module,
                 .userdata = k,
@@ -318,6 +438,7 @@ FakeKernel *fake_kernel_new(void) {
                 mkdir_p(d);
         }
         put(p, "");
+        put(k->kmsg, "");
 
         fake_add_function(k, "0000:00:05.0", 0x060400, 0x1b36, 0x000c, "pcieport", 5, false);
         fake_add_function(k, "0000:01:00.0", 0x030000, 0x1234, 0x1111, "bochs-drm", 5, false);

@@ -35,7 +35,6 @@ static void *server_thread(void *p) {
                 r = config_parse(conf, strlen(conf), "test", &m->config, &err);
         if (r < 0)
                 goto out;
-        free(m->sysfs.fail_at);
         m->sysfs = srv->kernel->sysfs;      /* never the real /sys */
         r = manager_discover(m);
         if (r >= 0)

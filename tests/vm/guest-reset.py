@@ -12,12 +12,14 @@ that the scripts of one boot (guest-init.sh) each start from the same state.
 What is put back, in this order:
   1. processes: every process started since the snapshot ends (the units
      started since then are stopped, under systemd); the nvidia stand-in's
-     pin is released first, so that no unbind stays blocked in its remove();
+     pin is released first, so that no unbind stays blocked in its remove(),
+     and its fail_probe cleared;
   2. the sanitizer's reports of a daemon that ended without its script
      reading them, printed as failures of that script;
   3. mounts made since, unmounted;
   4. PCI: every device's driver_override and driver as they were (the
-     kernel sequence: driver_override, unbind, drivers_probe);
+     kernel sequence: driver_override, unbind, drivers_probe), then its
+     power/control;
   5. kernel modules loaded since (vfio-pci, ...) unloaded, unloaded ones
      loaded again;
   6. files: every path of the root overlay that differs from the snapshot
@@ -49,6 +51,7 @@ RUN_TREES = ["run/systemd/system", "run/gpuswitch"]
 IGNORED = ("var/log", "var/lib/systemd", "var/cache", "var/tmp/systemd-private-")
 PCI = "/sys/bus/pci"
 PIN = "/sys/module/gpuswitch_test/parameters/pin"
+FAIL_PROBE = "/sys/module/gpuswitch_test/parameters/fail_probe"
 
 def testvm_marker():
     """The marker of the test VM's kernel command line, as testvm-guard.sh says."""
@@ -153,6 +156,9 @@ def strangers():
 def end_processes():
     if os.path.exists(PIN):
         write(PIN, "0")
+    # the stand-in probes again when its function is put back (step 4)
+    if os.path.exists(FAIL_PROBE):
+        write(FAIL_PROBE, "0")
     if systemd:
         base = set(load("units"))
         extra = sorted(active_units() - base)
@@ -279,6 +285,22 @@ def restore_pci():
     missing = [n for n in nodes if not os.path.exists(f"{PCI}/devices/{n}")]
     if missing:
         raise RuntimeError("device nodes not back 10 s after the probe: " + " ".join(missing))
+
+
+def pci_power():
+    """Each PCI device's power/control ("on", "auto"): drivers change it (vfio-pci
+    allows runtime PM), and so do the daemon and the tests."""
+    return {d: read(f"{PCI}/devices/{d}/power/control") for d in sorted(os.listdir(f"{PCI}/devices"))
+            if os.path.exists(f"{PCI}/devices/{d}/power/control")}
+
+
+def restore_pci_power():
+    now = pci_power()
+    for line in load("pci-power"):
+        dev, control = line.split(" ", 1)
+        if dev in now and now[dev] != control:
+            write(f"{PCI}/devices/{dev}/power/control", control)
+            log(f"{dev}: power/control {control}, was {now[dev]}")
 
 
 def pci_nodes():
@@ -510,6 +532,7 @@ def snapshot():
     save("mounts", [f"{p} {t}" for p, t in mounts()])
     save("pci", [f"{d} {drv} {o}" for d, (drv, o) in pci_state().items()])
     save("pci-nodes", pci_nodes())
+    save("pci-power", [f"{d} {c}" for d, c in pci_power().items()])
     save("modules", modules())
     if systemd:
         save("units", active_units())
@@ -520,6 +543,7 @@ def restore():
     sanitizer_reports()
     undo_mounts()
     restore_pci()
+    restore_pci_power()
     restore_modules(os.environ.get("VMTEST_TESTMOD"))
     restore_services(restore_files())
     save("pids", [str(p) for p in pids()])

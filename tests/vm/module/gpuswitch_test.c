@@ -12,6 +12,11 @@
  * The "pin" parameter adds a user that no process shows (as nvidia's usage
  * count also counts users inside the kernel): with pin=1 an unbind blocks
  * although no holder can be found.
+ *
+ * The "fail_probe" parameter makes the next N probes fail with -EIO, as a
+ * GPU that does not come up (nvidia's RmInitAdapter failing): 1 fails once
+ * and then works, a large N always fails.  The tests use it in place of
+ * fault injection in the daemon.
  */
 #include <linux/atomic.h>
 #include <linux/fs.h>
@@ -39,6 +44,32 @@ static const struct kernel_param_ops pin_ops = {
 };
 module_param_cb(pin, &pin_ops, &pin, 0644);
 MODULE_PARM_DESC(pin, "1: an invisible user holds every device (remove() waits)");
+
+static atomic_t fail_probe = ATOMIC_INIT(0);
+
+static int fail_probe_set(const char *val, const struct kernel_param *kp)
+{
+	int n, r = kstrtoint(val, 0, &n);
+
+	if (r)
+		return r;
+	if (n < 0)
+		return -EINVAL;
+	atomic_set(&fail_probe, n);
+	return 0;
+}
+
+static int fail_probe_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(&fail_probe));
+}
+
+static const struct kernel_param_ops fail_probe_ops = {
+	.set = fail_probe_set,
+	.get = fail_probe_get,
+};
+module_param_cb(fail_probe, &fail_probe_ops, NULL, 0644);
+MODULE_PARM_DESC(fail_probe, "N: the next N probes fail with -EIO (1: once, then they work)");
 
 struct gst_dev {
 	struct miscdevice misc;
@@ -78,6 +109,17 @@ static int gst_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct gst_dev *d;
 	int r;
+
+	/* taken one at a time: N failures, whatever probes run at once */
+	if (atomic_add_unless(&fail_probe, -1, 0)) {
+		dev_warn(&pdev->dev, "gpuswitch_test: probe fails as asked (fail_probe, %d left)\n",
+			 atomic_read(&fail_probe));
+		return -EIO;
+	}
+	/* as a real driver does: the function comes to D0 (power_state) */
+	r = pcim_enable_device(pdev);
+	if (r)
+		return r;
 
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
 	if (!d)
