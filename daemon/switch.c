@@ -7,6 +7,8 @@
 #include "function-health.h"
 #include "function-power.h"
 #include "kernel-log.h"
+#include "nvidia-unbind-lock.h"
+#include "nvidia.h"
 #include "util.h"
 
 /* What a function looked like before we touched it. */
@@ -287,6 +289,47 @@ int switch_restore(Sysfs *s, const Gpu *original, SwitchError *error) {
         return 0;
 }
 
+static bool leaves_nvidia(const PlanStep *st) {
+        return st->action == PLAN_MOVE && streq_ptr(st->from, "nvidia");
+}
+
+static void release_unbind_locks(Sysfs *s, const Plan *p) {
+        for (size_t i = 0; i < p->n_steps; i++)
+                if (leaves_nvidia(&p->steps[i]))
+                        nvidia_unbind_lock_release(s, p->steps[i].function->address);
+}
+
+/* NVIDIA's unbindLock for each function that leaves nvidia, before any
+ * function is unbound: a client no process scan sees (nvidia-drm's console
+ * with modeset=1, nvidia-uvm, persistence mode) would make its unbind wait
+ * forever, with the functions before it moved already. */
+static int take_unbind_locks(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
+        for (size_t i = 0; i < p->n_steps; i++) {
+                const char *fn = p->steps[i].function->address;
+                int r;
+
+                if (!leaves_nvidia(&p->steps[i]))
+                        continue;
+                r = nvidia_unbind_lock_take(s, fn);
+                if (r >= 0 || r == -ENOENT)
+                        continue;
+                release_unbind_locks(s, p);
+                if (r == -EBUSY)
+                        return switch_error_set(error, SWITCH_ERROR_IN_USE, SWITCH_STEP_REBIND, fn, EBUSY,
+                                                "%s: NVIDIA's unbindLock for %s could not be taken: a client of the "
+                                                "driver still has the GPU open, one no process shows: nvidia_drm "
+                                                "with modeset=1 (the console or a compositor on this GPU), "
+                                                "nvidia-uvm (unloaded with 'modprobe -r nvidia_uvm' once no CUDA "
+                                                "program runs) or persistence mode ('nvidia-smi -pm 0', or stop "
+                                                "nvidia-persistenced); nothing was changed%s",
+                                                g->address, fn, nvidia_modeset_note(s, g));
+                return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_REBIND, fn, r,
+                                        "%s: taking NVIDIA's unbindLock for %s: %s; nothing was changed", g->address,
+                                        fn, strerror(-r));
+        }
+        return 0;
+}
+
 int switch_run(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
         const SwitchTargetInfo *target = switch_target_info(p->target);
         _cleanup_free_ Saved *saved = NULL;
@@ -319,6 +362,8 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
         if (r < 0)
                 return r;
         r = kernel_log_begin(s, &log);
+        if (r >= 0)
+                r = take_unbind_locks(s, g, p, error);
         if (r < 0) {
                 power_hold_release(power, s);
                 return r;
@@ -342,6 +387,7 @@ int switch_run(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
         }
 
         /* Roll back in reverse order, every function we touched. */
+        release_unbind_locks(s, p);
         power_hold_renew(power, s);
         r_restore = restore_functions(s, saved, failed + 1, &left, &n_left);
         power_hold_release(power, s);

@@ -71,6 +71,10 @@ int sysfs_bind(Sysfs *s, const char *function, const char *driver) {
         return sysfs_write(s, function, "bind", p, function);
 }
 
+int sysfs_write_path(Sysfs *s, const char *function, const char *step, const char *path, const char *value) {
+        return sysfs_write(s, function, step, path, value);
+}
+
 int sysfs_write_attr(Sysfs *s, const char *function, const char *attr, const char *value) {
         _cleanup_free_ char *p = sysfs_function_path(s, function, attr);
 

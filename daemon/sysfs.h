@@ -52,6 +52,9 @@ int sysfs_bind(Sysfs *s, const char *function, const char *driver);
 /* Any other attribute of a function ("power/control", "reset"), through
  * the same write hook. */
 int sysfs_write_attr(Sysfs *s, const char *function, const char *attr, const char *value);
+/* Any other file of the kernel's that belongs to a function (a driver's
+ * /proc entry): step names it for the progress hook. */
+int sysfs_write_path(Sysfs *s, const char *function, const char *step, const char *path, const char *value);
 
 /* Whether DRIVER is registered with the PCI bus (its module is loaded). */
 bool sysfs_have_driver(const Sysfs *s, const char *driver);

@@ -333,6 +333,16 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
                 return 0;
         }
 
+        /* nvidia's unbindLock: taken only with no client left */
+        if (match(rel, "proc/driver/nvidia/gpus/", "/unbindLock", addr, sizeof addr)) {
+                if (k->n_log < ELEMENTSOF(k->log))
+                        snprintf(k->log[k->n_log++], sizeof k->log[0], "%s %s", rel, value);
+                if (!streq(value, "1") && !streq(value, "0"))
+                        return -EINVAL;
+                put(path, streq(value, "1") && k->nvidia_clients == 0 ? "1" : "0");
+                return 0;
+        }
+
         k->n_writes++;
         if (k->n_log < ELEMENTSOF(k->log))
                 snprintf(k->log[k->n_log++], sizeof k->log[0], "%s %s", rel, value);
@@ -364,6 +374,11 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
                 pathf(k, p, sizeof p, "devices/pci0000:00/%s/driver", value);
                 if (unlink(p) < 0)
                         return -errno;
+                /* nvidia's /proc entry goes with the device */
+                if (streq(drv, "nvidia")) {
+                        pathf(k, p, sizeof p, "proc/driver/nvidia/gpus/%s/unbindLock", value);
+                        (void) unlink(p);
+                }
                 /* as vfio-pci's remove: pm_runtime_forbid() */
                 if (streq(drv, "vfio-pci"))
                         set_control(k, value, "on");

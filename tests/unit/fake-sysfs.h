@@ -29,6 +29,7 @@ typedef struct FakeKernel {
         int n_power_writes;
         bool power_write_fails;
         int n_resets;
+        int nvidia_clients;         /* open clients of nvidia (in-kernel ones too): its unbindLock is not given */
         int n_while_suspendable;    /* unbinds, binds, probes and resets of a function whose
                                        power/control was not "on" */
         bool load_fails;

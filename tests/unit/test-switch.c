@@ -431,6 +431,79 @@ static void test_health_check(void) {
         fake_kernel_free(k);
 }
 
+static bool log_has(const FakeKernel *k, const char *entry, size_t *at) {
+        for (size_t i = 0; i < k->n_log; i++)
+                if (strstr(k->log[i], entry)) {
+                        if (at)
+                                *at = i;
+                        return true;
+                }
+        return false;
+}
+
+/* NVIDIA's unbindLock: taken before the first unbind of a switch off
+ * nvidia; not given (a client inside the kernel), the switch is refused
+ * with nothing changed; a later failure releases it. */
+static void test_unbind_lock(void) {
+        const char *const nvidia[3] = { "nvidia", "snd_hda_intel", "xhci_hcd" };
+        FakeKernel *k = fake_kernel_new();
+        SwitchError e = SWITCH_ERROR_INIT;
+        char proc[512], gpus[600], lock[700], before[256];
+        size_t taken = 0, unbound = 0;
+
+        snprintf(proc, sizeof proc, "%s/proc", k->root);
+        snprintf(gpus, sizeof gpus, "%s/driver/nvidia/gpus/0000:01:00.0", proc);
+        snprintf(lock, sizeof lock, "%s/unbindLock", gpus);
+        k->sysfs.proc_root = proc;
+        fake_add_driver(k, "nvidia");
+        fake_put_attr(k, gpu_fns[0], "native_driver", "nvidia\n");
+        CHECK_INT(g_mkdir_with_parents(gpus, 0755), 0);
+        CHECK_INT(do_switch_to(k, SWITCH_TARGET_VFIO, nvidia, &e), 0);
+        CHECK_INT(do_switch_to(k, SWITCH_TARGET_HOST, nvidia, &e), 0);
+        CHECK_STR(fake_driver(k, gpu_fns[0]), "nvidia");
+        snprintf(before, sizeof before, "%s", fake_state(k));
+
+        /* an in-kernel client: refused before any unbind */
+        CHECK(g_file_set_contents(lock, "0\n", -1, NULL));
+        k->nvidia_clients = 1;
+        k->n_log = 0;
+        CHECK_INT(do_switch_to(k, SWITCH_TARGET_VFIO, nvidia, &e), -EBUSY);
+        CHECK_INT(e.kind, SWITCH_ERROR_IN_USE);
+        CHECK_CONTAINS(e.message, "unbindLock for 0000:01:00.0 could not be taken");
+        CHECK_CONTAINS(e.message, "nothing was changed");
+        CHECK_STR(fake_state(k), before);
+        CHECK(!log_has(k, "/unbind ", NULL));
+        switch_error_done(&e);
+
+        /* taken, then a later write fails: released on the rollback */
+        k->nvidia_clients = 0;
+        k->n_log = 0;
+        k->n_writes = 0;
+        k->fail_write = 2;
+        CHECK_INT(do_switch_to(k, SWITCH_TARGET_VFIO, nvidia, &e), -EIO);
+        CHECK_STR(fake_state(k), before);
+        CHECK(log_has(k, "unbindLock 1", NULL) && log_has(k, "unbindLock 0", NULL));
+        CHECK_STR(fake_attr(k, gpu_fns[0], "driver_override"), "(null)");
+        {
+                g_autofree char *v = NULL;
+
+                CHECK(g_file_get_contents(lock, &v, NULL, NULL));
+                CHECK_STR(v, "0");
+        }
+        switch_error_done(&e);
+
+        /* given: taken before the first unbind, gone with the device */
+        k->fail_write = 0;
+        k->n_log = 0;
+        CHECK_INT(do_switch_to(k, SWITCH_TARGET_VFIO, nvidia, &e), 0);
+        CHECK(log_has(k, "unbindLock 1", &taken) && log_has(k, "/unbind ", &unbound) && taken < unbound);
+        CHECK(!log_has(k, "unbindLock 0", NULL));
+        CHECK_STR(fake_driver(k, gpu_fns[0]), "vfio-pci");
+        CHECK(access(lock, F_OK) < 0);
+        switch_error_done(&e);
+        fake_kernel_free(k);
+}
+
 /* The kernel's lines about a function, logged since the switch began:
  * escaped to printable ASCII and bounded, the last ones kept. */
 static void test_kernel_log(void) {
@@ -480,6 +553,7 @@ int main(void) {
         test_probe_binds_nothing();
         test_rollback_incomplete();
         test_fail_at_hook();
+        test_unbind_lock();
         test_power_held_and_given_back();
         test_probe_fails_once();
         test_probe_fails_always();
