@@ -144,6 +144,8 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
          * file), and misc devices (the test VM's stand-in for nvidia). */
         static const struct { const char *dir; int depth; } classes[] = {
                 { "drm", 0 }, { "sound", 1 }, { "misc", 0 },
+                /* a VM's VFIO device node through iommufd (vfio-dev/vfioN) */
+                { "vfio-dev", 0 },
         };
         int r;
 
@@ -255,6 +257,34 @@ static void read_cgroup(int pid_fd, Holder *h) {
         }
 }
 
+/* A QEMU process's guest, as "-name guest=NAME,..." or "-name NAME" on its
+ * command line (libvirt passes the domain's name so): NAME, cut at the
+ * first ',', only its printable ASCII kept (it goes into messages). */
+static void read_vm_name(int pid_fd, char *vm, size_t len) {
+        _cleanup_close_ int fd = openat(pid_fd, "cmdline", O_RDONLY | O_CLOEXEC);
+        char buf[4096];
+        ssize_t k = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        size_t n = 0;
+
+        vm[0] = 0;
+        if (k <= 0)
+                return;
+        buf[k] = 0;
+        for (const char *a = buf; a < buf + k; a += strlen(a) + 1) {
+                const char *v;
+
+                if (!streq(a, "-name") || a + strlen(a) + 1 >= buf + k)
+                        continue;
+                v = a + strlen(a) + 1;
+                if (strncmp(v, "guest=", 6) == 0)
+                        v += 6;
+                for (; *v && *v != ',' && n + 1 < len; v++)
+                        vm[n++] = (*v > 0x20 && *v < 0x7f && *v != '\'' && *v != '"') ? *v : '?';
+                vm[n] = 0;
+                return;
+        }
+}
+
 /* A process names itself (prctl PR_SET_NAME) with any bytes; its name goes
  * out in bus replies, which must be valid UTF-8 or are not sent at all, and
  * onto terminals: what is not UTF-8, and control characters, become '?'. */
@@ -321,6 +351,8 @@ static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, 
         snprintf(h->node, sizeof h->node, "%s", node);
         read_cgroup(pid_fd, h);
         h->flatpak = faccessat(pid_fd, "root/.flatpak-info", F_OK, 0) == 0;
+        if (strncmp(comm, "qemu-system", 11) == 0 || strncmp(comm, "qemu-kvm", 8) == 0)
+                read_vm_name(pid_fd, h->vm, sizeof h->vm);
         h->protected = h->protected || pid == 1 || pid == getpid() || streq(h->unit, "systemd-logind.service");
         if (pin)
                 (void) holder_pin(h, pid_fd);
@@ -583,6 +615,11 @@ const char *holder_hint(const Holder *h, char *buf, size_t len) {
                        "the session that uses this GPU, or keep the desktop off it; gpuswitchd never ends logind";
         if (h->protected)
                 return "gpuswitchd never ends this process";
+        if (h->vm[0]) {
+                snprintf(buf, len, "the virtual machine %s uses the GPU: shut it down first ('virsh shutdown %s' "
+                         "for a libvirt domain)", h->vm, h->vm);
+                return buf;
+        }
         if (h->flatpak)
                 return "a flatpak app: its org.freedesktop.Platform.GL.nvidia runtime opens the GPU; "
                        "'flatpak mask org.freedesktop.Platform.GL.nvidia*' keeps flatpak apps off it";

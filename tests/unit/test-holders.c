@@ -363,7 +363,28 @@ static void test_shared_and_protected(void) {
         fake_process(root, 14, true, false, "0::/system.slice/a.service/sub\n");
         fake_process(root, 15, true, false, "0::/system.slice/bad\xff.service\n");
 
+        /* a VM, as libvirt starts it */
+        fake_process(root, 16, true, false, "0::/machine.slice/machine-qemu\\x2d1\\x2dwin10.scope/libvirt/emulator\n");
+        snprintf(cmd, sizeof cmd, "%s/16/comm", root);
+        CHECK_INT(put_file(cmd, "qemu-system-x86\n"), 0);
+        snprintf(cmd, sizeof cmd, "%s/16/cmdline", root);
+        {
+                static const char cmdline[] = "/usr/bin/qemu-system-x86_64\0-name\0guest=win10,debug-threads=on\0-S\0";
+                FILE *cf = fopen(cmd, "we");
+
+                CHECK(cf && fwrite(cmdline, 1, sizeof cmdline - 1, cf) == sizeof cmdline - 1);
+                if (cf)
+                        fclose(cf);
+        }
+
         CHECK_INT(holders_scan(root, nodes, 2, &h, &n), 0);
+        x = find_holder(h, n, 16, "nvidia1");
+        CHECK(x && streq(x->vm, "win10"));
+        if (x) {
+                char buf[256];
+
+                CHECK_CONTAINS(holder_hint(x, buf, sizeof buf), "'virsh shutdown win10'");
+        }
         CHECK(find_holder(h, n, 10, "nvidia1") && find_holder(h, n, 10, "nvidiactl"));
         CHECK(!find_holder(h, n, 11, "nvidiactl"));
         x = find_holder(h, n, 1, "nvidia1");
@@ -513,10 +534,14 @@ int main(void) {
                 fake_put_attr(k, "0000:01:00.0", "drm/renderD128/dev", "226:128\n");
                 fake_put_attr(k, "0000:01:00.1", "sound/card0/dev", "116:1\n");
                 fake_put_attr(k, "0000:01:00.1", "sound/card0/controlC0/dev", "116:2\n");
+                /* a VM's iommufd device node */
+                snprintf(p, sizeof p, "mkdir -p %s/devices/pci0000:00/0000:01:00.2/vfio-dev/vfio0", k->root);
+                CHECK_INT(system(p), 0);
+                fake_put_attr(k, "0000:01:00.2", "vfio-dev/vfio0/dev", "511:0\n");
                 CHECK_INT(pci_address_parse("0000:01:00", &slot), 0);
                 CHECK_INT(gpu_read(&k->sysfs, &slot, &g), 0);
                 CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes, &nn), 0);
-                CHECK_INT(nn, 4);
+                CHECK_INT(nn, 5);
                 for (size_t i = 0; i < nn; i++) {
                         if (streq(nodes[i].name, "card0") && major(nodes[i].devnum) == 226)
                                 CHECK_INT(minor(nodes[i].devnum), 0);
@@ -524,6 +549,8 @@ int main(void) {
                                 CHECK_INT(minor(nodes[i].devnum), 128);
                         if (streq(nodes[i].name, "controlC0"))
                                 CHECK_INT(nodes[i].devnum, makedev(116, 2));
+                        if (streq(nodes[i].name, "vfio0"))
+                                CHECK_INT(nodes[i].devnum, makedev(511, 0));
                 }
                 free(nodes);
                 nodes = NULL;
