@@ -55,7 +55,7 @@ static int run(unsigned delay_ms, const char *state_dir) {
         free(m->sysfs.fail_at);
         m->sysfs = k->sysfs;    /* never the real /sys */
 
-        r = manager_discover(m);
+        r = manager_discover(m, NULL);
         if (r < 0)
                 return log_error_errno(r, "finding the simulated GPU");
         if (m->n_gpus != 1)

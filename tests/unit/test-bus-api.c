@@ -36,7 +36,7 @@ static void *server_thread(void *p) {
                 goto out;
         free(m->sysfs.fail_at);
         m->sysfs = srv->kernel->sysfs;      /* never the real /sys */
-        r = manager_discover(m);
+        r = manager_discover(m, NULL);
         if (r >= 0)
                 r = sd_bus_new(&m->bus);
         if (r >= 0)

@@ -396,7 +396,7 @@ int main(void) {
                 fake_put_attr(k, "0000:01:00.1", "sound/card0/dev", "116:1\n");
                 fake_put_attr(k, "0000:01:00.1", "sound/card0/controlC0/dev", "116:2\n");
                 CHECK_INT(pci_address_parse("0000:01:00", &slot), 0);
-                CHECK_INT(gpu_read(&k->sysfs, &slot, &g), 0);
+                CHECK_INT(gpu_read(&k->sysfs, &slot, NULL, 0, &g), 0);
                 CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes, &nn), 0);
                 CHECK_INT(nn, 4);
                 for (size_t i = 0; i < nn; i++) {
