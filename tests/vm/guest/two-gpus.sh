@@ -127,7 +127,12 @@ both_gpus "Companions=$USB2"
 restart_daemon
 run $CTL status "$SLOT2"
 expect_rc companion-status 0
-has companion-in-functions "$USB2"
+has companion-in-status "^ *$USB2 +USB \\(companion\\) +xhci_hcd +xhci_hcd"
+run $CTL --json status "$SLOT2"
+python3 -c 'import json, sys
+f = {x["address"]: x for x in json.loads(sys.argv[1])["functions"]}
+sys.exit(0 if f[sys.argv[2]]["companion"] and not f[sys.argv[3]]["companion"] else 1)' "$OUT" "$USB2" "$VGA2" \
+        && result companion-in-status-json PASS || result companion-in-status-json FAIL "$OUT"
 run busctl --system get-property org.gpuswitch1 "$OBJ2" org.gpuswitch1.Gpu Functions
 has companion-functions-property "\"$USB2\" \"0x0c0330\" \"xhci_hcd\" \"xhci_hcd\""
 run $CTL plan vfio "$SLOT2"
