@@ -98,11 +98,10 @@ int gpus_check_companions(const Sysfs *s, const Config *c, const PciAddress *slo
                                 }
                         if (sysfs_read_hex(s, addr, "class", &class) < 0)
                                 continue;
-                        if ((class >> 16) == PCI_CLASS_BRIDGE_BASE) {
+                        if ((class >> 16) == PCI_CLASS_BRIDGE_BASE)
                                 return fail(error_message, config_error_message(
                                         c, gc, "Companions", "%s is a bridge (class 0x%06lx): bridges stay on their "
                                         "driver, which VFIO allows; name the devices below it", addr, class));
-                        }
                 }
         }
         return 0;

@@ -105,6 +105,10 @@ all_original && second_original && result no-key-nothing-moved PASS \
 run $CTL --json vfio "$SLOT2"
 echo "$OUT" | grep -q '"org.gpuswitch1.Error.GroupNotViable"' && result no-key-group-not-viable PASS \
         || result no-key-group-not-viable FAIL "$OUT"
+# doctor makes the daemon's check, in the same words
+run $CTL doctor
+has no-key-doctor "^FAIL +IOMMU group \\($SLOT2\\) +not viable: .*add Companions=$USB2 to \\[Gpu $SLOT2\\]"
+has no-key-doctor-first-viable "^ok +IOMMU group \\($SLOT\\) +viable"
 
 # ---- the first one moves alone -----------------------------------------------------------
 run $CTL vfio "$SLOT"
@@ -130,9 +134,11 @@ expect_rc companion-status 0
 has companion-in-status "^ *$USB2 +USB \\(companion\\) +xhci_hcd +xhci_hcd"
 run $CTL --json status "$SLOT2"
 python3 -c 'import json, sys
-f = {x["address"]: x for x in json.loads(sys.argv[1])["functions"]}
+f = {x["address"]: x for x in json.loads(sys.argv[1])["gpus"][0]["functions"]}
 sys.exit(0 if f[sys.argv[2]]["companion"] and not f[sys.argv[3]]["companion"] else 1)' "$OUT" "$USB2" "$VGA2" \
         && result companion-in-status-json PASS || result companion-in-status-json FAIL "$OUT"
+run $CTL doctor
+has companion-doctor-viable "^ok +IOMMU group \\($SLOT2\\) +viable: group $G2"
 run busctl --system get-property org.gpuswitch1 "$OBJ2" org.gpuswitch1.Gpu Functions
 has companion-functions-property "\"$USB2\" \"0x0c0330\" \"xhci_hcd\" \"xhci_hcd\""
 run $CTL plan vfio "$SLOT2"
@@ -171,6 +177,8 @@ run $CTL status
 t1=$(date +%s%N)
 expect_rc bridge-companion-fails 1
 has bridge-companion-message "gpuswitch.conf: \\[Gpu $SLOT2\\]: Companions: $BRIDGE is a bridge"
+run $CTL doctor
+has bridge-companion-doctor "^FAIL +Configuration +/etc/gpuswitch/gpuswitch.conf: \\[Gpu $SLOT2\\]: Companions: $BRIDGE is a bridge"
 (( (t1 - t0) / 1000000 < 5000 )) && result bridge-companion-fast PASS "$(( (t1 - t0) / 1000000 )) ms" \
         || result bridge-companion-fast FAIL "$(( (t1 - t0) / 1000000 )) ms"
 run /usr/libexec/gpuswitchd --check-config
