@@ -159,6 +159,15 @@ run $CTL host "$SLOT2"
 expect_rc companion-to-host 0
 second_original && all_original && result companion-comes-back PASS \
         || result companion-comes-back FAIL "$(state2) | $(state)"
+# someone else unbinds the companion: the uevent of a function outside the
+# slot refreshes the GPU too (Mode mixed), and again when it is bound back
+echo "$USB2" > "/sys/bus/pci/devices/$USB2/driver/unbind"
+for i in $(seq 30); do [ "$(mode_of "$OBJ2")" = mixed ] && break; sleep 0.1; done
+[ "$(mode_of "$OBJ2")" = mixed ] && result companion-uevent-unbind PASS || result companion-uevent-unbind FAIL "$(mode_of "$OBJ2")"
+echo "$USB2" > /sys/bus/pci/drivers_probe
+for i in $(seq 30); do [ "$(mode_of "$OBJ2")" = host ] && break; sleep 0.1; done
+[ "$(mode_of "$OBJ2")" = host ] && [ "$(drv "$USB2")" = xhci_hcd ] && result companion-uevent-bind PASS \
+        || result companion-uevent-bind FAIL "$(mode_of "$OBJ2") $(drv "$USB2")"
 # the first one still moves alone
 run $CTL vfio "$SLOT"
 expect_rc first-with-companions-config 0
