@@ -60,7 +60,7 @@ static int run(unsigned delay_ms, const char *state_dir) {
         m->config_path = g_build_filename(state_dir, "gpuswitch.conf", NULL);
         m->sysfs = k->sysfs;    /* never the real /sys */
 
-        r = manager_discover(m);
+        r = manager_discover(m, NULL);
         if (r < 0)
                 return log_error_errno(r, "finding the simulated GPU");
         if (m->n_gpus != 1)

@@ -293,6 +293,17 @@ Check *doctor_check_config(const char *root, Config **ret) {
                 return check_set(c, VERDICT_SKIPPED, NULL, "%s cannot be read here (%s): run doctor as root to "
                                  "check it", CONFIG_FILE, strerror(errno));
         r = config_load(path, &config, &error_message);
+        if (r >= 0) {
+                _cleanup_(root_sysfs_done) RootSysfs rs = {};
+                _cleanup_free_ PciAddress *slots = NULL;
+                size_t n = 0;
+
+                /* the daemon's rules that need sysfs (Companions=) */
+                root_sysfs_init(&rs, root);
+                if (gpus_to_manage(&rs.sysfs, config, &slots, &n) >= 0 &&
+                    gpus_check_companions(&rs.sysfs, config, slots, n, &error_message) < 0)
+                        r = -EINVAL;
+        }
         if (r < 0)
                 /* word for word what gpuswitchd says, and why it does not start */
                 return check_set(c, VERDICT_FAIL, "correct it (gpuswitch.conf(5) lists every key and value), check "
@@ -322,10 +333,10 @@ int doctor_gpu_read(const char *root, const char *address, const Config *config,
         if (r < 0)
                 return r;
         root_sysfs_init(&rs, root);
-        r = gpu_read(&rs.sysfs, &slot, &g);
+        gc = config ? config_find_gpu(config, &slot) : NULL;
+        r = gpu_read(&rs.sysfs, &slot, gc ? gc->companions : NULL, gc ? gc->n_companions : 0, &g);
         if (r < 0)
                 return r;
-        gc = config ? config_find_gpu(config, &slot) : NULL;
         for (size_t i = 0; i < g->n_functions; i++) {
                 PciFunction *f = &g->functions[i];
 
@@ -402,7 +413,8 @@ Check *doctor_check_group(const char *root, const Gpu *gpu) {
         if (r == -EXDEV)
                 return check_set(c, VERDICT_FAIL, "a VM takes the whole group: put the card in a slot with an IOMMU "
                                  "group of its own, or take that device off its driver (unbind it, or give it to "
-                                 "vfio-pci too); the ACS override patch only hides the sharing",
+                                 "vfio-pci too, with the GPU: Companions=); the ACS override patch only hides the "
+                                 "sharing",
                                  "not viable: %s", error.message);
         if (r < 0)
                 return check_set(c, VERDICT_FAIL, "see 'gpuswitchctl status'", "IOMMU group %s cannot be read: %s",

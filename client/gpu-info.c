@@ -152,6 +152,14 @@ static const char *mode_color(const char *mode) {
         return ansi_yellow();
 }
 
+/* A function outside the GPU's slot is one of its companions
+ * (Companions= in gpuswitch.conf). */
+static bool function_is_companion(const GpuInfo *g, const FunctionInfo *f) {
+        size_t n = g->address ? strlen(g->address) : 0;
+
+        return f->address && n > 0 && !(strncmp(f->address, g->address, n) == 0 && f->address[n] == '.');
+}
+
 void gpu_info_print(const GpuInfo *g) {
         g_autoptr(Table) t = table_new(4, "FUNCTION", "CLASS", "DRIVER", "HOST DRIVER");
         g_autoptr(GString) groups = g_string_new(NULL);
@@ -171,8 +179,9 @@ void gpu_info_print(const GpuInfo *g) {
                 const FunctionInfo *f = &g->functions[i];
                 unsigned long class_code;
                 const char *cls = pci_class_parse(f->class_code, &class_code) >= 0 ? pci_class_name(class_code) : f->class_code;
+                g_autofree char *marked = function_is_companion(g, f) ? g_strdup_printf("%s (companion)", cls) : NULL;
 
-                table_add_row(t, f->address, cls, f->driver, f->host_driver);
+                table_add_row(t, f->address, marked ? marked : cls, f->driver, f->host_driver);
         }
         table_print(t, stdout);
 }
@@ -213,6 +222,8 @@ void gpu_info_to_json(const GpuInfo *g, JsonOut *o) {
                              pci_class_parse(f->class_code, &class_code) >= 0 ? pci_class_name(class_code) : NULL);
                 add_nullable(o, "driver", f->driver);
                 add_nullable(o, "host_driver", f->host_driver);
+                json_out_member(o, "companion");
+                json_out_bool(o, function_is_companion(g, f));
                 json_out_end_object(o);
         }
         json_out_end_array(o);

@@ -555,6 +555,25 @@ static bool have_controlling_tty(void) {
         return true;
 }
 
+/* With several GPUs managed and none named, the daemon's error lists them
+ * (address, mode, name); the command again with the first one's address
+ * goes under it, as an example of what to type. */
+static void hint_name_gpu(sd_bus *bus, int n_args, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *object, *address, *name, *mode;
+
+        if (sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE,
+                               "ListGpus", &error, &reply, NULL) < 0 ||
+            sd_bus_message_enter_container(reply, 'a', "(osss)") < 0 ||
+            sd_bus_message_read(reply, "(osss)", &object, &address, &name, &mode) <= 0)
+                return;
+        fputs("For example: gpuswitchctl", stderr);
+        for (int i = 0; i < n_args; i++)
+                fprintf(stderr, " %s", args[i]);
+        fprintf(stderr, " %s\n", address);
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         char gpu[PCI_SLOT_STRLEN];
@@ -609,6 +628,8 @@ static int run(int argc, char *argv[]) {
         }
         r = verb->run(bus, n_args, argv + (optind < argc ? optind : argc - 1), gpu);
         polkit_agent_close();
+        if (r == GS_EXIT_NO_SUCH_GPU && !*gpu && !arg_json && !arg_quiet && optind < argc)
+                hint_name_gpu(bus, n_args, argv + optind);
         return r;
 }
 

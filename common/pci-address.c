@@ -81,6 +81,10 @@ bool pci_address_same_slot(const PciAddress *a, const PciAddress *b) {
         return a->domain == b->domain && a->bus == b->bus && a->slot == b->slot;
 }
 
+bool pci_address_equal(const PciAddress *a, const PciAddress *b) {
+        return pci_address_same_slot(a, b) && a->function == b->function;
+}
+
 bool pci_driver_name_is_valid(const char *name) {
         size_t len;
 

@@ -30,6 +30,8 @@ void pci_address_format_slot(const PciAddress *a, char buf[static PCI_SLOT_STRLE
 void pci_address_format_function(const PciAddress *a, char buf[static PCI_FUNCTION_STRLEN]);
 
 bool pci_address_same_slot(const PciAddress *a, const PciAddress *b);
+/* The same slot, and the same function (or both the whole slot). */
+bool pci_address_equal(const PciAddress *a, const PciAddress *b);
 
 /* A PCI driver or kernel module name as it may appear in a sysfs path
  * (bus/pci/drivers/NAME/bind, module/NAME): 1 to 64 of [A-Za-z0-9_.:-],

@@ -14,7 +14,9 @@ void config_free(Config *c) {
         for (size_t i = 0; i < c->n_sections; i++) {
                 free(c->sections[i].host_driver);
                 g_strfreev(c->sections[i].stop_services);
+                free(c->sections[i].companions);
         }
+        free(c->origin);
         free(c->sections);
         free(c->gpus);
         free(c);
@@ -131,11 +133,73 @@ static int parse_daemon(GKeyFile *kf, const char *origin, Config *c, char **erro
         return 0;
 }
 
+static int parse_companions(char *value, const char *origin, const char *group, GpuConfig *s,
+                            char **error_message) {
+        g_auto(GStrv) items = g_strsplit_set(g_strstrip(value), ";, ", -1);
+
+        for (char **it = items; *it; it++) {
+                PciAddress a, *grown;
+
+                if (isempty(*it))
+                        continue;
+                if (pci_address_parse(*it, &a) < 0 || a.function < 0)
+                        return fail(error_message, "%s: [%s]: Companions: '%s' is not a PCI function address such "
+                                    "as 0000:0b:00.0", origin, group, *it);
+                if (pci_address_same_slot(&a, &s->slot))
+                        return fail(error_message, "%s: [%s]: Companions: %s is in the GPU's own slot, which moves "
+                                    "with it anyway: name only devices outside it", origin, group, *it);
+                for (size_t i = 0; i < s->n_companions; i++)
+                        if (pci_address_equal(&s->companions[i], &a))
+                                return fail(error_message, "%s: [%s]: Companions: %s is listed twice", origin,
+                                            group, *it);
+                grown = realloc(s->companions, (s->n_companions + 1) * sizeof *grown);
+                if (!grown)
+                        return -ENOMEM;
+                s->companions = grown;
+                s->companions[s->n_companions++] = a;
+        }
+        return 0;
+}
+
+/* A companion moves with one GPU: not with two, and it is no GPU itself. */
+static int check_companions_owned_once(const Config *c, const char *origin, char **error_message) {
+        for (size_t i = 0; i < c->n_sections; i++)
+                for (size_t k = 0; k < c->sections[i].n_companions; k++) {
+                        const PciAddress *a = &c->sections[i].companions[k];
+                        char addr[PCI_FUNCTION_STRLEN];
+
+                        pci_address_format_function(a, addr);
+                        for (size_t j = 0; j < c->n_gpus; j++)
+                                if (gpu_address_matches(&c->gpus[j], NULL, 0, a))
+                                        return fail(error_message, "%s: [Gpu %s]: Companions: %s is a function of "
+                                                    "another managed GPU (Gpus=)", origin,
+                                                    c->sections[i].address, addr);
+                        for (size_t j = 0; j < c->n_sections; j++)
+                                if (j != i && gpu_address_matches(&c->sections[j].slot, c->sections[j].companions,
+                                                                  c->sections[j].n_companions, a))
+                                        return fail(error_message, "%s: [Gpu %s]: Companions: %s is a function of "
+                                                    "[Gpu %s] already", origin, c->sections[i].address, addr,
+                                                    c->sections[j].address);
+                }
+        return 0;
+}
+
+char *config_error_message(const Config *c, const GpuConfig *gc, const char *key, const char *fmt, ...) {
+        g_autofree char *what = NULL, *raw = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        what = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        raw = g_strdup_printf("%s: [Gpu %s]: %s: %s", strempty(c->origin), gc->address, key, what);
+        return g_utf8_make_valid(raw, -1);
+}
+
 static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group, Config *c,
                              char **error_message) {
-        static const char *const known[] = { "DefaultMode", "HostDriver", "AllowBootVga", "StopServices", NULL };
+        static const char *const known[] = { "DefaultMode", "HostDriver", "AllowBootVga", "StopServices", "Companions", NULL };
         const char *addr = group + strlen(GROUP_GPU_PREFIX);
-        g_autofree char *mode = NULL, *driver = NULL, *services = NULL;
+        g_autofree char *mode = NULL, *driver = NULL, *services = NULL, *companions = NULL;
         GpuConfig *s, *n;
         int r;
 
@@ -204,6 +268,13 @@ static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group
                 s->stop_services = (char **) g_ptr_array_free(g_steal_pointer(&units), FALSE);
         }
 
+        companions = g_key_file_get_value(kf, group, "Companions", NULL);
+        if (companions) {
+                r = parse_companions(companions, origin, group, s, error_message);
+                if (r < 0)
+                        return r;
+        }
+
         return parse_bool(kf, origin, group, "AllowBootVga", &s->allow_boot_vga, error_message);
 }
 
@@ -236,6 +307,12 @@ int config_parse(const char *data, size_t len, const char *origin, Config **ret,
         r = parse_daemon(kf, origin, c, error_message);
         if (r < 0)
                 return r;
+        r = check_companions_owned_once(c, origin, error_message);
+        if (r < 0)
+                return r;
+        c->origin = strdup(origin);
+        if (!c->origin)
+                return -ENOMEM;
 
         *ret = TAKE_PTR(c);
         return 0;

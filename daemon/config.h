@@ -6,6 +6,7 @@
 
 #include "gpu.h"
 #include "pci-address.h"
+#include "util.h"
 
 #define GPUSWITCH_CONFIG_FILE "/etc/gpuswitch/gpuswitch.conf"
 
@@ -17,6 +18,8 @@ typedef struct GpuConfig {
         char *host_driver;        /* HostDriver=, for the display function(s); NULL: detect */
         bool allow_boot_vga;      /* AllowBootVga= */
         char **stop_services;     /* StopServices=, NULL-terminated; NULL: the default */
+        PciAddress *companions;   /* Companions=: functions outside the slot that move with it */
+        size_t n_companions;
 } GpuConfig;
 
 typedef struct Config {
@@ -26,6 +29,7 @@ typedef struct Config {
         GpuConfig *sections;
         size_t n_sections;
         unsigned step_timeout_sec; /* StepTimeoutSec=: a kernel write taking longer is reported */
+        char *origin;             /* the file, for messages about it */
 } Config;
 
 #define DEFAULT_STEP_TIMEOUT_SEC 20
@@ -39,6 +43,12 @@ int config_parse(const char *data, size_t len, const char *origin, Config **ret,
 
 /* Loads path; a missing file is the defaults (Gpus=auto). */
 int config_load(const char *path, Config **ret, char **error_message);
+
+/* The message of a mistake in the file found after parsing (the rules
+ * that need sysfs, gpu-rules.c): "FILE: [Gpu ADDR]: KEY: ..." as the
+ * parser's own. */
+char *config_error_message(const Config *c, const GpuConfig *gc, const char *key, const char *fmt, ...)
+        _printf_(4, 5);
 
 /* The [Gpu ...] section for a slot, or NULL. */
 const GpuConfig *config_find_gpu(const Config *c, const PciAddress *slot);

@@ -52,6 +52,61 @@ int gpus_discover_auto(const Sysfs *s, PciAddress **ret, size_t *ret_n) {
         return 0;
 }
 
+int gpus_to_manage(const Sysfs *s, const Config *c, PciAddress **ret, size_t *ret_n) {
+        if (c->gpus_auto)
+                return gpus_discover_auto(s, ret, ret_n);
+        *ret = NULL;
+        *ret_n = c->n_gpus;
+        if (c->n_gpus == 0)
+                return 0;
+        *ret = calloc(c->n_gpus, sizeof **ret);
+        if (!*ret)
+                return -ENOMEM;
+        memcpy(*ret, c->gpus, c->n_gpus * sizeof **ret);
+        return 0;
+}
+
+static int fail(char **error_message, char *message) {
+        if (!message)
+                return -ENOMEM;
+        if (error_message)
+                *error_message = message;
+        else {
+                log_error("%s", message);
+                free(message);
+        }
+        return -EINVAL;
+}
+
+int gpus_check_companions(const Sysfs *s, const Config *c, const PciAddress *slots, size_t n_slots,
+                          char **error_message) {
+        for (size_t i = 0; i < n_slots; i++) {
+                const GpuConfig *gc = config_find_gpu(c, &slots[i]);
+
+                for (size_t k = 0; gc && k < gc->n_companions; k++) {
+                        const PciAddress *a = &gc->companions[k];
+                        char addr[PCI_FUNCTION_STRLEN], other[PCI_SLOT_STRLEN];
+                        unsigned long class;
+
+                        pci_address_format_function(a, addr);
+                        for (size_t j = 0; j < n_slots; j++)
+                                if (j != i && gpu_address_matches(&slots[j], NULL, 0, a)) {
+                                        pci_address_format_slot(&slots[j], other);
+                                        return fail(error_message, config_error_message(
+                                                c, gc, "Companions", "%s is a function of %s, another managed GPU",
+                                                addr, other));
+                                }
+                        if (sysfs_read_hex(s, addr, "class", &class) < 0)
+                                continue;
+                        if ((class >> 16) == PCI_CLASS_BRIDGE_BASE)
+                                return fail(error_message, config_error_message(
+                                        c, gc, "Companions", "%s is a bridge (class 0x%06lx): bridges stay on their "
+                                        "driver, which VFIO allows; name the devices below it", addr, class));
+                }
+        }
+        return 0;
+}
+
 int host_driver_from_state(const PciFunction *f, const char *configured, char **ret) {
         const char *d = configured && pci_function_is_display(f) ? configured
                         : f->driver && !streq(f->driver, VFIO_PCI_DRIVER) ? f->driver : NULL;

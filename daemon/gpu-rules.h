@@ -16,6 +16,19 @@
  * boot VGA device, in the order sysfs lists them. */
 int gpus_discover_auto(const Sysfs *s, PciAddress **ret, size_t *ret_n);
 
+/* The slots of the GPUs to manage: Gpus= as listed, or those Gpus=auto
+ * finds. */
+int gpus_to_manage(const Sysfs *s, const Config *c, PciAddress **ret, size_t *ret_n);
+
+/* Companions= of each managed GPU (slots) against the machine: a
+ * companion that is present must be no bridge (bridges stay on their
+ * driver; name the devices below one) and no function of another managed
+ * GPU.  -EINVAL with *error_message in the parser's words (file, section,
+ * key) otherwise.  A companion that is not present is no mistake: it moves
+ * when it is there. */
+int gpus_check_companions(const Sysfs *s, const Config *c, const PciAddress *slots, size_t n_slots,
+                          char **error_message);
+
 /* The host driver of f when its config and its state tell it: HostDriver=
  * (configured, display functions only), else the driver bound now unless
  * it is vfio-pci.  1 with *ret set when they do, 0 when only the module

@@ -20,6 +20,7 @@ void gpu_free(Gpu *g) {
         for (size_t i = 0; i < g->n_functions; i++)
                 pci_function_done(&g->functions[i]);
         free(g->functions);
+        free(g->companions);
         free(g);
 }
 
@@ -66,15 +67,54 @@ static int pci_function_read(const Sysfs *s, const char *address, PciFunction *f
         return 0;
 }
 
+/* The slot's functions first, then the companions: plan.c's order rests on it. */
 static int compare_functions(const void *a, const void *b) {
-        return strcmp(((const PciFunction *) a)->address, ((const PciFunction *) b)->address);
+        const PciFunction *x = a, *y = b;
+
+        if (x->companion != y->companion)
+                return x->companion ? 1 : -1;
+        return strcmp(x->address, y->address);
 }
 
-int gpu_read(const Sysfs *s, const PciAddress *slot, Gpu **ret) {
+bool gpu_address_matches(const PciAddress *slot, const PciAddress *companions, size_t n_companions,
+                         const PciAddress *a) {
+        if (pci_address_same_slot(a, slot))
+                return true;
+        /* a companion is one function, never its whole slot */
+        if (a->function < 0)
+                return false;
+        for (size_t i = 0; i < n_companions; i++)
+                if (pci_address_equal(&companions[i], a))
+                        return true;
+        return false;
+}
+
+bool gpu_has_address(const Gpu *g, const PciAddress *a) {
+        PciAddress slot;
+
+        return pci_address_parse(g->address, &slot) >= 0 &&
+               gpu_address_matches(&slot, g->companions, g->n_companions, a);
+}
+
+static int copy_companions(Gpu *g, const PciAddress *companions, size_t n) {
+        if (n == 0)
+                return 0;
+        g->companions = calloc(n, sizeof *g->companions);
+        if (!g->companions)
+                return -ENOMEM;
+        memcpy(g->companions, companions, n * sizeof *companions);
+        g->n_companions = n;
+        return 0;
+}
+
+int gpu_read(const Sysfs *s, const PciAddress *slot, const PciAddress *companions, size_t n_companions,
+             Gpu **ret) {
         _cleanup_(gpu_freep) Gpu *g = NULL;
         _cleanup_closedir_ DIR *d = NULL;
         _cleanup_free_ char *devices = NULL;
+        bool slot_found = false;
         struct dirent *de;
+        int r;
 
         if (asprintf(&devices, "%s/bus/pci/devices", s->root) < 0)
                 return -ENOMEM;
@@ -86,28 +126,32 @@ int gpu_read(const Sysfs *s, const PciAddress *slot, Gpu **ret) {
         if (!g)
                 return -ENOMEM;
         pci_address_format_slot(slot, g->address);
+        r = copy_companions(g, companions, n_companions);
+        if (r < 0)
+                return r;
 
         while ((de = readdir(d))) {
                 PciAddress a;
                 PciFunction *fs;
-                int r;
 
                 if (pci_address_parse(de->d_name, &a) < 0 || a.function < 0)
                         continue;
-                if (!pci_address_same_slot(&a, slot))
+                if (!gpu_address_matches(slot, companions, n_companions, &a))
                         continue;
 
                 fs = realloc(g->functions, (g->n_functions + 1) * sizeof *fs);
                 if (!fs)
                         return -ENOMEM;
                 g->functions = fs;
-                fs[g->n_functions] = (PciFunction) {};
+                fs[g->n_functions] = (PciFunction) { .companion = !pci_address_same_slot(&a, slot) };
+                slot_found = slot_found || !fs[g->n_functions].companion;
                 r = pci_function_read(s, de->d_name, &fs[g->n_functions]);
                 g->n_functions++;
                 if (r < 0)
                         return r;
         }
-        if (g->n_functions == 0)
+        /* companions alone are no GPU */
+        if (!slot_found)
                 return -ENODEV;
 
         qsort(g->functions, g->n_functions, sizeof *g->functions, compare_functions);
@@ -129,6 +173,8 @@ int gpu_copy(const Gpu *g, Gpu **ret) {
         if (!c)
                 return -ENOMEM;
         memcpy(c->address, g->address, sizeof c->address);
+        if (copy_companions(c, g->companions, g->n_companions) < 0)
+                return -ENOMEM;
         c->functions = calloc(g->n_functions, sizeof *c->functions);
         if (!c->functions)
                 return -ENOMEM;
@@ -157,7 +203,7 @@ int gpu_reread(const Sysfs *s, const Gpu *tmpl, Gpu **ret) {
         r = pci_address_parse(tmpl->address, &slot);
         if (r < 0)
                 return r;
-        r = gpu_read(s, &slot, &g);
+        r = gpu_read(s, &slot, tmpl->companions, tmpl->n_companions, &g);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < g->n_functions; i++) {

@@ -11,8 +11,9 @@
 
 #define PCI_CLASS_DISPLAY 0x03          /* base class of VGA, 3D and other display controllers */
 #define PCI_CLASS_BRIDGE_PCI 0x0604     /* class and subclass: PCI-to-PCI bridge */
+#define PCI_CLASS_BRIDGE_BASE 0x06      /* base class of every bridge: host, ISA, PCI, ... */
 
-/* One PCI function of the GPU's slot, as sysfs shows it right now. */
+/* One PCI function of the GPU, as sysfs shows it right now. */
 typedef struct PciFunction {
         char address[PCI_FUNCTION_STRLEN];   /* "0000:0a:00.1" */
         uint32_t class;                      /* 0x030000 */
@@ -23,24 +24,39 @@ typedef struct PciFunction {
         char *host_driver;                   /* the default driver; NULL: none known */
         int iommu_group;                     /* -1: no IOMMU */
         bool boot_vga;
+        bool companion;                      /* one of the GPU's Companions=, outside its slot */
 } PciFunction;
 
-/* A GPU is every function of one slot. */
+/* A GPU is a list of functions: every function of its slot, then its
+ * companions (devices elsewhere, in the same IOMMU group as a rule, that
+ * move with it), each part in address order. */
 typedef struct Gpu {
         char address[PCI_SLOT_STRLEN];       /* "0000:0a:00" */
         PciFunction *functions;
         size_t n_functions;
+        PciAddress *companions;              /* as configured: read when present */
+        size_t n_companions;
 } Gpu;
 
 void pci_function_done(PciFunction *f);
 void gpu_free(Gpu *g);
 static inline void gpu_freep(Gpu **g) { gpu_free(*g); }
 
-/* Reads every function of the slot from sysfs, host_driver left NULL.
- * -ENODEV when the slot has no function. */
-int gpu_read(const Sysfs *s, const PciAddress *slot, Gpu **ret);
+/* The one test of which addresses belong to a GPU: a slot address names
+ * the GPU when it is its slot; a function address when it is in that slot
+ * or one of its companions. */
+bool gpu_address_matches(const PciAddress *slot, const PciAddress *companions, size_t n_companions,
+                         const PciAddress *a);
+bool gpu_has_address(const Gpu *g, const PciAddress *a);
 
-/* Reads the slot again, keeping each function's host_driver from tmpl. */
+/* Reads every function of the slot and the companions that are present
+ * from sysfs, host_driver left NULL.  -ENODEV when the slot has no
+ * function. */
+int gpu_read(const Sysfs *s, const PciAddress *slot, const PciAddress *companions, size_t n_companions,
+             Gpu **ret);
+
+/* Reads the slot and companions again, keeping each function's host_driver
+ * from tmpl. */
 int gpu_reread(const Sysfs *s, const Gpu *tmpl, Gpu **ret);
 
 /* Copies: the job thread works on its own snapshot. */

@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include "config.h"
+#include "gpu-rules.h"
 #include "errors.h"
 #include "instance-lock.h"
 #include "bus.h"
@@ -83,6 +84,15 @@ static int run(int argc, char *argv[]) {
         if (!m->config_path)
                 return log_error_errno(-ENOMEM, "setting up");
         r = config_load(arg_config, &m->config, &config_error);
+        if (check_only && r >= 0) {
+                _cleanup_free_ PciAddress *slots = NULL;
+                size_t n = 0;
+
+                /* the rules that need sysfs too, as at a start */
+                r = gpus_to_manage(&m->sysfs, m->config, &slots, &n);
+                if (r >= 0)
+                        r = gpus_check_companions(&m->sysfs, m->config, slots, n, &config_error);
+        }
         if (check_only) {
                 if (r < 0) {
                         log_error("%s", config_error ? config_error : "reading the configuration failed");
@@ -110,9 +120,11 @@ static int run(int argc, char *argv[]) {
         (void) manager_recover(m);
 
         if (!config_error) {
-                r = manager_discover(m);
-                if (r < 0)
+                r = manager_discover(m, &config_error);
+                if (r < 0 && !config_error)
                         return log_error_errno(r, "finding the GPUs to manage");
+        }
+        if (!config_error) {
                 if (m->n_gpus == 0)
                         log_notice("no GPU to manage (Gpus=%s in %s)", m->config->gpus_auto ? "auto" : "list",
                                    arg_config);

@@ -132,13 +132,21 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
         int r;
 
         pci_address_format_slot(slot, address);
-        r = gpu_read(&m->sysfs, slot, &state);
+        r = gpu_read(&m->sysfs, slot, gc ? gc->companions : NULL, gc ? gc->n_companions : 0, &state);
         if (r == -ENODEV) {
                 log_warning("%s: configured GPU not present, not managing it", address);
                 return 0;
         }
         if (r < 0)
                 return log_error_errno(r, "%s: reading its functions", address);
+        for (size_t i = 0; i < state->n_companions; i++) {
+                char c[PCI_FUNCTION_STRLEN];
+
+                pci_address_format_function(&state->companions[i], c);
+                if (!gpu_find_function(state, c))
+                        log_warning("%s: companion %s (Companions=) is not present: the GPU moves without it",
+                                    address, c);
+        }
         r = resolve_host_drivers(m, state, gc);
         if (r < 0)
                 return r;
@@ -178,29 +186,19 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
         return 0;
 }
 
-/* Gpus=auto: every NVIDIA display controller that is not the boot VGA
- * device. */
-static int discover_auto(Manager *m) {
+int manager_discover(Manager *m, char **config_error) {
         _cleanup_free_ PciAddress *slots = NULL;
         size_t n = 0;
         int r;
 
-        r = gpus_discover_auto(&m->sysfs, &slots, &n);
+        r = gpus_to_manage(&m->sysfs, m->config, &slots, &n);
+        if (r < 0)
+                return r;
+        r = gpus_check_companions(&m->sysfs, m->config, slots, n, config_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
                 r = manager_add_gpu(m, &slots[i]);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-int manager_discover(Manager *m) {
-        if (m->config->gpus_auto)
-                return discover_auto(m);
-        for (size_t i = 0; i < m->config->n_gpus; i++) {
-                int r = manager_add_gpu(m, &m->config->gpus[i]);
                 if (r < 0)
                         return r;
         }
@@ -358,7 +356,7 @@ ManagedGpu *manager_find_gpu(Manager *m, const char *arg, sd_bus_error *error) {
                 return NULL;
         }
         for (size_t i = 0; i < m->n_gpus; i++)
-                if (pci_address_same_slot(&m->gpus[i]->slot, &a))
+                if (gpu_has_address(m->gpus[i]->state, &a))
                         return m->gpus[i];
         sd_bus_error_setf(error, GS_ERROR_NO_SUCH_GPU, "no managed GPU at %.64s", arg);
         return NULL;

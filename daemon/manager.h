@@ -72,8 +72,10 @@ int manager_new(Manager **ret);
 void manager_free(Manager *m);
 static inline void manager_freep(Manager **m) { manager_free(*m); }
 
-/* Finds the GPUs to manage from the config and reads their state. */
-int manager_discover(Manager *m);
+/* Finds the GPUs to manage from the config and reads their state.  A
+ * mistake in the config only sysfs shows (Companions=) comes back as
+ * -EINVAL with *config_error set, in the parser's words. */
+int manager_discover(Manager *m, char **config_error);
 
 /* At start, before the config is read: puts back every GPU whose switch
  * a previous daemon left halfway (its record on disk), and starts the

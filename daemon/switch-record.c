@@ -41,6 +41,18 @@ int switch_record_write(const char *dir, const Gpu *g, SwitchTarget target) {
 
         g_key_file_set_string(kf, GROUP_SWITCH, "Gpu", g->address);
         g_key_file_set_string(kf, GROUP_SWITCH, "Target", switch_target_to_string(target));
+        if (g->n_companions > 0) {
+                g_autoptr(GString) list = g_string_new(NULL);
+
+                for (size_t i = 0; i < g->n_companions; i++) {
+                        char c[PCI_FUNCTION_STRLEN];
+
+                        pci_address_format_function(&g->companions[i], c);
+                        g_string_append_printf(list, "%s%s", i ? ";" : "", c);
+                }
+                /* the functions outside the slot this record may name */
+                g_key_file_set_string(kf, GROUP_SWITCH, "Companions", list->str);
+        }
         for (size_t i = 0; i < g->n_functions; i++) {
                 const PciFunction *f = &g->functions[i];
                 g_autofree char *group = g_strconcat(GROUP_FUNCTION_PREFIX, f->address, NULL);
@@ -97,8 +109,9 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
         _cleanup_(switch_record_freep) SwitchRecord *rec = NULL;
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) err = NULL;
-        g_autofree char *path = record_path(dir, address), *target = NULL;
-        g_auto(GStrv) groups = NULL;
+        g_autofree char *path = record_path(dir, address), *target = NULL, *companions = NULL;
+        g_auto(GStrv) groups = NULL, items = NULL;
+        PciAddress slot;
         Gpu *g;
 
         if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
@@ -122,6 +135,29 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
                 return -EINVAL;
         }
 
+        if (pci_address_parse(address, &slot) < 0 || slot.function >= 0) {
+                log_error("%s: %s: not a slot address", address, path);
+                return -EINVAL;
+        }
+        companions = g_key_file_get_string(kf, GROUP_SWITCH, "Companions", NULL);
+        items = g_strsplit(strempty(companions), ";", -1);
+        for (char **it = items; *it; it++) {
+                PciAddress a, *grown;
+
+                if (isempty(*it))
+                        continue;
+                if (pci_address_parse(*it, &a) < 0 || a.function < 0 || pci_address_same_slot(&a, &slot)) {
+                        log_error("%s: %s: Companions= names '%s', not a function outside the slot", address, path,
+                                  *it);
+                        return -EINVAL;
+                }
+                grown = realloc(g->companions, (g->n_companions + 1) * sizeof *grown);
+                if (!grown)
+                        return -ENOMEM;
+                g->companions = grown;
+                g->companions[g->n_companions++] = a;
+        }
+
         groups = g_key_file_get_groups(kf, NULL);
         for (char **grp = groups; *grp; grp++) {
                 g_autofree char *driver = NULL, *override = NULL;
@@ -131,8 +167,9 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
 
                 if (!g_str_has_prefix(*grp, GROUP_FUNCTION_PREFIX))
                         continue;
-                /* only addresses of this slot: the record names what gets written to */
-                if (pci_address_parse(fn, &a) < 0 || a.function < 0 || strncmp(fn, address, strlen(address)) != 0) {
+                /* only the GPU's own functions: the record names what gets written to */
+                if (pci_address_parse(fn, &a) < 0 || a.function < 0 ||
+                    !gpu_address_matches(&slot, g->companions, g->n_companions, &a)) {
                         log_error("%s: %s: [%s] is not a function of the GPU", address, path, *grp);
                         return -EINVAL;
                 }
@@ -140,7 +177,8 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
                 if (!fs)
                         return -ENOMEM;
                 g->functions = fs;
-                fs[g->n_functions] = (PciFunction) { .iommu_group = -1 };
+                fs[g->n_functions] = (PciFunction) { .iommu_group = -1,
+                                                     .companion = !pci_address_same_slot(&a, &slot) };
                 pci_address_format_function(&a, fs[g->n_functions].address);
                 g->n_functions++;
                 driver = g_key_file_get_string(kf, *grp, "Driver", NULL);

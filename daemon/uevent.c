@@ -62,7 +62,7 @@ static void handle_uevent(Manager *m, const char *buf, size_t len) {
         if (pci_address_parse(slot_name, &a) < 0)
                 return;
         for (size_t i = 0; i < m->n_gpus; i++)
-                if (pci_address_same_slot(&m->gpus[i]->slot, &a)) {
+                if (gpu_has_address(m->gpus[i]->state, &a)) {
                         log_debug("%s: uevent %s", slot_name, buf);
                         refresh_soon(m);
                 }

@@ -19,13 +19,14 @@
 typedef struct Server {
         int fd;
         FakeKernel *kernel;
+        const char *conf;
         int result;
 } Server;
 
 static void *server_thread(void *p) {
         Server *srv = p;
         _cleanup_(manager_freep) Manager *m = NULL;
-        const char *conf = "[Daemon]\nGpus=0000:01:00\n[Gpu 0000:01:00]\nDefaultMode=host\n";
+        const char *conf = srv->conf;
         char *err = NULL;
         sd_id128_t id;
         int r;
@@ -36,7 +37,7 @@ static void *server_thread(void *p) {
         if (r < 0)
                 goto out;
         m->sysfs = srv->kernel->sysfs;      /* never the real /sys */
-        r = manager_discover(m);
+        r = manager_discover(m, NULL);
         if (r >= 0)
                 r = sd_bus_new(&m->bus);
         if (r >= 0)
@@ -274,15 +275,54 @@ static void test_methods(sd_bus *bus, FakeKernel *k) {
         reply = sd_bus_message_unref(reply);
 }
 
-int main(void) {
+/* Two GPUs, the first with a companion on bus 03: none named, the error
+ * lists both; a companion's address names its GPU; Functions lists it. */
+static void test_two_gpus(sd_bus *bus, FakeKernel *k) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *o, *s1, *s2, *s3, *s4;
+        size_t n = 0;
+
+        CHECK(sd_bus_call_method(bus, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "GetGpu", &e, &reply,
+                                 "s", "") < 0);
+        CHECK_STR(e.name, GS_ERROR_NO_SUCH_GPU);
+        CHECK_CONTAINS(e.message, "2 GPUs are managed: name one by its address:");
+        CHECK_CONTAINS(e.message, "\n  0000:01:00  host      ");
+        CHECK_CONTAINS(e.message, "\n  0000:04:00  host      ");
+        sd_bus_error_free(&e);
+
+        CHECK(sd_bus_call_method(bus, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "GetGpu", &e, &reply,
+                                 "s", "0000:03:00.0") >= 0);
+        CHECK_INT(sd_bus_message_read(reply, "o", &o), 1);
+        CHECK_STR(o, GPU_PATH);
+        reply = sd_bus_message_unref(reply);
+        /* its slot is not the GPU */
+        expect_error(bus, "GetGpu", GS_ERROR_NO_SUCH_GPU, "s", "0000:03:00");
+
+        CHECK_INT(sd_bus_get_property(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "Functions", &e, &reply, "a(ssss)"),
+                  0);
+        CHECK_INT(sd_bus_message_enter_container(reply, 'a', "(ssss)"), 1);
+        while (sd_bus_message_read(reply, "(ssss)", &s1, &s2, &s3, &s4) > 0)
+                n++;
+        CHECK_INT(n, 4);
+        CHECK_STR(s1, "0000:03:00.0");        /* the companion, last */
+        CHECK_STR(s3, "xhci_hcd");
+        reply = sd_bus_message_unref(reply);
+}
+
+static void serve(const char *conf, void (*test)(sd_bus *bus, FakeKernel *k), bool second_gpu) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        Server srv = {};
+        Server srv = { .conf = conf };
         pthread_t t;
         int pair[2];
 
         CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
         srv.fd = pair[0];
         srv.kernel = fake_kernel_new();
+        if (second_gpu) {
+                fake_add_function(srv.kernel, "0000:03:00.0", 0x0c0330, 0x1033, 0x0194, "xhci_hcd", 5, false);
+                fake_add_function(srv.kernel, "0000:04:00.0", 0x030000, 0x1234, 0x1111, "bochs-drm", 7, false);
+        }
         CHECK_INT(pthread_create(&t, NULL, server_thread, &srv), 0);
 
         CHECK_INT(sd_bus_new(&bus), 0);
@@ -290,12 +330,22 @@ int main(void) {
         CHECK(sd_bus_start(bus) >= 0);
         (void) gs_errors_register();
 
-        test_xml_matches(bus);
-        test_methods(bus, srv.kernel);
+        test(bus, srv.kernel);
 
         bus = sd_bus_flush_close_unref(bus);
         pthread_join(t, NULL);
         CHECK_INT(srv.result >= 0, 1);
         fake_kernel_free(srv.kernel);
+}
+
+static void test_one_gpu(sd_bus *bus, FakeKernel *k) {
+        test_xml_matches(bus);
+        test_methods(bus, k);
+}
+
+int main(void) {
+        serve("[Daemon]\nGpus=0000:01:00\n[Gpu 0000:01:00]\nDefaultMode=host\n", test_one_gpu, false);
+        serve("[Daemon]\nGpus=0000:01:00;0000:04:00\n[Gpu 0000:01:00]\nCompanions=0000:03:00.0\n", test_two_gpus,
+              true);
         TEST_MAIN_END();
 }

@@ -96,12 +96,13 @@ static void test_json(void) {
         FunctionInfo fn[] = {
                 { "0000:01:00.0", "0x030000", "vfio-pci", "nvidia" },
                 { "0000:01:00.1", "0x040300", "", "" },
+                { "0000:02:00.0", "0x0c0330", "vfio-pci", "xhci_hcd" },      /* a companion */
         };
         unsigned groups[] = { 12 };
         GpuInfo g = {
                 .object = GPUSWITCH_GPU_PATH_PREFIX "/0000_01_00", .address = "0000:01:00", .name = "GA102",
                 .mode = "mixed", .default_mode = "keep", .boot_vga = false,
-                .iommu_groups = groups, .n_iommu_groups = 1, .functions = fn, .n_functions = 2,
+                .iommu_groups = groups, .n_iommu_groups = 1, .functions = fn, .n_functions = 3,
         };
         g_autoptr(JsonOut) o = json_out_new();
         g_autofree char *s = NULL;
@@ -111,8 +112,10 @@ static void test_json(void) {
         CHECK_STR(s, "{\"address\":\"0000:01:00\",\"object\":\"" GPUSWITCH_GPU_PATH_PREFIX "/0000_01_00\",\"name\":\"GA102\","
                      "\"mode\":\"mixed\",\"default_mode\":\"keep\",\"step\":null,\"boot_vga\":false,\"iommu_groups\":[12],"
                      "\"functions\":[{\"address\":\"0000:01:00.0\",\"class\":\"0x030000\",\"class_name\":\"VGA\","
-                     "\"driver\":\"vfio-pci\",\"host_driver\":\"nvidia\"},{\"address\":\"0000:01:00.1\","
-                     "\"class\":\"0x040300\",\"class_name\":\"Audio\",\"driver\":null,\"host_driver\":null}]}");
+                     "\"driver\":\"vfio-pci\",\"host_driver\":\"nvidia\",\"companion\":false},{\"address\":\"0000:01:00.1\","
+                     "\"class\":\"0x040300\",\"class_name\":\"Audio\",\"driver\":null,\"host_driver\":null,"
+                     "\"companion\":false},{\"address\":\"0000:02:00.0\",\"class\":\"0x0c0330\",\"class_name\":"
+                     "\"USB\",\"driver\":\"vfio-pci\",\"host_driver\":\"xhci_hcd\",\"companion\":true}]}");
 
         /* without --json there is no JsonOut: a call that does nothing */
         gpu_info_to_json(&g, NULL);

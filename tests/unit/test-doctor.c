@@ -265,6 +265,34 @@ static void test_config(void) {
                 CHECK_INT(c->verdict, VERDICT_OK);
                 CHECK_CONTAINS(c->detail, "1 GPU in Gpus=, 1 [Gpu] section");
         }
+        /* the daemon's rules that need sysfs: a bridge (the GPU's root port) is no companion */
+        put(CONF, "[Daemon]\nGpus=01:00\n\n[Gpu 01:00]\nCompanions=0000:00:05.0\n");
+        {
+                _cleanup_(config_freep) Config *config = NULL;
+                g_autoptr(Check) c = doctor_check_config(root, &config);
+
+                CHECK_INT(c->verdict, VERDICT_FAIL);
+                CHECK(config == NULL);
+                CHECK_STR(c->detail, at(CONF ": [Gpu 0000:01:00]: Companions: 0000:00:05.0 is a bridge (class "
+                                        "0x060400): bridges stay on their driver, which VFIO allows; name the "
+                                        "devices below it"));
+        }
+        /* a companion with the GPU: its functions, its group check */
+        put(CONF, "[Daemon]\nGpus=01:00\n\n[Gpu 01:00]\nCompanions=0000:03:00.0\n");
+        fake_add_function(k, "0000:03:00.0", 0x0c0330, 0x1033, 0x0194, "xhci_hcd", 5, false);
+        {
+                _cleanup_(config_freep) Config *config = NULL;
+                _cleanup_(gpu_freep) Gpu *gpu = NULL;
+                g_autoptr(Check) c = doctor_check_config(root, &config);
+
+                CHECK_INT(c->verdict, VERDICT_OK);
+                CHECK_INT(doctor_gpu_read(root, "0000:01:00", config, NULL, &gpu), 0);
+                CHECK_INT(gpu ? gpu->n_functions : 0, 4);
+                if (gpu) {
+                        g_autoptr(Check) g = doctor_check_group(root, gpu);
+                        CHECK_INT(g->verdict, VERDICT_OK);
+                }
+        }
         /* unreadable for this user (the daemon reads it as root): not a mistake in it */
         if (geteuid() != 0) {
                 _cleanup_(config_freep) Config *config = NULL;

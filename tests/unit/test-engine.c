@@ -88,7 +88,7 @@ static void machine_read(Machine *m) {
         gpu_free(m->gpu);
         m->gpu = NULL;
         CHECK_INT(pci_address_parse(ADDRESS, &slot), 0);
-        CHECK_INT(gpu_read(&m->k->sysfs, &slot, &m->gpu), 0);
+        CHECK_INT(gpu_read(&m->k->sysfs, &slot, NULL, 0, &m->gpu), 0);
         for (size_t i = 0; i < m->gpu->n_functions && i < 3; i++)
                 m->gpu->functions[i].host_driver = strdup(host_drivers[i]);
 }

@@ -14,7 +14,7 @@ static Gpu *read_gpu(FakeKernel *k) {
         Gpu *g = NULL;
 
         CHECK_INT(pci_address_parse("0000:01:00", &slot), 0);
-        CHECK_INT(gpu_read(&k->sysfs, &slot, &g), 0);
+        CHECK_INT(gpu_read(&k->sysfs, &slot, NULL, 0, &g), 0);
         if (!g)
                 abort();
         /* the daemon remembers each function's host driver */
@@ -60,7 +60,7 @@ static void test_read(void) {
         CHECK_INT(pci_address_parse("0000:07:00", &none), 0);
         {
                 Gpu *n = NULL;
-                CHECK_INT(gpu_read(&k->sysfs, &none, &n), -ENODEV);
+                CHECK_INT(gpu_read(&k->sysfs, &none, NULL, 0, &n), -ENODEV);
                 CHECK(n == NULL);
         }
         fake_kernel_free(k);

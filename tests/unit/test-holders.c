@@ -539,7 +539,7 @@ int main(void) {
                 CHECK_INT(system(p), 0);
                 fake_put_attr(k, "0000:01:00.2", "vfio-dev/vfio0/dev", "511:0\n");
                 CHECK_INT(pci_address_parse("0000:01:00", &slot), 0);
-                CHECK_INT(gpu_read(&k->sysfs, &slot, &g), 0);
+                CHECK_INT(gpu_read(&k->sysfs, &slot, NULL, 0, &g), 0);
                 CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes, &nn), 0);
                 CHECK_INT(nn, 5);
                 for (size_t i = 0; i < nn; i++) {

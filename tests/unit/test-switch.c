@@ -30,7 +30,7 @@ static int do_switch_to(FakeKernel *k, SwitchTarget target, const char *const dr
         int r;
 
         CHECK_INT(pci_address_parse("0000:01:00", &slot), 0);
-        r = gpu_read(&k->sysfs, &slot, &g);
+        r = gpu_read(&k->sysfs, &slot, NULL, 0, &g);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < g->n_functions && i < 3; i++)

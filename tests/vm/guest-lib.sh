@@ -5,7 +5,12 @@ testvm_guard "${0##*/}"
 
 # The emulated GPU (see run-vm-test.sh): VGA 1234:1111, HDA 8086:293e,
 # xHCI 1b36:000d and edu 1234:11e8 (on gpuswitch_test, the nvidia stand-in)
-# on one slot; the NIC e1000e 8086:10d3 on another.
+# on one slot; the NIC e1000e 8086:10d3 on another.  A second GPU
+# (guest/two-gpus.sh): bochs-display 1234:1111 class 0x038000 and HDA
+# 8086:2668 on one slot behind a PCIe-to-PCI bridge, with an xHCI
+# 1033:0194 on the bus of a PCI bridge beside them, all in one IOMMU
+# group; find_bdf 0x1234 0x1111 still finds the first GPU's VGA, on the
+# lower bus.
 
 # Builtins only where they are called often: every exec comes over 9p and
 # costs 50-100 ms under TCG (cat on each device made gpu_fns take 4 s).

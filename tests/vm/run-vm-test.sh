@@ -1,7 +1,9 @@
 #!/bin/bash
 # Boots Debian's own kernel in QEMU with an emulated IOMMU and a
 # four-function "GPU" (VGA, HD audio, USB, and QEMU's edu device driven by
-# our nvidia stand-in, module/gpuswitch_test.c), installs a gpuswitch staging tree in the guest and
+# our nvidia stand-in, module/gpuswitch_test.c), a second, two-function
+# one (display and HD audio) with a companion USB controller on a bus of
+# its own in its IOMMU group (see boot()), installs a gpuswitch staging tree in the guest and
 # runs test scripts there, one after another in one boot, the guest put
 # back as it was before each (guest-reset.py).  Every PCI write happens
 # inside the guest: this machine's /sys is never written.
@@ -162,6 +164,22 @@ append+=" vmtest.modules=$MODDIR vmtest.stage2=$here/guest-init.sh vmtest.script
 append+=" vmtest.vfiocheck=$WORK/vfiocheck vmtest.testmod=$WORK/module/gpuswitch_test.ko${STAGE:+ vmtest.stage=$STAGE}"
 append+="${PLAIN_STAGE:+ vmtest.plain-stage=$PLAIN_STAGE}${DEB:+ vmtest.deb=$DEB}"
 
+# The second GPU: a display function (bochs-display, class 0x0380, on
+# bochs-drm) and HD audio (ICH6, on snd_hda_intel) in one slot behind a
+# PCIe-to-PCI bridge, and a USB controller (NEC xHCI, on xhci_hcd) on the
+# bus of a PCI bridge beside them: a conventional bus hides who asks for
+# DMA, so everything below the PCIe-to-PCI bridge is one IOMMU group, of
+# its own.  The xHCI is the companion of guest/two-gpus.sh, outside the
+# slot in the GPU's group, with one port of each kind (fewer hubs to set
+# up).  Only drivers the first GPU loads already.
+gpu2=(-device pcie-root-port,id=rp4,bus=pcie.0,chassis=4,slot=4,addr=0x7
+      -device pcie-pci-bridge,id=pb1,bus=rp4
+      -device bochs-display,bus=pb1,addr=0x1.0,multifunction=on
+      -device intel-hda,bus=pb1,addr=0x1.1,id=hda1
+      -audiodev none,id=snd1 -device hda-output,bus=hda1.0,audiodev=snd1
+      -device pci-bridge,id=pb2,bus=pb1,addr=0x2,chassis_nr=5,shpc=off
+      -device nec-usb-xhci,bus=pb2,addr=0x1,p2=1,p3=1)
+
 # One boot: runs the scripts in PLAN (a file, a path a line) and writes the
 # guest's console to BOOTLOG.  The guest shows progress with a line at each
 # script's start and end: one that shows none for a script's time and two
@@ -179,7 +197,7 @@ boot() { # PLAN BOOTLOG
                 -device qemu-xhci,bus=rp1,addr=0x0.2 \
                 -device edu,bus=rp1,addr=0x0.3 \
                 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x6 \
-                -netdev user,id=n0,restrict=on -device e1000e,bus=rp2,netdev=n0 "${shared[@]}" \
+                -netdev user,id=n0,restrict=on -device e1000e,bus=rp2,netdev=n0 "${shared[@]}" "${gpu2[@]}" \
                 -virtfs local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap \
                 -kernel vmlinux -initrd initramfs.cpio.gz -append "$append vmtest.plan=$plan" \
                 </dev/null >>"$bootlog.qemu" 2>&1 &

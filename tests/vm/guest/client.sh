@@ -19,7 +19,7 @@ json_ok() { # NAME PY
 }
 has() { echo "$OUT" | grep -qE -- "$1"; }
 gpu_schema='set(d) >= {"address","object","name","mode","default_mode","step","boot_vga","iommu_groups","functions"}
- and all(set(f) == {"address","class","class_name","driver","host_driver"} for f in d["functions"])'
+ and all(set(f) == {"address","class","class_name","driver","host_driver","companion"} for f in d["functions"])'
 
 configure "" "AllowBootVga=yes"
 name=$(busctl --system get-property org.gpuswitch1 "$OBJ" org.gpuswitch1.Gpu Name | sed 's/^s "\(.*\)"$/\1/')
