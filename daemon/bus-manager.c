@@ -229,11 +229,17 @@ static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error
         q->sysfs = &g->manager->sysfs;
         r = gpu_copy(g->state, &q->snapshot);
         if (r >= 0)
-                r = worker_start(g->manager->event, &g->manager->workers, holders_work, on_holders_done, q);
-        if (r < 0) {
+                r = worker_start(g->manager->workers, WORK_SCAN, holders_work, on_holders_done, q);
+        if (r < 0)
                 holders_query_free(q);
+        /* The scans waiting for a thread are bounded: past that, callers
+         * are told to come back rather than queue work without end. */
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, GS_ERROR_BUSY,
+                                         "%s: %u holder scans are under way or waiting; try again when they are done",
+                                         g->address, WORKER_SCAN_PENDING);
+        if (r < 0)
                 return log_error_errno(r, "%s: starting the holder scan", g->address);
-        }
         return 1;
 }
 

@@ -127,7 +127,7 @@ static void on_job_done(int result, void *userdata) {
         j->callbacks.done(result < 0 ? &j->error : NULL, j->userdata);
 }
 
-int job_start(sd_event *e, Worker **workers, const SwitchContext *ctx, unsigned timeout_sec,
+int job_start(sd_event *e, WorkerPool *workers, const SwitchContext *ctx, unsigned timeout_sec,
               const JobCallbacks *callbacks, void *userdata, Job **ret) {
         _cleanup_(job_freep) Job *j = NULL;
         int r;
@@ -166,7 +166,7 @@ int job_start(sd_event *e, Worker **workers, const SwitchContext *ctx, unsigned 
         r = sd_event_add_time_relative(e, &j->watchdog, CLOCK_MONOTONIC, WATCHDOG_INTERVAL_USEC, 0, on_watchdog, j);
         if (r < 0)
                 return r;
-        r = worker_start(e, workers, job_thread, on_job_done, j);
+        r = worker_start(workers, WORK_SWITCH, job_thread, on_job_done, j);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(j);

@@ -46,6 +46,9 @@ int manager_new(Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
+        r = worker_pool_new(m->event, &m->workers);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -91,10 +94,11 @@ void manager_free(Manager *m) {
         sd_event_source_disable_unref(m->uevent_refresh);
         /* A switch under way is waited for: its thread writes to sysfs and
          * must not be cut off halfway. */
-        worker_join_all(&m->workers);
+        worker_join_all(m->workers);
         for (size_t i = 0; i < m->n_gpus; i++)
                 managed_gpu_free(m->gpus[i]);
         free(m->gpus);
+        worker_pool_free(m->workers);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         config_free(m->config);
@@ -441,7 +445,7 @@ int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, bool terminate_holder
 
         if (g->job)
                 return -EBUSY;
-        r = job_start(m->event, &m->workers, &ctx, m->config->step_timeout_sec, &job_callbacks, g, &g->job);
+        r = job_start(m->event, m->workers, &ctx, m->config->step_timeout_sec, &job_callbacks, g, &g->job);
         if (r < 0)
                 return log_error_errno(r, "%s: starting the switch to %s", g->address, switch_target_to_string(target));
         g->owner = *owner;

@@ -54,7 +54,7 @@ struct Manager {
         sd_event_source *uevent_source;
         sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
-        Worker *workers;          /* switches and scans under way */
+        WorkerPool *workers;      /* the threads of switches and holder scans */
         int lock_fd;              /* instance_lock(): held for the daemon's life */
         /* A config that does not parse: every call is answered with this
          * (BadConfig) until the file changes and the daemon exits. */
