@@ -290,7 +290,7 @@ static int apply_default_mode(Manager *m, ManagedGpu *g) {
         };
         log_info("%s: applying DefaultMode=%s", g->address, default_mode_to_string(g->default_mode));
         r = engine_run(&ctx, &error);
-        (void) managed_gpu_refresh(g);
+        (void) managed_gpu_refresh_drivers(g);
         if (r < 0)
                 log_error("%s: DefaultMode=%s not applied: %s", g->address, default_mode_to_string(g->default_mode),
                           strempty(error.message));
@@ -411,7 +411,7 @@ static void on_job_done(const SwitchError *error, void *userdata) {
         SwitchTarget target = job_target(job);
 
         g->owner = (SwitchOwner) {};
-        (void) managed_gpu_refresh(g);
+        (void) managed_gpu_refresh_drivers(g);
         if (error)
                 log_error("%s: switch to %s failed: %s", g->address, switch_target_to_string(target),
                           strempty(error->message));
@@ -486,11 +486,11 @@ static bool functions_equal(const Gpu *a, const Gpu *b) {
         return true;
 }
 
-int managed_gpu_refresh(ManagedGpu *g) {
+static int managed_gpu_reread(ManagedGpu *g, bool drivers_only) {
         Manager *m = g->manager;
         _cleanup_(gpu_freep) Gpu *now = NULL;
         bool changed;
-        int r;
+        int r = -ENODEV;
 
         /* While a switch is under way its functions are not read here:
          * reading driver_override takes the device lock, which an unbind
@@ -499,7 +499,11 @@ int managed_gpu_refresh(ManagedGpu *g) {
         if (g->job)
                 return 0;
 
-        r = gpu_reread(&m->sysfs, g->state, &now);
+        if (drivers_only)
+                r = gpu_reread_drivers(&m->sysfs, g->state, &now);
+        if (r == -ENODEV)
+                /* not the same functions any more (or asked for): all of it */
+                r = gpu_reread(&m->sysfs, g->state, &now);
         if (r < 0)
                 return log_warning_errno(r, "%s: reading its functions", g->address);
         r = resolve_host_drivers(m, now, config_find_gpu(m->config, &g->slot));
@@ -513,6 +517,14 @@ int managed_gpu_refresh(ManagedGpu *g) {
                                                       "Functions", NULL);
         announce_mode(g);
         return 0;
+}
+
+int managed_gpu_refresh(ManagedGpu *g) {
+        return managed_gpu_reread(g, false);
+}
+
+int managed_gpu_refresh_drivers(ManagedGpu *g) {
+        return managed_gpu_reread(g, true);
 }
 
 static int gpu_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,

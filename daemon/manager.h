@@ -53,6 +53,7 @@ struct Manager {
         size_t n_gpus;
         sd_event_source *uevent_source;
         sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
+        bool uevent_refresh_whole;        /* the burst had more than bind/unbind: read every attribute */
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
         WorkerPool *workers;      /* the threads of switches and holder scans */
         int lock_fd;              /* instance_lock(): held for the daemon's life */
@@ -104,6 +105,10 @@ ManagedGpu *manager_find_gpu_by_path(Manager *m, const char *path);
 /* Reads the GPU's functions again; emits PropertiesChanged when Mode or
  * Functions changed. */
 int managed_gpu_refresh(ManagedGpu *g);
+/* The same after a rebind (a switch's end, a bind or unbind uevent): only
+ * each function's driver and driver_override are read, the rest cannot
+ * have changed; the whole slot when a function has gone. */
+int managed_gpu_refresh_drivers(ManagedGpu *g);
 /* Mode: switching while a switch is in flight, else what the functions show. */
 GpuState managed_gpu_state(const ManagedGpu *g);
 /* Starts a switch; the owner is told how it ends.  -EBUSY while another
