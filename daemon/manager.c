@@ -495,11 +495,14 @@ static int managed_gpu_reread(ManagedGpu *g, bool drivers_only) {
         /* While a switch is under way its functions are not read here:
          * reading driver_override takes the device lock, which an unbind
          * stuck in a driver's remove() holds, and the loop would hang with
-         * it.  The switch's end reads them. */
-        if (g->job)
+         * it.  The switch's end reads them (all of them, when a whole
+         * read was asked for meanwhile: a function added, say). */
+        if (g->job) {
+                g->reread_whole = g->reread_whole || !drivers_only;
                 return 0;
+        }
 
-        if (drivers_only)
+        if (drivers_only && !g->reread_whole)
                 r = gpu_reread_drivers(&m->sysfs, g->state, &now);
         if (r == -ENODEV)
                 /* not the same functions any more (or asked for): all of it */
@@ -509,6 +512,7 @@ static int managed_gpu_reread(ManagedGpu *g, bool drivers_only) {
         r = resolve_host_drivers(m, now, config_find_gpu(m->config, &g->slot));
         if (r < 0)
                 return r;
+        g->reread_whole = false;
         changed = !functions_equal(g->state, now);
         gpu_free(g->state);
         g->state = TAKE_PTR(now);

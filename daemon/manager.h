@@ -40,6 +40,7 @@ struct ManagedGpu {
         SwitchOwner owner;        /* who asked for it */
         char *step;               /* the job's current kernel write, for the Step property */
         char **stop_services;     /* units stopped for vfio, started again for host */
+        bool reread_whole;        /* a whole read was asked for during the switch */
 };
 
 /* The daemon's one context. */

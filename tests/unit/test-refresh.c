@@ -27,15 +27,23 @@ static void on_done(ManagedGpu *g, const SwitchError *error, void *userdata) {
                 fprintf(stderr, "switch failed: %s\n", strempty(error->message));
 }
 
-static void switch_to(Manager *m, ManagedGpu *g, SwitchTarget target) {
+static void switch_start(ManagedGpu *g, SwitchTarget target) {
         const SwitchOwner owner = { .done = on_done };
 
         switched = false;
         CHECK_INT(managed_gpu_switch(g, target, false, &owner), 0);
+}
+
+static void switch_wait(Manager *m) {
         for (int i = 0; i < 500 && !switched; i++)
                 (void) sd_event_run(m->event, 10 * 1000);
         CHECK(switched);
         CHECK_INT(switch_failed, 0);
+}
+
+static void switch_to(Manager *m, ManagedGpu *g, SwitchTarget target) {
+        switch_start(g, target);
+        switch_wait(m);
 }
 
 int main(void) {
@@ -104,6 +112,22 @@ int main(void) {
         CHECK_STR(g->state->functions[2].driver, "xhci_hcd");
         CHECK_INT(g->state->functions[0].vendor, 0x1234);
         CHECK_INT(gpu_derive_state(g->state), GPU_STATE_HOST);
+
+        /* A whole read asked for while a switch runs (an "add" uevent) is
+         * not done then, but at the switch's end instead of the short one. */
+        fake_put_attr(k, "0000:01:00.1", "class", "0x040380\n");
+        k->write_delay_ms = 50;
+        switch_start(g, SWITCH_TARGET_VFIO);
+        CHECK(g->job);
+        CHECK_INT(managed_gpu_refresh(g), 0);
+        CHECK_INT(g->state->functions[1].class, 0x040100);
+        switch_wait(m);
+        CHECK_INT(g->state->functions[1].class, 0x040380);
+        CHECK_STR(g->state->functions[1].driver, "vfio-pci");
+        k->write_delay_ms = 0;
+        fake_put_attr(k, "0000:01:00.1", "class", "0x040300\n");
+        switch_to(m, g, SWITCH_TARGET_HOST);
+        CHECK_INT(g->state->functions[1].class, 0x040380);
 
         /* A function gone: the same functions no more, the slot read whole. */
         fake_remove_function(k, "0000:01:00.2");
