@@ -7,9 +7,6 @@
 #include "systemd-job.h"
 #include "util.h"
 
-#define SYSTEMD_BUS "org.freedesktop.systemd1"
-#define SYSTEMD_PATH "/org/freedesktop/systemd1"
-#define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
 #define SYSTEMD_UNIT "org.freedesktop.systemd1.Unit"
 #define STOP_TIMEOUT_USEC (20ULL * 1000 * 1000)
 
@@ -25,7 +22,8 @@ static int unit_state(sd_bus *bus, const char *unit, char **ret) {
         int r;
 
         /* GetUnit knows loaded units only: one that is not loaded is not running. */
-        r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", &e, &reply, "s", unit);
+        r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "GetUnit", &e, &reply,
+                               "s", unit);
         if (r < 0) {
                 *ret = strdup("inactive");
                 return *ret ? 0 : -ENOMEM;
@@ -33,7 +31,7 @@ static int unit_state(sd_bus *bus, const char *unit, char **ret) {
         r = sd_bus_message_read(reply, "o", &path);
         if (r < 0)
                 return r;
-        return sd_bus_get_property_string(bus, SYSTEMD_BUS, path, SYSTEMD_UNIT, "ActiveState", &e, ret);
+        return sd_bus_get_property_string(bus, SYSTEMD_BUS_NAME, path, SYSTEMD_UNIT, "ActiveState", &e, ret);
 }
 
 static bool running(const char *state) {
@@ -128,8 +126,8 @@ int services_restart(const char *state_dir, const char *address) {
 
                 if (isempty(*u))
                         continue;
-                r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartUnit", &e, NULL, "ss",
-                                       *u, "replace");
+                r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "StartUnit", &e,
+                                       NULL, "ss", *u, "replace");
                 if (r < 0)
                         log_warning("%s: starting %s again: %s", address, *u, e.message);
                 else

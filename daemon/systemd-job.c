@@ -40,10 +40,10 @@ static int unit_job_wait(sd_bus *bus, const char *method, const char *unit, uint
         int r;
 
         /* Subscribed before the job exists: its JobRemoved can come before
-         * the reply to StartUnit (a oneshot that ends at once, a stop of a
-         * unit with nothing to stop).  The signal
-         * is queued while sd_bus_call() waits and handled below, when the
-         * job's path is known. */
+         * the reply to StartUnit or StopUnit (a oneshot that ends at once, a
+         * unit with nothing left to stop).  The signal is queued while
+         * sd_bus_call() waits and handled below, when the job's path is
+         * known. */
         r = sd_bus_match_signal(bus, &slot, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "JobRemoved",
                                 on_job_removed, &w);
         if (r < 0)

@@ -381,10 +381,11 @@ static void opens_drain(FakeKernel *k) {
         ssize_t n;
 
         while ((n = read(k->opens_fd, buf, sizeof buf)) > 0)
-                for (char *e = buf; e < buf + n; e += sizeof(struct inotify_event) + ((struct inotify_event *) e)->len) {
+                for (char *e = buf; e < buf + n;) {
                         const struct inotify_event *ev = (const struct inotify_event *) e;
                         size_t i;
 
+                        e += sizeof *ev + ev->len;
                         if (ev->len == 0)
                                 continue;       /* the folder itself */
                         for (i = 0; i < k->n_open_names && !streq(k->open_names[i], ev->name); i++)
