@@ -134,6 +134,9 @@ GPUSWITCH_STATE_DIR=$dir/state GPUSWITCH_RUNTIME_DIR=$dir/state TMPDIR=$dir \
 for _ in $(seq 100); do has_owner org.gpuswitch1 && break; sleep 0.05; done
 CTL=$bin/../client/gpuswitchctl SWITCH_RUNS=${SWITCH_RUNS:-50}
 ctl_ms=() ctl_bad=0
+cpu_ticks() { local s; read -r -a s < "/proc/$DAEMON_PID/stat"; echo "${s[13]} ${s[14]}"; }   # utime stime
+"$CTL" -q status >/dev/null 2>&1 || true   # warm-up
+read -r du0 ds0 < <(cpu_ticks)
 for ((i = 0; i < SWITCH_RUNS; i++)); do
         for m in vfio host; do
                 t0=$EPOCHREALTIME
@@ -142,10 +145,27 @@ for ((i = 0; i < SWITCH_RUNS; i++)); do
                 ctl_ms+=($(( ${t1/./} - ${t0/./} )))
         done
 done
-read -r ctl_p50 ctl_min ctl_max < <(printf '%s\n' "${ctl_ms[@]}" | sort -n | awk '{v[NR] = $1} END {
-        printf "%.1f %.1f %.1f\n", v[int((NR + 1) / 2)] / 1000, v[1] / 1000, v[NR] / 1000 }')
+read -r du1 ds1 < <(cpu_ticks)
+median_ms() { sort -n | awk '{v[NR] = $1} END { printf "%.1f %.1f %.1f\n", v[int((NR + 1) / 2)] / 1000, v[1] / 1000, v[NR] / 1000 }'; }
+read -r ctl_p50 ctl_min ctl_max < <(printf '%s\n' "${ctl_ms[@]}" | median_ms)
+# The parts of it: the client's own start and exit (its --version), and
+# the daemon's CPU time (all its threads) a switch.
+start_ms=()
+for ((i = 0; i < 30; i++)); do
+        t0=$EPOCHREALTIME; "$CTL" --version >/dev/null; t1=$EPOCHREALTIME
+        start_ms+=($(( ${t1/./} - ${t0/./} )))
+done
+read -r start_p50 _ < <(printf '%s\n' "${start_ms[@]}" | median_ms)
+hz=$(getconf CLK_TCK)
+daemon_cpu=$(awk -v u=$((du1 - du0)) -v s=$((ds1 - ds0)) -v n=$((SWITCH_RUNS * 2)) -v hz="$hz" 'BEGIN {
+        printf "%.2f ms (user %.2f, system %.2f)", (u + s) * 1000 / hz / n, u * 1000 / hz / n, s * 1000 / hz / n }')
+sanitized=""
+grep -q '^GPUSWITCH_SANITIZE:BOOL=ON' "$bin/../CMakeCache.txt" 2>/dev/null &&
+        sanitized=" [SANITIZED BUILD: ASan and UBSan add ~13 ms to each command's start; bench/run.sh builds without them]"
 echo "BENCH switch overhead on this machine: gpuswitchctl vfio/host, each a whole command, with kernel writes that" \
-        "take no time: median $ctl_p50 ms ($ctl_min-$ctl_max) over $((SWITCH_RUNS * 2)) switches, $ctl_bad failed"
+        "take no time: median $ctl_p50 ms ($ctl_min-$ctl_max) over $((SWITCH_RUNS * 2)) switches, $ctl_bad failed;" \
+        "gpuswitchctl's own start and exit: median $start_p50 ms; the daemon's CPU time a switch: $daemon_cpu;" \
+        "load average $(cut -d' ' -f1-3 /proc/loadavg)$sanitized"
 
 failed=0
 [ "$ctl_bad" = 0 ] || { echo "bus-host: $ctl_bad gpuswitchctl switches failed:" >&2; sort "$dir/switch.err" | uniq -c >&2; failed=1; }

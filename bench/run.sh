@@ -2,7 +2,8 @@
 # Every benchmark in one command: figures, not pass/fail.  Each comparison
 # runs both sides in the same run on the same machine and prints the ratio.
 #
-#   bench/run.sh [holders] [switch] [bus] [bus-host] [footprint]   (default: all five)
+#   bench/run.sh [holders] [switch] [bus] [bus-host] [footprint] [daemon-time] [daemon-instructions]
+#                (default: all seven)
 #
 #   holders    this machine: our /proc holder scan against fuser and lsof over
 #              a synthetic table of 2,000 processes (bench/holder-scan.c)
@@ -16,6 +17,10 @@
 #              (bench/bus-host.sh)
 #   footprint  in the guest: the daemon's RSS idle and after 10,000 calls, and
 #              its start-to-first-reply when bus-activated (bench/vm/footprint.sh)
+#   daemon-time  in the guest: the daemon's CPU time a switch, real and empty
+#              (bench/vm/daemon-time.sh)
+#   daemon-instructions  in the guest: the daemon's instructions a switch,
+#              under callgrind (bench/vm/daemon-instructions.sh)
 #
 # Installs what it needs from Debian's archive (as root), builds into
 # $BUILD_DIR (default build-bench/, the release flags of the package) and
@@ -27,11 +32,12 @@ top=$PWD
 B=${BUILD_DIR:-$top/build-bench}
 
 which=("$@")
-[ ${#which[@]} -gt 0 ] || which=(holders switch bus bus-host footprint)
+[ ${#which[@]} -gt 0 ] || which=(holders switch bus bus-host footprint daemon-time daemon-instructions)
 for w in "${which[@]}"; do
         case "$w" in
-        holders | switch | bus | bus-host | footprint) ;;
-        *) echo "bench/run.sh: unknown benchmark '$w' (holders, switch, bus, bus-host, footprint)" >&2; exit 2 ;;
+        holders | switch | bus | bus-host | footprint | daemon-time | daemon-instructions) ;;
+        *) echo "bench/run.sh: unknown benchmark '$w' (holders, switch, bus, bus-host, footprint, daemon-time," \
+                "daemon-instructions)" >&2; exit 2 ;;
         esac
 done
 
@@ -80,6 +86,8 @@ for w in "${which[@]}"; do
                 bench/bus-host.sh "$B" 2>&1 | sed 's/^BENCH //' | tee -a "$out"
                 [ "${PIPESTATUS[0]}" = 0 ] || failed=1 ;;
         footprint) vm_bench footprint bench/vm/footprint.sh ;;
+        daemon-time) vm_bench daemon-time bench/vm/daemon-time.sh ;;
+        daemon-instructions) vm_bench daemon-instructions bench/vm/daemon-instructions.sh ;;
         esac
 done
 say ""

@@ -96,11 +96,10 @@ static int method_get_gpu(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(msg, "o", g->object_path);
 }
 
-/* Plan and ListHolders read sysfs (driver_override takes the device lock,
- * which an unbind stuck in someone else's process holds) and ListHolders
- * every process's fd table: both run on a worker and reply from its
- * completion.  At most MAX_QUERIES at a time, whoever asks. */
-#define MAX_QUERIES 16
+/* Plan reads the GPU's functions (driver_override takes the device lock,
+ * which an unbind stuck in someone else's process holds), ListHolders
+ * every process's fd table: both run on the worker pool and reply from the
+ * completion.  The pool's pending limits bound them (Busy beyond). */
 
 typedef struct Query {
         Manager *manager;
@@ -118,7 +117,6 @@ typedef struct Query {
 } Query;
 
 static void query_free(Query *q) {
-        q->manager->n_queries--;
         sd_bus_message_unref(q->request);
         gpu_free(q->snapshot);
         gpu_free(q->now);
@@ -128,18 +126,14 @@ static void query_free(Query *q) {
         free(q);
 }
 
-static int query_new(sd_bus_message *msg, ManagedGpu *g, Query **ret, sd_bus_error *error) {
+static int query_new(sd_bus_message *msg, ManagedGpu *g, Query **ret) {
         Manager *m = g->manager;
         Query *q;
         int r;
 
-        if (m->n_queries >= MAX_QUERIES)
-                return sd_bus_error_setf(error, GS_ERROR_BUSY, "gpuswitchd is answering %u such calls already: "
-                                         "try again when they are done", MAX_QUERIES);
         q = calloc(1, sizeof *q);
         if (!q)
                 return -ENOMEM;
-        m->n_queries++;
         *q = (Query) { .manager = m, .request = sd_bus_message_ref(msg), .error = SWITCH_ERROR_INIT };
         r = gpu_copy(g->state, &q->snapshot);
         if (r < 0) {
@@ -150,16 +144,21 @@ static int query_new(sd_bus_message *msg, ManagedGpu *g, Query **ret, sd_bus_err
         return 0;
 }
 
-/* Hands q to a worker; the reply comes from done. */
-static int query_run(Query *q, WorkFunc work, WorkDoneFunc done) {
-        int r = worker_start(q->manager->event, &q->manager->workers, work, done, q);
+/* Hands q to the pool; the reply comes from done. */
+static int query_run(Query *q, WorkKind kind, WorkFunc work, WorkDoneFunc done, sd_bus_error *error) {
+        int r = worker_start(q->manager->workers, kind, work, done, q);
 
-        if (r < 0) {
+        if (r >= 0)
+                return 1;
+        /* the work waiting for a thread is bounded: past that, callers
+         * are told to come back rather than queue work without end */
+        if (r == -EBUSY)
+                sd_bus_error_setf(error, GS_ERROR_BUSY, "%s: gpuswitchd has as many such calls under way or waiting "
+                                  "as it takes: try again when they are done", q->snapshot->address);
+        else
                 log_error_errno(r, "%s: starting a worker", q->snapshot->address);
-                query_free(q);
-                return r;
-        }
-        return 1;
+        query_free(q);
+        return r;
 }
 
 static int plan_work(void *userdata) {
@@ -231,12 +230,12 @@ static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         g = manager_find_gpu(m, arg, error);
         if (!g)
                 return -sd_bus_error_get_errno(error);
-        r = query_new(msg, g, &q, error);
+        r = query_new(msg, g, &q);
         if (r < 0)
                 return r;
         q->target = target;
         q->policy = (PlanPolicy) { .allow_boot_vga = g->allow_boot_vga };
-        return query_run(q, plan_work, on_plan_done);
+        return query_run(q, WORK_READ, plan_work, on_plan_done, error);
 }
 
 static int holders_work(void *userdata) {
@@ -245,10 +244,9 @@ static int holders_work(void *userdata) {
         size_t n_nodes;
         int r;
 
-        r = gpu_reread(&q->manager->sysfs, q->snapshot, &q->now);
-        if (r < 0)
-                return log_error_errno(r, "%s: reading its functions", q->snapshot->address);
-        r = gpu_device_nodes(&q->manager->sysfs, q->now, &nodes, &n_nodes);
+        /* the nodes of the functions as last read: their drivers come from
+         * the links, the class folders need no device lock */
+        r = gpu_device_nodes(&q->manager->sysfs, q->snapshot, &nodes, &n_nodes);
         if (r < 0)
                 return log_error_errno(r, "%s: finding its device nodes", q->snapshot->address);
         r = holders_scan("/proc", nodes, n_nodes, &q->holders, &q->n_holders);
@@ -300,10 +298,10 @@ static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error
         r = read_gpu_arg(msg, userdata, &g, error);
         if (r < 0)
                 return r;
-        r = query_new(msg, g, &q, error);
+        r = query_new(msg, g, &q);
         if (r < 0)
                 return r;
-        return query_run(q, holders_work, on_holders_done);
+        return query_run(q, WORK_SCAN, holders_work, on_holders_done, error);
 }
 
 /* polkit_check_async() could not start a check: one of the caller's is

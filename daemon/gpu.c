@@ -219,6 +219,35 @@ int gpu_reread(const Sysfs *s, const Gpu *tmpl, Gpu **ret) {
         return 0;
 }
 
+int gpu_reread_drivers(const Sysfs *s, const Gpu *old, Gpu **ret) {
+        _cleanup_(gpu_freep) Gpu *g = NULL;
+        int r;
+
+        r = gpu_copy(old, &g);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < g->n_functions; i++) {
+                PciFunction *f = &g->functions[i];
+                _cleanup_free_ char *override = NULL;
+
+                /* Every function has the attribute: without it, the
+                 * function is gone. */
+                r = sysfs_read_attr(s, f->address, "driver_override", &override);
+                if (r == -ENOENT)
+                        return -ENODEV;
+                free(f->driver_override);
+                f->driver_override = r >= 0 && !isempty(override) && !streq(override, "(null)") ? TAKE_PTR(override)
+                                                                                                 : NULL;
+                free(f->driver);
+                f->driver = NULL;
+                r = sysfs_read_driver(s, f->address, &f->driver);
+                if (r < 0)
+                        return log_debug_errno(r, "%s: reading driver link", f->address);
+        }
+        *ret = TAKE_PTR(g);
+        return 0;
+}
+
 PciFunction *gpu_find_function(const Gpu *g, const char *address) {
         for (size_t i = 0; i < g->n_functions; i++)
                 if (streq(g->functions[i].address, address))

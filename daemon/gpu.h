@@ -59,6 +59,14 @@ int gpu_read(const Sysfs *s, const PciAddress *slot, const PciAddress *companion
  * from tmpl. */
 int gpu_reread(const Sysfs *s, const Gpu *tmpl, Gpu **ret);
 
+/* After a rebind of the same functions: a copy of old with each function's
+ * driver and driver_override read again, the attributes no rebind changes
+ * (class, IDs, modalias, IOMMU group, boot_vga) and host_driver kept.
+ * -ENODEV when one of old's functions is gone: read the slot whole then.
+ * Functions that appeared are not seen (their "add" uevent asks for the
+ * whole read). */
+int gpu_reread_drivers(const Sysfs *s, const Gpu *old, Gpu **ret);
+
 /* Copies: the job thread works on its own snapshot. */
 int gpu_copy(const Gpu *g, Gpu **ret);
 

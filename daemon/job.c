@@ -114,10 +114,14 @@ static int on_watchdog(sd_event_source *es, uint64_t usec, void *userdata) {
 
 static int job_thread(void *userdata) {
         Job *j = userdata;
-        int r = engine_run(&j->ctx, &j->error);
+        int r = engine_run(&j->ctx, &j->error), r_read;
 
-        /* here, not on the loop: the loop must not wait on sysfs */
-        if (gpu_reread(&j->sysfs, j->gpu, &j->after) < 0)
+        /* here, not on the loop: the loop must not wait on sysfs; after a
+         * rebind only the drivers changed, unless a function went */
+        r_read = gpu_reread_drivers(&j->sysfs, j->gpu, &j->after);
+        if (r_read == -ENODEV)
+                r_read = gpu_reread(&j->sysfs, j->gpu, &j->after);
+        if (r_read < 0)
                 j->after = NULL;
         pthread_mutex_lock(&j->lock);
         j->step_since = 0;
@@ -136,7 +140,7 @@ static void on_job_done(int result, void *userdata) {
         j->callbacks.done(result < 0 ? &j->error : NULL, j->userdata);
 }
 
-int job_start(sd_event *e, Worker **workers, const SwitchContext *ctx, unsigned timeout_sec,
+int job_start(sd_event *e, WorkerPool *workers, const SwitchContext *ctx, unsigned timeout_sec,
               const JobCallbacks *callbacks, void *userdata, Job **ret) {
         _cleanup_(job_freep) Job *j = NULL;
         int r;
@@ -175,7 +179,7 @@ int job_start(sd_event *e, Worker **workers, const SwitchContext *ctx, unsigned 
         r = sd_event_add_time_relative(e, &j->watchdog, CLOCK_MONOTONIC, WATCHDOG_INTERVAL_USEC, 0, on_watchdog, j);
         if (r < 0)
                 return r;
-        r = worker_start(e, workers, job_thread, on_job_done, j);
+        r = worker_start(workers, WORK_SWITCH, job_thread, on_job_done, j);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(j);

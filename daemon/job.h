@@ -23,9 +23,9 @@ typedef struct JobCallbacks {
         void (*done)(const SwitchError *error, void *userdata);
 } JobCallbacks;
 
-/* Starts engine_run(ctx) on a worker of the list.  ctx is copied (its gpu
+/* Starts engine_run(ctx) on a switch thread of the pool.  ctx is copied (its gpu
  * and stop_services too); ctx->observer must be NULL: the job observes. */
-int job_start(sd_event *e, Worker **workers, const SwitchContext *ctx, unsigned timeout_sec,
+int job_start(sd_event *e, WorkerPool *workers, const SwitchContext *ctx, unsigned timeout_sec,
               const JobCallbacks *callbacks, void *userdata, Job **ret);
 
 SwitchTarget job_target(const Job *j);

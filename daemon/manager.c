@@ -48,6 +48,9 @@ int manager_new(Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
+        r = worker_pool_new(m->event, &m->workers);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -95,10 +98,11 @@ void manager_free(Manager *m) {
         sd_event_source_disable_unref(m->uevent_refresh);
         /* A switch under way is waited for: its thread writes to sysfs and
          * must not be cut off halfway. */
-        worker_join_all(&m->workers);
+        worker_join_all(m->workers);
         for (size_t i = 0; i < m->n_gpus; i++)
                 managed_gpu_free(m->gpus[i]);
         free(m->gpus);
+        worker_pool_free(m->workers);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         config_free(m->config);
@@ -417,8 +421,10 @@ static void on_job_done(const SwitchError *error, void *userdata) {
         g->owner = (SwitchOwner) {};
         if (after)
                 (void) managed_gpu_apply(g, after);
-        else
-                managed_gpu_refresh(g);
+        /* a whole read asked for meanwhile (a function added, say), or the
+         * switch's own read failed */
+        if (!after || g->reread_whole)
+                managed_gpu_refresh(g, true);
         if (error)
                 log_error("%s: switch to %s failed: %s", g->address, switch_target_to_string(target),
                           strempty(error->message));
@@ -442,7 +448,7 @@ int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, bool terminate_holder
         ctx.terminate_holders = terminate_holders;
         if (g->job)
                 return -EBUSY;
-        r = job_start(m->event, &m->workers, &ctx, m->config->step_timeout_sec, &job_callbacks, g, &g->job);
+        r = job_start(m->event, m->workers, &ctx, m->config->step_timeout_sec, &job_callbacks, g, &g->job);
         if (r < 0)
                 return log_error_errno(r, "%s: starting the switch to %s", g->address, switch_target_to_string(target));
         g->owner = *owner;
@@ -521,6 +527,7 @@ int managed_gpu_read(ManagedGpu *g) {
 typedef struct Refresh {
         ManagedGpu *gpu;
         Gpu *tmpl, *now;
+        bool whole;
         uint64_t generation;      /* of the state it started from */
 } Refresh;
 
@@ -532,7 +539,15 @@ static void refresh_free(Refresh *q) {
 
 static int refresh_work(void *userdata) {
         Refresh *q = userdata;
-        return gpu_reread(&q->gpu->manager->sysfs, q->tmpl, &q->now);
+        const Sysfs *s = &q->gpu->manager->sysfs;
+        int r = -ENODEV;
+
+        if (!q->whole)
+                r = gpu_reread_drivers(s, q->tmpl, &q->now);
+        if (r == -ENODEV)
+                /* not the same functions any more (or asked for): all of it */
+                r = gpu_reread(s, q->tmpl, &q->now);
+        return r;
 }
 
 static void refresh_done(int result, void *userdata) {
@@ -543,19 +558,23 @@ static void refresh_done(int result, void *userdata) {
         if (result < 0)
                 log_warning_errno(result, "%s: reading its functions", g->address);
         /* A switch that began or ended meanwhile has read them itself. */
-        else if (!g->job && q->generation == g->generation)
+        else if (!g->job && q->generation == g->generation) {
+                if (q->whole)
+                        g->reread_whole = false;
                 (void) managed_gpu_apply(g, TAKE_PTR(q->now));
+        }
         refresh_free(q);
         if (g->refresh_again) {
                 g->refresh_again = false;
-                managed_gpu_refresh(g);
+                managed_gpu_refresh(g, g->reread_whole);
         }
 }
 
-void managed_gpu_refresh(ManagedGpu *g) {
+void managed_gpu_refresh(ManagedGpu *g, bool whole) {
         Refresh *q;
         int r;
 
+        g->reread_whole = g->reread_whole || whole;
         /* the switch under way reads them when it ends */
         if (g->job)
                 return;
@@ -572,8 +591,9 @@ void managed_gpu_refresh(ManagedGpu *g) {
                 return;
         }
         q->gpu = g;
+        q->whole = g->reread_whole;
         q->generation = g->generation;
-        r = worker_start(g->manager->event, &g->manager->workers, refresh_work, refresh_done, q);
+        r = worker_start(g->manager->workers, WORK_READ, refresh_work, refresh_done, q);
         if (r < 0) {
                 log_warning_errno(r, "%s: starting a read of its functions", g->address);
                 refresh_free(q);

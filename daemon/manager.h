@@ -43,6 +43,7 @@ struct ManagedGpu {
         SwitchOwner owner;        /* who asked for it */
         char *step;               /* the job's current kernel write, for the Step property */
         char **stop_services;     /* units stopped for vfio, started again for host */
+        bool reread_whole;        /* a whole read was asked for during the switch */
 };
 
 /* The daemon's one context. */
@@ -56,9 +57,9 @@ struct Manager {
         size_t n_gpus;
         sd_event_source *uevent_source;
         sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
+        bool uevent_refresh_whole;        /* the burst had more than bind/unbind: read every attribute */
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
-        Worker *workers;          /* switches and scans under way */
-        unsigned n_queries;       /* Plan and ListHolders calls on a worker */
+        WorkerPool *workers;      /* the threads of switches, reads and holder scans */
         PolkitQueue *polkit;      /* the authorization checks under way */
         int lock_fd;              /* instance_lock(): held for the daemon's life */
         /* A config that does not parse: every call is answered with this
@@ -106,10 +107,12 @@ int manager_serve_config_error(Manager *m, const char *message);
 ManagedGpu *manager_find_gpu(Manager *m, const char *arg, sd_bus_error *error);
 ManagedGpu *manager_find_gpu_by_path(Manager *m, const char *path);
 
-/* Reads the GPU's functions again, on a worker (the bus loop never waits
- * on sysfs); emits PropertiesChanged when Mode or Functions changed. */
-void managed_gpu_refresh(ManagedGpu *g);
-/* The same, now: before the event loop runs. */
+/* Reads the GPU's functions again on a worker (the bus loop never waits on
+ * sysfs); emits PropertiesChanged when Mode or Functions changed.  whole:
+ * every attribute (a function added or removed); else only each function's
+ * driver and driver_override (a bind or unbind: nothing else changes). */
+void managed_gpu_refresh(ManagedGpu *g, bool whole);
+/* A whole read, now: before the event loop runs. */
 int managed_gpu_read(ManagedGpu *g);
 /* Mode: switching while a switch is in flight, else what the functions show. */
 GpuState managed_gpu_state(const ManagedGpu *g);

@@ -3,15 +3,12 @@
 
 #include <glib.h>
 #include <systemd/sd-bus.h>
-#include <time.h>
 
+#include "systemd-job.h"
 #include "util.h"
 
-#define SYSTEMD_BUS "org.freedesktop.systemd1"
-#define SYSTEMD_PATH "/org/freedesktop/systemd1"
-#define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
 #define SYSTEMD_UNIT "org.freedesktop.systemd1.Unit"
-#define STOP_TIMEOUT_MS 20000
+#define STOP_TIMEOUT_USEC (20ULL * 1000 * 1000)
 
 static char *record_path(const char *dir, const char *address) {
         g_autofree char *name = g_strdup_printf("stopped-services-%s", address);
@@ -25,7 +22,8 @@ static int unit_state(sd_bus *bus, const char *unit, char **ret) {
         int r;
 
         /* GetUnit knows loaded units only: one that is not loaded is not running. */
-        r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", &e, &reply, "s", unit);
+        r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "GetUnit", &e, &reply,
+                               "s", unit);
         if (r < 0) {
                 *ret = strdup("inactive");
                 return *ret ? 0 : -ENOMEM;
@@ -33,43 +31,69 @@ static int unit_state(sd_bus *bus, const char *unit, char **ret) {
         r = sd_bus_message_read(reply, "o", &path);
         if (r < 0)
                 return r;
-        return sd_bus_get_property_string(bus, SYSTEMD_BUS, path, SYSTEMD_UNIT, "ActiveState", &e, ret);
+        return sd_bus_get_property_string(bus, SYSTEMD_BUS_NAME, path, SYSTEMD_UNIT, "ActiveState", &e, ret);
 }
 
 static bool running(const char *state) {
         return streq(state, "active") || streq(state, "activating") || streq(state, "reloading");
 }
 
-static int stop_unit(sd_bus *bus, const char *address, const char *unit, SwitchError *error) {
-        const struct timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+/* StopUnit queues a job; systemd's JobRemoved for it says when the unit is
+ * down, its processes gone and the files they held closed. */
+static int stop_unit(sd_bus *bus, const char *address, const char *unit, uint64_t timeout_usec,
+                     SwitchError *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *result = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit", &e, NULL, "ss", unit,
-                               "replace");
+        r = systemd_stop_unit_wait(bus, unit, timeout_usec, &result, &e);
+        if (r == -ETIMEDOUT)
+                return switch_error_set(error, SWITCH_ERROR_TIMEOUT, SWITCH_STEP_STOP_SERVICES, NULL, ETIMEDOUT,
+                                        "%s: %s did not stop within %g s", address, unit,
+                                        (double) timeout_usec / 1e6);
         if (r < 0)
                 return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_STOP_SERVICES, NULL, r,
                                         "%s: stopping %s: %s; nothing was changed", address, unit,
                                         e.message ? e.message : strerror(-r));
-        /* StopUnit queues a job: wait until the unit is down, its files closed. */
-        for (unsigned waited = 0; waited < STOP_TIMEOUT_MS; waited += 100) {
+        /* "canceled": another job (a start) replaced ours, the unit runs on */
+        if (!streq(result, "done"))
+                return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_STOP_SERVICES, NULL, EBUSY,
+                                        "%s: stopping %s: systemd's job ended \"%s\"; nothing was changed", address,
+                                        unit, result);
+        return 0;
+}
+
+int services_stop_on(sd_bus *bus, const char *state_dir, const char *address, char *const *units,
+                     uint64_t timeout_usec, SwitchError *error) {
+        g_autoptr(GString) stopped = g_string_new(NULL);
+        g_autofree char *path = record_path(state_dir, address), *old = NULL;
+        int r;
+
+        if (g_file_get_contents(path, &old, NULL, NULL))
+                g_string_append(stopped, old);
+
+        for (char *const *u = units; u && *u; u++) {
                 _cleanup_free_ char *state = NULL;
 
-                r = unit_state(bus, unit, &state);
+                r = unit_state(bus, *u, &state);
+                if (r < 0 || !running(state))
+                        continue;
+                log_notice("%s: stopping %s, which keeps the GPU open; it is started again after the switch "
+                           "back to the host", address, *u);
+                r = stop_unit(bus, address, *u, timeout_usec, error);
                 if (r < 0)
                         return r;
-                if (!running(state) && !streq(state, "deactivating"))
-                        return 0;
-                nanosleep(&tick, NULL);
+                g_string_append_printf(stopped, "%s\n", *u);
+                /* recorded at once: a daemon stopped now still starts it again */
+                if (g_mkdir_with_parents(state_dir, 0755) < 0 ||
+                    !g_file_set_contents(path, stopped->str, (gssize) stopped->len, NULL))
+                        log_warning("%s: could not record in %s that %s was stopped", address, path, *u);
         }
-        return switch_error_set(error, SWITCH_ERROR_TIMEOUT, SWITCH_STEP_STOP_SERVICES, NULL, ETIMEDOUT,
-                                "%s: %s did not stop within %u s", address, unit, STOP_TIMEOUT_MS / 1000);
+        return 0;
 }
 
 int services_stop(const char *state_dir, const char *address, char *const *units, SwitchError *error) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        g_autoptr(GString) stopped = g_string_new(NULL);
-        g_autofree char *path = record_path(state_dir, address), *old = NULL;
         int r;
 
         if (!units || !units[0])
@@ -82,27 +106,7 @@ int services_stop(const char *state_dir, const char *address, char *const *units
                                         "%s: cannot reach systemd to stop %s: %s; nothing was changed", address,
                                         names, strerror(-r));
         }
-        if (g_file_get_contents(path, &old, NULL, NULL))
-                g_string_append(stopped, old);
-
-        for (char *const *u = units; *u; u++) {
-                _cleanup_free_ char *state = NULL;
-
-                r = unit_state(bus, *u, &state);
-                if (r < 0 || !running(state))
-                        continue;
-                log_notice("%s: stopping %s, which keeps the GPU open; it is started again after the switch "
-                           "back to the host", address, *u);
-                r = stop_unit(bus, address, *u, error);
-                if (r < 0)
-                        return r;
-                g_string_append_printf(stopped, "%s\n", *u);
-                /* recorded at once: a daemon stopped now still starts it again */
-                if (g_mkdir_with_parents(state_dir, 0755) < 0 ||
-                    !g_file_set_contents(path, stopped->str, (gssize) stopped->len, NULL))
-                        log_warning("%s: could not record in %s that %s was stopped", address, path, *u);
-        }
-        return 0;
+        return services_stop_on(bus, state_dir, address, units, STOP_TIMEOUT_USEC, error);
 }
 
 int services_restart(const char *state_dir, const char *address) {
@@ -122,8 +126,8 @@ int services_restart(const char *state_dir, const char *address) {
 
                 if (isempty(*u))
                         continue;
-                r = sd_bus_call_method(bus, SYSTEMD_BUS, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartUnit", &e, NULL, "ss",
-                                       *u, "replace");
+                r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "StartUnit", &e,
+                                       NULL, "ss", *u, "replace");
                 if (r < 0)
                         log_warning("%s: starting %s again: %s", address, *u, e.message);
                 else

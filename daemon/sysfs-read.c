@@ -10,19 +10,38 @@
 #include "pci-address.h"
 #include "util.h"
 
-char *sysfs_path_join(const char *a, const char *b, const char *c, const char *d) {
-        char *p = NULL;
+/* Each read of each attribute builds a path: concatenated, not printf'd. */
+static char *path_concat(const char *const *parts, size_t n) {
+        size_t len = 0;
+        char *p, *q;
 
-        if (asprintf(&p, "%s%s%s%s%s%s%s", a, b ? "/" : "", strempty(b),
-                     c ? "/" : "", strempty(c), d ? "/" : "", strempty(d)) < 0)
+        for (size_t i = 0; i < n; i++)
+                if (parts[i])
+                        len += strlen(parts[i]) + (i > 0);
+        p = q = malloc(len + 1);
+        if (!p)
                 return NULL;
+        for (size_t i = 0; i < n; i++) {
+                size_t l;
+
+                if (!parts[i])
+                        continue;
+                if (i > 0)
+                        *q++ = '/';
+                l = strlen(parts[i]);
+                memcpy(q, parts[i], l);
+                q += l;
+        }
+        *q = 0;
         return p;
 }
 
-char *sysfs_function_path(const Sysfs *s, const char *function, const char *attr) {
-        _cleanup_free_ char *devices = sysfs_path_join(s->root, "bus/pci/devices", NULL, NULL);
+char *sysfs_path_join(const char *a, const char *b, const char *c, const char *d) {
+        return path_concat((const char *const[]) { a, b, c, d }, 4);
+}
 
-        return devices ? sysfs_path_join(devices, function, attr, NULL) : NULL;
+char *sysfs_function_path(const Sysfs *s, const char *function, const char *attr) {
+        return path_concat((const char *const[]) { s->root, "bus/pci/devices", function, attr }, 4);
 }
 
 int sysfs_read_attr(const Sysfs *s, const char *function, const char *attr, char **ret) {

@@ -31,8 +31,8 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-int systemd_start_unit_wait(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_result,
-                            sd_bus_error *error) {
+static int unit_job_wait(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_usec,
+                         char **ret_result, sd_bus_error *error) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         JobWait w = {};
@@ -40,14 +40,15 @@ int systemd_start_unit_wait(sd_bus *bus, const char *unit, uint64_t timeout_usec
         int r;
 
         /* Subscribed before the job exists: its JobRemoved can come before
-         * the reply to StartUnit (a oneshot that ends at once).  The signal
-         * is queued while sd_bus_call() waits and handled below, when the
-         * job's path is known. */
+         * the reply to StartUnit or StopUnit (a oneshot that ends at once, a
+         * unit with nothing left to stop).  The signal is queued while
+         * sd_bus_call() waits and handled below, when the job's path is
+         * known. */
         r = sd_bus_match_signal(bus, &slot, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "JobRemoved",
                                 on_job_removed, &w);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "StartUnit", error,
+        r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, method, error,
                                &reply, "ss", unit, "replace");
         if (r < 0)
                 return r;
@@ -78,4 +79,14 @@ int systemd_start_unit_wait(sd_bus *bus, const char *unit, uint64_t timeout_usec
 fail:
         free(w.result);
         return r;
+}
+
+int systemd_start_unit_wait(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_result,
+                            sd_bus_error *error) {
+        return unit_job_wait(bus, "StartUnit", unit, timeout_usec, ret_result, error);
+}
+
+int systemd_stop_unit_wait(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_result,
+                           sd_bus_error *error) {
+        return unit_job_wait(bus, "StopUnit", unit, timeout_usec, ret_result, error);
 }

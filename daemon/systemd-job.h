@@ -16,3 +16,7 @@
  * StartUnit (in *error). */
 int systemd_start_unit_wait(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_result,
                             sd_bus_error *error);
+/* The same for StopUnit: "done" once the unit is down (its processes
+ * gone, so the files they held are closed). */
+int systemd_stop_unit_wait(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_result,
+                           sd_bus_error *error);

@@ -16,18 +16,27 @@
  * the daemon a read or two instead of one per event. */
 #define UEVENT_REFRESH_DELAY_USEC (20 * 1000)
 
-static void refresh_all(Manager *m) {
+static void refresh_all(Manager *m, bool whole) {
         for (size_t i = 0; i < m->n_gpus; i++)
-                managed_gpu_refresh(m->gpus[i]);
+                managed_gpu_refresh(m->gpus[i], whole);
 }
 
 static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
-        refresh_all(userdata);
+        Manager *m = userdata;
+        bool whole = m->uevent_refresh_whole;
+
+        m->uevent_refresh_whole = false;
+        refresh_all(m, whole);
         return 0;
 }
 
-static void refresh_soon(Manager *m) {
+/* A bind or unbind changes a function's driver (and the writer its
+ * driver_override) only; anything else (add, remove, change) may change
+ * what else the daemon keeps of it. */
+static void refresh_soon(Manager *m, bool whole) {
         int enabled = SD_EVENT_OFF, r;
+
+        m->uevent_refresh_whole = m->uevent_refresh_whole || whole;
 
         if (m->uevent_refresh) {
                 (void) sd_event_source_get_enabled(m->uevent_refresh, &enabled);
@@ -40,7 +49,7 @@ static void refresh_soon(Manager *m) {
                 r = sd_event_add_time_relative(m->event, &m->uevent_refresh, CLOCK_MONOTONIC,
                                                UEVENT_REFRESH_DELAY_USEC, 0, on_refresh, m);
         if (r < 0)
-                refresh_all(m);
+                (void) on_refresh(NULL, 0, m);
 }
 
 static void handle_uevent(Manager *m, const char *buf, size_t len) {
@@ -64,7 +73,7 @@ static void handle_uevent(Manager *m, const char *buf, size_t len) {
         for (size_t i = 0; i < m->n_gpus; i++)
                 if (gpu_has_address(m->gpus[i]->state, &a)) {
                         log_debug("%s: uevent %s", slot_name, buf);
-                        refresh_soon(m);
+                        refresh_soon(m, strncmp(buf, "bind@", 5) != 0 && strncmp(buf, "unbind@", 7) != 0);
                 }
 }
 
@@ -99,7 +108,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         return 0;
                 /* ENOBUFS: events were lost; refresh everything. */
                 if (n == -ENOBUFS) {
-                        refresh_all(userdata);
+                        refresh_all(userdata, true);
                         continue;
                 }
                 if (n < 0)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -444,6 +445,7 @@ FakeKernel *fake_kernel_new(void) {
                 .userdata = k,
         };
         k->fail_errno = EIO;
+        k->opens_fd = -1;
 
         pathf(k, p, sizeof p, "bus/pci/drivers_probe");
         mkdir_p(k->root);
@@ -472,6 +474,7 @@ void fake_kernel_free(FakeKernel *k) {
 
         if (!k)
                 return;
+        closep(&k->opens_fd);
         /* only ever our own mkdtemp folder */
         if (strstr(k->root, "/gpuswitch-test-")) {
                 snprintf(cmd, sizeof cmd, "rm -rf '%s'", k->root);
@@ -479,4 +482,69 @@ void fake_kernel_free(FakeKernel *k) {
                         fprintf(stderr, "could not remove %s\n", k->root);
         }
         free(k);
+}
+
+void fake_remove_function(FakeKernel *k, const char *addr) {
+        char p[PATH_MAX], cmd[PATH_MAX + 16];
+
+        pathf(k, p, sizeof p, "bus/pci/devices/%s", addr);
+        if (unlink(p) < 0)
+                die(p);
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s", addr);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
+        if (system(cmd) != 0)
+                die(cmd);
+}
+
+void fake_opens_start(FakeKernel *k) {
+        static const char *fns[] = { "0000:01:00.0", "0000:01:00.1", "0000:01:00.2" };
+        char p[PATH_MAX];
+
+        closep(&k->opens_fd);
+        k->n_open_names = 0;
+        k->opens_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (k->opens_fd < 0)
+                die("inotify_init1");
+        for (size_t i = 0; i < 3; i++) {
+                pathf(k, p, sizeof p, "devices/pci0000:00/%s", fns[i]);
+                if (inotify_add_watch(k->opens_fd, p, IN_OPEN) < 0)
+                        die(p);
+        }
+}
+
+static void opens_drain(FakeKernel *k) {
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t n;
+
+        while ((n = read(k->opens_fd, buf, sizeof buf)) > 0)
+                for (char *e = buf; e < buf + n;) {
+                        const struct inotify_event *ev = (const struct inotify_event *) e;
+                        size_t i;
+
+                        e += sizeof *ev + ev->len;
+                        if (ev->len == 0)
+                                continue;       /* the folder itself */
+                        for (i = 0; i < k->n_open_names && !streq(k->open_names[i], ev->name); i++)
+                                ;
+                        if (i == k->n_open_names) {
+                                if (i == 32)
+                                        continue;
+                                snprintf(k->open_names[i], sizeof k->open_names[i], "%s", ev->name);
+                                k->open_counts[i] = 0;
+                                k->n_open_names++;
+                        }
+                        k->open_counts[i]++;
+                }
+}
+
+int fake_opens(FakeKernel *k, const char *attr) {
+        int n = 0;
+
+        if (k->opens_fd < 0)
+                return -1;
+        opens_drain(k);
+        for (size_t i = 0; i < k->n_open_names; i++)
+                if (!attr || streq(k->open_names[i], attr))
+                        n += k->open_counts[i];
+        return n;
 }

@@ -39,6 +39,10 @@ typedef struct FakeKernel {
         int n_kmsg;
         char log[128][160];         /* "drivers_probe 0000:01:00.0" and the like */
         size_t n_log;
+        int opens_fd;               /* inotify, from fake_opens_start(); -1: not counting */
+        char open_names[32][32];    /* the attributes opened since, and how often */
+        int open_counts[32];
+        size_t n_open_names;
 } FakeKernel;
 
 /* Each function has power/control "auto", power_state "D0", reset_method
@@ -70,3 +74,13 @@ const char *fake_driver(FakeKernel *k, const char *addr);
 const char *fake_override(FakeKernel *k, const char *addr);
 /* "drv[override] drv[override] ..." of the GPU's three functions. */
 const char *fake_state(FakeKernel *k);
+
+/* Takes a function out of the tree, as a hot unplug does. */
+void fake_remove_function(FakeKernel *k, const char *addr);
+
+/* Counts from now on the opens of the attribute files of the GPU's three
+ * functions (inotify IN_OPEN: what open(2) reads; the driver and
+ * iommu_group links are read with readlink(2), which it does not see). */
+void fake_opens_start(FakeKernel *k);
+/* The opens of ATTR ("class", ...) since fake_opens_start(), NULL: of any. */
+int fake_opens(FakeKernel *k, const char *attr);
