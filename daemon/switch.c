@@ -271,10 +271,17 @@ int switch_restore(Sysfs *s, const Gpu *original, SwitchError *error) {
         size_t n_left;
         int r;
 
+        bool to_vfio = gpu_derive_state(original) == GPU_STATE_VFIO;
+
         if (!saved)
                 return -ENOMEM;
-        for (size_t i = 0; i < original->n_functions; i++)
-                saved[i] = (Saved) { .function = &original->functions[i], .touched = true };
+        /* restore_functions() goes last to first: in the order a switch to
+         * that state takes (plan.c), function 0 first back to the host, last
+         * back to vfio-pci, the companions on the other side of it. */
+        for (size_t i = 0; i < original->n_functions; i++) {
+                size_t k = to_vfio ? i : original->n_functions - 1 - i;
+                saved[i] = (Saved) { .function = &original->functions[k], .touched = true };
+        }
         r = hold_awake(s, original->address, saved, original->n_functions, &power, SWITCH_STEP_RESTORE, error);
         if (r < 0)
                 return r;

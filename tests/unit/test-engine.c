@@ -405,9 +405,12 @@ static void test_recovery(void) {
                         snprintf(m.k->refuse_driver, sizeof m.k->refuse_driver, "xhci_hcd");
                         snprintf(m.k->refuse_device, sizeof m.k->refuse_device, "0000:01:00.2");
                 }
+                m.k->n_log = 0;
                 r = run(&m, SWITCH_ORIGIN_RECOVERY, rec->target, &w, rec, &e);
                 if (!broken) {
                         CHECK_INT(r, 0);
+                        /* back to the host function 0 first, as a switch there goes */
+                        CHECK(m.k->n_log > 0 && strstr(m.k->log[0], "0000:01:00.0/driver_override"));
                         check_steps(&w, recovery, ELEMENTSOF(recovery), "recovery");
                         CHECK_STR(fake_state(m.k), HOST_STATE);
                         CHECK(services_running());
