@@ -180,6 +180,13 @@ gpu2=(-device pcie-root-port,id=rp4,bus=pcie.0,chassis=4,slot=4,addr=0x7
       -device pci-bridge,id=pb2,bus=pb1,addr=0x2,chassis_nr=5,shpc=off
       -device nec-usb-xhci,bus=pb2,addr=0x1,p2=1,p3=1)
 
+# A one-function "GPU": the stand-in's edu alone behind a root port, so the
+# kernel can reset it (a secondary bus reset: reset_method "bus"), which
+# the four-function slot cannot have.  guest/health.sh resets it after a
+# failed probe.
+solo=(-device pcie-root-port,id=rp5,bus=pcie.0,chassis=6,slot=6,addr=0x8
+      -device edu,bus=rp5,addr=0x0)
+
 # One boot: runs the scripts in PLAN (a file, a path a line) and writes the
 # guest's console to BOOTLOG.  The guest shows progress with a line at each
 # script's start and end: one that shows none for a script's time and two
@@ -197,7 +204,7 @@ boot() { # PLAN BOOTLOG
                 -device qemu-xhci,bus=rp1,addr=0x0.2 \
                 -device edu,bus=rp1,addr=0x0.3 \
                 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x6 \
-                -netdev user,id=n0,restrict=on -device e1000e,bus=rp2,netdev=n0 "${shared[@]}" "${gpu2[@]}" \
+                -netdev user,id=n0,restrict=on -device e1000e,bus=rp2,netdev=n0 "${shared[@]}" "${gpu2[@]}" "${solo[@]}" \
                 -virtfs local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap \
                 -kernel vmlinux -initrd initramfs.cpio.gz -append "$append vmtest.plan=$plan" \
                 </dev/null >>"$bootlog.qemu" 2>&1 &

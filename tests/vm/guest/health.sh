@@ -2,8 +2,9 @@
 # Power and the health check after a switch to host (issue 12): each
 # function is held awake (power/control "on") for a switch and given its
 # setting back; a function whose host probe fails is reset and probed once
-# more; when that fails too the error names it, the steps and what the
-# kernel logged, and the GPU is back on vfio-pci.  The faults come from the
+# more (a real reset on the one-function slot, which the kernel can reset);
+# when that fails too the error names it, the steps and what the kernel
+# logged, and the GPU is back on vfio-pci.  The faults come from the
 # nvidia stand-in (module/gpuswitch_test.c, fail_probe), not the daemon.
 . "$(dirname "$0")/../guest-lib.sh"
 
@@ -106,6 +107,34 @@ echo 0 > $PARAMS/fail_probe
 run $CTL host
 expect_rc host-after-fault-cleared 0
 all_original && result all-original-at-end PASS "$(state)" || result all-original-at-end FAIL "$(state)"
+
+# ---- a function the kernel can reset: reset, probed again, switched --------------
+# The edu alone behind its root port (run-vm-test.sh's one-function "GPU").
+SOLO=$(for d in /sys/bus/pci/devices/*; do
+        [ "$(cat $d/vendor)" = 0x1234 ] && [ "$(cat $d/device)" = 0x11e8 ] && [ "${d##*/}" != "$EDU" ] && echo "${d##*/}"
+done | head -1)
+SOLO_SLOT=${SOLO%.*}
+[ -n "$SOLO" ] && [ -e /sys/bus/pci/devices/$SOLO/reset ] \
+        && result solo-can-be-reset PASS "$SOLO: $(cat /sys/bus/pci/devices/$SOLO/reset_method 2>/dev/null)" \
+        || result solo-can-be-reset FAIL "$SOLO"
+printf '[Daemon]\nGpus=%s;%s\n[Gpu %s]\nAllowBootVga=yes\n' "$SLOT" "$SOLO_SLOT" "$SLOT" > /etc/gpuswitch/gpuswitch.conf
+pkill -x gpuswitchd; for i in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done
+start_daemon
+run $CTL vfio "$SOLO_SLOT"
+expect_rc solo-to-vfio 0
+from=$(($(dmesg | wc -l) + 1))
+echo 1 > $PARAMS/fail_probe
+run $CTL host "$SOLO_SLOT"
+expect_rc solo-probe-fails-once-host-succeeds 0
+[ "$(drv $SOLO)" = gpuswitch_test ] && [ "$(cat $PARAMS/fail_probe)" = 0 ] && result solo-back-on-host PASS \
+        || result solo-back-on-host FAIL "$(drv $SOLO) fail_probe=$(cat $PARAMS/fail_probe)"
+grep "$SOLO" "$DLOG" | tail -4 | sed 's/^/    daemon: /'
+kernel_log_from $from | grep "$SOLO" | sed 's/^/    kernel: /'
+grep -q "$SOLO: reset (" "$DLOG" && result solo-reset-then-probed PASS || result solo-reset-then-probed FAIL
+kernel_log_from $from | grep -q "$SOLO: gpuswitch_test: probe fails as asked" \
+        && kernel_log_from $from | sed -n "/$SOLO: gpuswitch_test: probe fails as asked/,\$p" | grep -q "$SOLO: gpuswitch_test: /dev/gpuswitch-test" \
+        && result solo-kernel-failed-then-bound PASS || result solo-kernel-failed-then-bound FAIL
+all_original && result solo-other-gpu-untouched PASS || result solo-other-gpu-untouched FAIL "$(state)"
 
 for f in $FNS; do echo "${ORIG_CONTROL[${f##*.}]}" > /sys/bus/pci/devices/$f/power/control; done
 echo "---- daemon log ----"; tail -40 "$DLOG"
