@@ -96,16 +96,14 @@ static int method_get_gpu(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(msg, "o", g->object_path);
 }
 
-/* Plan reads the GPU's functions (driver_override takes the device lock,
- * which an unbind stuck in someone else's process holds), ListHolders
- * every process's fd table: both run on the worker pool and reply from the
- * completion.  The pool's pending limits bound them (Busy beyond). */
+/* Plan reads the GPU's IOMMU groups, ListHolders every process's fd table:
+ * both run on the worker pool and reply from the completion.  The pool's
+ * pending limits bound them (Busy beyond). */
 
 typedef struct Query {
         Manager *manager;
         sd_bus_message *request;
-        Gpu *snapshot;            /* the GPU as last known: its address and host drivers */
-        Gpu *now;                 /* read on the worker */
+        Gpu *snapshot;            /* the GPU as last read */
         /* Plan */
         SwitchTarget target;
         PlanPolicy policy;
@@ -119,7 +117,6 @@ typedef struct Query {
 static void query_free(Query *q) {
         sd_bus_message_unref(q->request);
         gpu_free(q->snapshot);
-        gpu_free(q->now);
         plan_free(q->plan);
         switch_error_done(&q->error);
         holders_free(q->holders, q->n_holders);
@@ -161,15 +158,15 @@ static int query_run(Query *q, WorkKind kind, WorkFunc work, WorkDoneFunc done, 
         return r;
 }
 
+/* From the functions as last read (uevents keep them current): a read of
+ * driver_override now would wait for the device lock of an unbind under way,
+ * the daemon's own or someone else's, and a dry run must answer meanwhile.
+ * The IOMMU group check reads the other devices' class and driver link,
+ * which take no device lock. */
 static int plan_work(void *userdata) {
         Query *q = userdata;
-        int r;
 
-        r = gpu_reread(&q->manager->sysfs, q->snapshot, &q->now);
-        if (r < 0)
-                return switch_error_set(&q->error, SWITCH_ERROR_FAILED, SWITCH_STEP_PLAN, NULL, r,
-                                        "%s: reading its functions: %s", q->snapshot->address, strerror(-r));
-        return plan_make(&q->manager->sysfs, q->now, q->target, &q->policy, &q->plan, &q->error);
+        return plan_make(&q->manager->sysfs, q->snapshot, q->target, &q->policy, &q->plan, &q->error);
 }
 
 static int plan_reply(Query *q) {

@@ -6,10 +6,12 @@
 
 #include "util.h"
 
+/* NULL without a proc_root of its own (the unit tests' fake kernel): the
+ * machine's own /proc is never written from there. */
 static char *lock_path(const Sysfs *s, const char *function) {
         char *p = NULL;
 
-        if (asprintf(&p, "%s/driver/nvidia/gpus/%s/unbindLock", s->proc_root ? s->proc_root : "/proc", function) < 0)
+        if (!s->proc_root || asprintf(&p, "%s/driver/nvidia/gpus/%s/unbindLock", s->proc_root, function) < 0)
                 return NULL;
         return p;
 }
@@ -19,7 +21,7 @@ int nvidia_unbind_lock_take(Sysfs *s, const char *function) {
         int r;
 
         if (!p)
-                return -ENOMEM;
+                return s->proc_root ? -ENOMEM : -ENOENT;
         if (access(p, F_OK) < 0)
                 return -errno;
         /* the driver decides when the file is closed: one write, then read */

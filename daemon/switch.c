@@ -296,18 +296,21 @@ int switch_restore(Sysfs *s, const Gpu *original, SwitchError *error) {
         return 0;
 }
 
-static bool leaves_nvidia(const PlanStep *st) {
-        return st->action == PLAN_MOVE && streq_ptr(st->from, "nvidia");
+/* A function whose driver the switch unbinds.  Whether that driver has an
+ * unbindLock is for its /proc entry to say: nvidia's exists while nvidia
+ * drives the function (the test VM's stand-in has one too). */
+static bool unbinds_driver(const PlanStep *st) {
+        return st->action == PLAN_MOVE && st->from;
 }
 
 static void release_unbind_locks(Sysfs *s, const Plan *p) {
         for (size_t i = 0; i < p->n_steps; i++)
-                if (leaves_nvidia(&p->steps[i]))
+                if (unbinds_driver(&p->steps[i]))
                         nvidia_unbind_lock_release(s, p->steps[i].function->address);
 }
 
-/* NVIDIA's unbindLock for each function that leaves nvidia, before any
- * function is unbound: a client no process scan sees (nvidia-drm's console
+/* NVIDIA's unbindLock for each function that leaves nvidia (every one whose
+ * driver has the file), before any function is unbound: a client no process scan sees (nvidia-drm's console
  * with modeset=1, nvidia-uvm, persistence mode) would make its unbind wait
  * forever, with the functions before it moved already. */
 static int take_unbind_locks(Sysfs *s, const Gpu *g, const Plan *p, SwitchError *error) {
@@ -315,7 +318,7 @@ static int take_unbind_locks(Sysfs *s, const Gpu *g, const Plan *p, SwitchError 
                 const char *fn = p->steps[i].function->address;
                 int r;
 
-                if (!leaves_nvidia(&p->steps[i]))
+                if (!unbinds_driver(&p->steps[i]))
                         continue;
                 r = nvidia_unbind_lock_take(s, fn);
                 if (r >= 0 || r == -ENOENT)

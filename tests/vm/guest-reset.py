@@ -52,6 +52,7 @@ IGNORED = ("var/log", "var/lib/systemd", "var/cache", "var/tmp/systemd-private-"
 PCI = "/sys/bus/pci"
 PIN = "/sys/module/gpuswitch_test/parameters/pin"
 FAIL_PROBE = "/sys/module/gpuswitch_test/parameters/fail_probe"
+NVIDIA_PROCFS = "/sys/module/gpuswitch_test/parameters/nvidia_procfs"
 
 def testvm_marker():
     """The marker of the test VM's kernel command line, as testvm-guard.sh says."""
@@ -159,6 +160,8 @@ def end_processes():
     # the stand-in probes again when its function is put back (step 4)
     if os.path.exists(FAIL_PROBE):
         write(FAIL_PROBE, "0")
+    if os.path.exists(NVIDIA_PROCFS):
+        write(NVIDIA_PROCFS, "0")
     if systemd:
         base = set(load("units"))
         extra = sorted(active_units() - base)

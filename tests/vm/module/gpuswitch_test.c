@@ -17,14 +17,26 @@
  * GPU that does not come up (nvidia's RmInitAdapter failing): 1 fails once
  * and then works, a large N always fails.  The tests use it in place of
  * fault injection in the daemon.
+ *
+ * With "nvidia_procfs" set, each bound function also has nvidia's
+ * /proc/driver/nvidia/gpus/ADDR: "information" with its Device Minor, and
+ * "unbindLock", which a write of 1 takes only when nobody uses the
+ * function (the pin, an in-kernel user, included), reading back 1 then, and
+ * a write of 0 releases; while it is held the node cannot be opened.  Off
+ * by default: the tests that hold an unbind with the pin need a user that
+ * nothing shows.
  */
 #include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/wait.h>
 
 static int pin;
@@ -76,7 +88,127 @@ struct gst_dev {
 	atomic_t users;
 	int index;
 	char name[32];
+	struct pci_dev *pdev;
+	struct list_head node;		/* in gst_devs */
+	struct proc_dir_entry *proc;	/* its /proc/driver/nvidia/gpus/ADDR, or NULL */
+	bool unbind_lock;
 };
+
+/* The bound functions, for nvidia_procfs to add or drop their entries. */
+static DEFINE_MUTEX(gst_lock);
+static LIST_HEAD(gst_devs);
+static bool nvidia_procfs;
+static struct proc_dir_entry *proc_nvidia, *proc_gpus;
+
+static int information_show(struct seq_file *m, void *v)
+{
+	struct gst_dev *d = m->private;
+
+	seq_printf(m, "Model: \t\t gpuswitch test stand-in\nBus Location: \t %s\nDevice Minor: \t %d\n",
+		   pci_name(d->pdev), d->index);
+	return 0;
+}
+
+static int unbind_lock_show(struct seq_file *m, void *v)
+{
+	struct gst_dev *d = m->private;
+
+	seq_printf(m, "%d\n", READ_ONCE(d->unbind_lock) ? 1 : 0);
+	return 0;
+}
+
+static int unbind_lock_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, unbind_lock_show, pde_data(inode));
+}
+
+/* As nvidia's: 1 takes it only with no user left, 0 lets it go. */
+static ssize_t unbind_lock_write(struct file *file, const char __user *buf, size_t count, loff_t *pos)
+{
+	struct gst_dev *d = pde_data(file_inode(file));
+	int value, r;
+
+	r = kstrtoint_from_user(buf, count, 0, &value);
+	if (r)
+		return r;
+	mutex_lock(&gst_lock);
+	if (value == 1 && !d->unbind_lock) {
+		d->unbind_lock = atomic_read(&d->users) == 0 && !READ_ONCE(pin);
+		dev_info(&d->pdev->dev, "gpuswitch_test: %s\n",
+			 d->unbind_lock ? "UnbindLock acquired" : "Could not acquire UnbindLock");
+	} else if (value == 0 && d->unbind_lock) {
+		d->unbind_lock = false;
+		dev_info(&d->pdev->dev, "gpuswitch_test: UnbindLock released\n");
+	}
+	mutex_unlock(&gst_lock);
+	return count;
+}
+
+static const struct proc_ops unbind_lock_ops = {
+	.proc_open = unbind_lock_open,
+	.proc_read = seq_read,
+	.proc_write = unbind_lock_write,
+	.proc_lseek = seq_lseek,
+	.proc_release = single_release,
+};
+
+/* With gst_lock held. */
+static void proc_add(struct gst_dev *d)
+{
+	if (!proc_gpus) {
+		proc_nvidia = proc_mkdir("driver/nvidia", NULL);
+		proc_gpus = proc_nvidia ? proc_mkdir("gpus", proc_nvidia) : NULL;
+		if (!proc_gpus)
+			return;
+	}
+	d->proc = proc_mkdir(pci_name(d->pdev), proc_gpus);
+	if (!d->proc)
+		return;
+	proc_create_single_data("information", 0444, d->proc, information_show, d);
+	proc_create_data("unbindLock", 0644, d->proc, &unbind_lock_ops, d);
+}
+
+static void proc_drop(struct gst_dev *d)
+{
+	proc_remove(d->proc);
+	d->proc = NULL;
+	d->unbind_lock = false;
+}
+
+static int nvidia_procfs_set(const char *val, const struct kernel_param *kp)
+{
+	struct gst_dev *d;
+	bool on;
+	int r = kstrtobool(val, &on);
+
+	if (r)
+		return r;
+	mutex_lock(&gst_lock);
+	nvidia_procfs = on;
+	list_for_each_entry(d, &gst_devs, node)
+		if (on && !d->proc)
+			proc_add(d);
+		else if (!on && d->proc)
+			proc_drop(d);
+	if (!on && proc_nvidia) {
+		proc_remove(proc_nvidia);
+		proc_nvidia = proc_gpus = NULL;
+	}
+	mutex_unlock(&gst_lock);
+	return 0;
+}
+
+static int nvidia_procfs_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(nvidia_procfs) ? 1 : 0);
+}
+
+static const struct kernel_param_ops nvidia_procfs_ops = {
+	.set = nvidia_procfs_set,
+	.get = nvidia_procfs_get,
+};
+module_param_cb(nvidia_procfs, &nvidia_procfs_ops, NULL, 0644);
+MODULE_PARM_DESC(nvidia_procfs, "1: nvidia's /proc/driver/nvidia/gpus/ADDR (information, unbindLock) for each function");
 
 /* As /dev/nvidiaN, the number is given back on remove: a function bound
  * again gets the same node. */
@@ -86,6 +218,9 @@ static int gst_open(struct inode *inode, struct file *file)
 {
 	struct gst_dev *d = container_of(file->private_data, struct gst_dev, misc);
 
+	/* as nvidia: no new client while the unbindLock is held */
+	if (READ_ONCE(d->unbind_lock))
+		return -EBUSY;
 	atomic_inc(&d->users);
 	return 0;
 }
@@ -142,7 +277,13 @@ static int gst_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		kfree(d);
 		return r;
 	}
+	d->pdev = pdev;
 	pci_set_drvdata(pdev, d);
+	mutex_lock(&gst_lock);
+	list_add_tail(&d->node, &gst_devs);
+	if (nvidia_procfs)
+		proc_add(d);
+	mutex_unlock(&gst_lock);
 	dev_info(&pdev->dev, "gpuswitch_test: /dev/%s\n", d->name);
 	return 0;
 }
@@ -156,6 +297,11 @@ static void gst_remove(struct pci_dev *pdev)
 		dev_info(&pdev->dev, "gpuswitch_test: remove waits for %d user(s)%s\n",
 			 atomic_read(&d->users), READ_ONCE(pin) ? " and the pin" : "");
 	wait_event(users_gone, atomic_read(&d->users) == 0 && !READ_ONCE(pin));
+	mutex_lock(&gst_lock);
+	if (d->proc)
+		proc_drop(d);
+	list_del(&d->node);
+	mutex_unlock(&gst_lock);
 	misc_deregister(&d->misc);
 	ida_free(&gst_ida, d->index);
 	kfree(d);
@@ -174,7 +320,20 @@ static struct pci_driver gst_driver = {
 	.probe = gst_probe,
 	.remove = gst_remove,
 };
-module_pci_driver(gst_driver);
+static int __init gst_init(void)
+{
+	return pci_register_driver(&gst_driver);
+}
+
+static void __exit gst_exit(void)
+{
+	pci_unregister_driver(&gst_driver);
+	if (proc_nvidia)
+		proc_remove(proc_nvidia);
+}
+
+module_init(gst_init);
+module_exit(gst_exit);
 
 MODULE_DESCRIPTION("gpuswitch's test stand-in for a driver whose remove() waits for its users");
 MODULE_LICENSE("GPL");
