@@ -535,7 +535,8 @@ static void print_summary(Load *l, bool mixed, double seconds) {
                         print_latency(category_names[c], &l->by_category[c]);
         printf("Mode replies: host %lu, vfio %lu, mixed %lu, switching %lu, other %lu\n", l->modes[0], l->modes[1],
                l->modes[2], l->modes[3], l->modes[4]);
-        qsort(l->errors, l->n_errors, sizeof *l->errors, cmp_errors);
+        if (l->n_errors > 0)    /* qsort() of NULL is undefined, even for none */
+                qsort(l->errors, l->n_errors, sizeof *l->errors, cmp_errors);
         for (size_t i = 0; i < l->n_errors; i++)
                 printf("error %s %u\n", l->errors[i].name, l->errors[i].count);
 }
