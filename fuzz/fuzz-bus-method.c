@@ -353,7 +353,7 @@ static void check_after(FakeKernel *k) {
 
 static int setup_server(FakeKernel *k, int fd, bool anonymous, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        g_autofree char *err = NULL;
+        g_autofree char *err = NULL, *config_error = NULL;
         sd_id128_t id;
         int r;
 
@@ -370,7 +370,7 @@ static int setup_server(FakeKernel *k, int fd, bool anonymous, Manager **ret) {
         m->sysfs = k->sysfs;               /* never the real /sys */
         m->sysfs.write = checked_write;
         m->sysfs.load_module = checked_load;
-        r = manager_discover(m);
+        r = manager_discover(m, &config_error);
         if (r < 0)
                 return r;
         if (m->n_gpus != 1)

@@ -68,6 +68,11 @@ sanitizer_check() { # a sanitized build (guest-init.sh): the daemon stopped, so 
         done
         [ $reports != 0 ] || result sanitizer-no-reports PASS
 }
+# The kernel's log from a point on: a marker written to it, then the lines
+# after the marker (counting lines breaks once the ring buffer wraps).
+kmsg_mark() { local m="gpuswitch-test-mark-$RANDOM$RANDOM"; echo "$m" > /dev/kmsg; echo "$m"; }
+kmsg_since() { dmesg | sed -n "/$1/,\$p"; }   # MARK
+
 # The guest's stage 2 (guest-init.sh) runs the scripts of a boot one after
 # another, resetting the guest between them: finish ends the script, and
 # stage 2 powers the guest off after the last one.

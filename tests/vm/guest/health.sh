@@ -13,7 +13,7 @@ PARAMS=/sys/module/gpuswitch_test/parameters
 DLOG=/tmp/gpuswitchd-health.log
 control() { local c; read -r c < "/sys/bus/pci/devices/$1/power/control"; echo "$c"; }
 controls() { local f; for f in $FNS; do printf '%s=%s ' "$f" "$(control "$f")"; done; }
-kernel_log_from() { dmesg | tail -n +"$1"; }  # LINE: the kernel log from that line on
+kernel_log_from() { kmsg_since "$1"; }  # MARK: the kernel log from that mark on
 start_daemon() { # by hand, its log kept (in the plain guest, bus activation would lose it)
         /usr/libexec/gpuswitchd >>"$DLOG" 2>&1 &
         for i in $(seq 100); do bus_has_owner org.gpuswitch1 && return 0; sleep 0.1; done; return 1
@@ -52,7 +52,7 @@ echo "power/control during the switch: $during"
         || result power-given-back-after-vfio FAIL "$(controls), was $before"
 
 # ---- the stand-in's probe fails once: reset (when there is one), probed again ----
-from=$(($(dmesg | wc -l) + 1))
+from=$(kmsg_mark)
 echo 1 > $PARAMS/fail_probe
 run $CTL host
 expect_rc probe-fails-once-host-succeeds 0
@@ -122,7 +122,7 @@ pkill -x gpuswitchd; for i in $(seq 50); do pgrep -x gpuswitchd >/dev/null || br
 start_daemon
 run $CTL vfio "$SOLO_SLOT"
 expect_rc solo-to-vfio 0
-from=$(($(dmesg | wc -l) + 1))
+from=$(kmsg_mark)
 echo 1 > $PARAMS/fail_probe
 run $CTL host "$SOLO_SLOT"
 expect_rc solo-probe-fails-once-host-succeeds 0

@@ -18,7 +18,7 @@ echo 1 > $PARAMS/nvidia_procfs
 [ "$(cat $LOCK)" = 0 ] && result lock-free-at-start PASS || result lock-free-at-start FAIL "$(cat $LOCK)"
 
 # an in-kernel user: refused before any unbind
-from=$(($(dmesg | wc -l) + 1))
+from=$(kmsg_mark)
 echo 1 > $PARAMS/pin
 t0=$(date +%s)
 run timeout 60 $CTL vfio
@@ -27,20 +27,20 @@ echo "$OUT" | grep -q "unbindLock for $EDU could not be taken" && echo "$OUT" | 
         && result pinned-error-names-lock PASS || result pinned-error-names-lock FAIL "$OUT"
 [ $(( $(date +%s) - t0 )) -lt 20 ] && result pinned-refused-at-once PASS || result pinned-refused-at-once FAIL
 all_original && result pinned-nothing-moved PASS "$(state)" || result pinned-nothing-moved FAIL "$(state)"
-dmesg | tail -n +$from | grep -q "remove waits" && result pinned-no-unbind-started FAIL \
+kmsg_since $from | grep -q "remove waits" && result pinned-no-unbind-started FAIL \
         || result pinned-no-unbind-started PASS
-dmesg | tail -n +$from | grep -q "$EDU: gpuswitch_test: Could not acquire UnbindLock" \
+kmsg_since $from | grep -q "$EDU: gpuswitch_test: Could not acquire UnbindLock" \
         && result pinned-lock-asked PASS || result pinned-lock-asked FAIL
 [ "$(cat $LOCK)" = 0 ] && result pinned-lock-not-held PASS || result pinned-lock-not-held FAIL "$(cat $LOCK)"
 [ "$(prop Mode)" = 's "host"' ] && result pinned-mode-host PASS || result pinned-mode-host FAIL "$(prop Mode)"
 
 # the pin released: taken, then the switch
-from=$(($(dmesg | wc -l) + 1))
+from=$(kmsg_mark)
 echo 0 > $PARAMS/pin
 run timeout 60 $CTL vfio
 expect_rc released-switches 0
 all_on vfio-pci && result released-all-on-vfio PASS || result released-all-on-vfio FAIL "$(state)"
-dmesg | tail -n +$from | grep -q "$EDU: gpuswitch_test: UnbindLock acquired" \
+kmsg_since $from | grep -q "$EDU: gpuswitch_test: UnbindLock acquired" \
         && result released-lock-taken PASS || result released-lock-taken FAIL
 [ ! -e $LOCK ] && result lock-gone-with-device PASS || result lock-gone-with-device FAIL
 run $CTL host
