@@ -10,6 +10,7 @@
 
 #include "module-load.h"
 #include "systemd-job.h"
+#include "fake-systemd.h"
 #include "testlib.h"
 #include "uevent.h"
 #include "util.h"
@@ -46,21 +47,6 @@ static void test_unit_names(void) {
 
 /* ---- a stand-in for systemd's Manager ------------------------------------ */
 
-static int job_removed(sd_bus *bus, const char *sender, uint32_t id, const char *path, const char *unit,
-                       const char *result) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r;
-
-        r = sd_bus_message_new_signal(bus, &m, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "JobRemoved");
-        if (r >= 0 && sender)
-                r = sd_bus_message_set_sender(m, sender);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "uoss", id, path, unit, result);
-        if (r >= 0)
-                r = sd_bus_send(bus, m, NULL);
-        return r;
-}
-
 /* The unit's name says what the stand-in does:
  *   early-RESULT.service   JobRemoved (another job's first) before the reply;
  *   late-RESULT.service    the reply first, then another job's JobRemoved,
@@ -80,9 +66,9 @@ static int method_start_unit(sd_bus_message *m, void *userdata, sd_bus_error *er
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "mode %s", mode);
         if (strncmp(unit, "early-", 6) == 0) {
                 result = unit + 6;
-                r = job_removed(bus, NULL, 41, OTHER_JOB_PATH, "other.service", "done");
+                r = fake_systemd_job_removed(bus, NULL, 41, OTHER_JOB_PATH, "other.service", "done");
                 if (r >= 0)
-                        r = job_removed(bus, NULL, 42, JOB_PATH, unit, strndupa(result, strcspn(result, ".")));
+                        r = fake_systemd_job_removed(bus, NULL, 42, JOB_PATH, unit, strndupa(result, strcspn(result, ".")));
                 if (r < 0)
                         return r;
                 return sd_bus_reply_method_return(m, "o", JOB_PATH);
@@ -91,11 +77,11 @@ static int method_start_unit(sd_bus_message *m, void *userdata, sd_bus_error *er
                 result = unit + 5;
                 r = sd_bus_reply_method_return(m, "o", JOB_PATH);
                 if (r >= 0)
-                        r = job_removed(bus, NULL, 41, OTHER_JOB_PATH, "other.service", "failed");
+                        r = fake_systemd_job_removed(bus, NULL, 41, OTHER_JOB_PATH, "other.service", "failed");
                 if (r >= 0)
-                        r = job_removed(bus, "org.example.spoof", 42, JOB_PATH, unit, "spoofed");
+                        r = fake_systemd_job_removed(bus, "org.example.spoof", 42, JOB_PATH, unit, "spoofed");
                 if (r >= 0)
-                        r = job_removed(bus, NULL, 42, JOB_PATH, unit, strndupa(result, strcspn(result, ".")));
+                        r = fake_systemd_job_removed(bus, NULL, 42, JOB_PATH, unit, strndupa(result, strcspn(result, ".")));
                 return r;
         }
         if (streq(unit, "stuck.service"))
@@ -109,41 +95,16 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-static void *fake_systemd(void *p) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        int fd = *(int *) p, r;
-        sd_id128_t id;
-
-        r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_fd(bus, fd, fd);
-        if (r >= 0)
-                r = sd_id128_randomize(&id);
-        if (r >= 0)
-                r = sd_bus_set_server(bus, 1, id);
-        /* on a direct connection nothing names the sender: say who we are */
-        if (r >= 0)
-                r = sd_bus_set_sender(bus, SYSTEMD_BUS_NAME);
-        if (r >= 0)
-                r = sd_bus_add_object_vtable(bus, NULL, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, manager_vtable, NULL);
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        while (r >= 0) {
-                r = sd_bus_process(bus, NULL);
-                if (r == 0)
-                        r = sd_bus_wait(bus, UINT64_MAX);
-        }
-        return NULL;
-}
-
 static void test_start_unit_wait(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int fds[2], r;
         pthread_t thread;
+        FakeSystemd fake = { .manager = manager_vtable };
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
                 abort();
-        if (pthread_create(&thread, NULL, fake_systemd, &fds[1]) != 0)
+        fake.fd = fds[1];
+        if (pthread_create(&thread, NULL, fake_systemd_serve, &fake) != 0)
                 abort();
         CHECK(sd_bus_new(&bus) >= 0);
         CHECK(sd_bus_set_fd(bus, fds[0], fds[0]) >= 0);

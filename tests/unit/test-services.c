@@ -3,8 +3,7 @@
  * waited for through systemd's JobRemoved for its job, not by polling the
  * unit's ActiveState; a job that fails or never ends is an error naming
  * the unit; what was stopped is recorded for the start after the switch
- * back.  Against a stand-in for systemd's Manager on a direct connection
- * (a socketpair, its own thread), as test-module-load does. */
+ * back.  Against a stand-in for systemd's Manager (fake-systemd.c). */
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 
 #include "services.h"
 #include "systemd-job.h"
+#include "fake-systemd.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -52,18 +52,6 @@ static Unit *find_unit(const char *name) {
         return NULL;
 }
 
-static int job_removed(sd_bus *bus, uint32_t id, const char *path, const char *unit, const char *result) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r;
-
-        r = sd_bus_message_new_signal(bus, &m, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, "JobRemoved");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "uoss", id, path, unit, result);
-        if (r >= 0)
-                r = sd_bus_send(bus, m, NULL);
-        return r;
-}
-
 static int method_get_unit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *name;
         Unit *u;
@@ -88,7 +76,7 @@ static int on_slow_stopped(sd_event_source *s, uint64_t usec, void *userdata) {
         stopping = false;
         pthread_mutex_unlock(&lock);
         u->state = "inactive";
-        return job_removed(userdata, slow_job_id, slow_job, u->name, "done");
+        return fake_systemd_job_removed(userdata, NULL, slow_job_id, slow_job, u->name, "done");
 }
 
 static int method_stop_unit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -113,7 +101,7 @@ static int method_stop_unit(sd_bus_message *m, void *userdata, sd_bus_error *err
 
         if (streq(u->name, "quick.service")) {
                 u->state = "inactive";
-                r = job_removed(bus, id, job, u->name, "done");
+                r = fake_systemd_job_removed(bus, NULL, id, job, u->name, "done");
                 return r < 0 ? r : sd_bus_reply_method_return(m, "o", job);
         }
         r = sd_bus_reply_method_return(m, "o", job);
@@ -122,7 +110,7 @@ static int method_stop_unit(sd_bus_message *m, void *userdata, sd_bus_error *err
         if (streq(u->name, "stuck.service"))
                 return 0;
         if (streq(u->name, "failing.service"))
-                return job_removed(bus, id, job, u->name, "failed");
+                return fake_systemd_job_removed(bus, NULL, id, job, u->name, "failed");
         /* slow: the service takes its time (on the stand-in's loop, which
          * answers meanwhile); a caller polling would be seen asking for
          * ActiveState */
@@ -169,42 +157,6 @@ static const sd_bus_vtable unit_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-static void *fake_systemd(void *p) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
-        int fd = *(int *) p, r;
-        sd_id128_t id;
-
-        r = sd_event_new(&e);
-        if (r >= 0)
-                r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_fd(bus, fd, fd);
-        if (r >= 0)
-                r = sd_id128_randomize(&id);
-        if (r >= 0)
-                r = sd_bus_set_server(bus, 1, id);
-        /* on a direct connection nothing names the sender: say who we are */
-        if (r >= 0)
-                r = sd_bus_set_sender(bus, SYSTEMD_BUS_NAME);
-        if (r >= 0)
-                r = sd_bus_add_object_vtable(bus, NULL, SYSTEMD_BUS_PATH, SYSTEMD_BUS_MANAGER, manager_vtable, NULL);
-        if (r >= 0)
-                r = sd_bus_add_fallback_vtable(bus, NULL, UNIT_PATH_PREFIX, "org.freedesktop.systemd1.Unit",
-                                               unit_vtable, find_unit_object, NULL);
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r >= 0)
-                r = sd_bus_attach_event(bus, e, 0);
-        if (r >= 0)
-                r = sd_bus_set_exit_on_disconnect(bus, 1);
-        if (r >= 0)
-                (void) sd_event_loop(e);
-        if (bus)
-                (void) sd_bus_detach_event(bus);
-        return NULL;
-}
-
 static char *recorded(const char *dir) {
         g_autofree char *path = g_build_filename(dir, "stopped-services-0000:01:00", NULL);
         char *data = NULL;
@@ -218,12 +170,15 @@ int main(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         char dir[] = "/tmp/gpuswitch-test-services-XXXXXX";
         g_autofree char *rec = NULL, *cmd = NULL;
+        FakeSystemd fake = { .manager = manager_vtable, .unit = unit_vtable, .unit_prefix = UNIT_PATH_PREFIX,
+                             .find_unit = find_unit_object };
         pthread_t thread;
         int fds[2];
 
         if (!mkdtemp(dir) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
                 abort();
-        if (pthread_create(&thread, NULL, fake_systemd, &fds[1]) != 0)
+        fake.fd = fds[1];
+        if (pthread_create(&thread, NULL, fake_systemd_serve, &fake) != 0)
                 abort();
         CHECK(sd_bus_new(&bus) >= 0);
         CHECK(sd_bus_set_fd(bus, fds[0], fds[0]) >= 0);
