@@ -19,7 +19,6 @@
 #include "switch-record.h"
 #include "util.h"
 
-
 static int managed_gpu_apply(ManagedGpu *g, Gpu *now_owned);
 
 static void managed_gpu_free(ManagedGpu *g) {
@@ -209,20 +208,27 @@ int manager_discover(Manager *m, char **config_error) {
         return 0;
 }
 
-/* A switch of g as the daemon makes them: the engine on the real sysfs,
- * systemd's services, the records in the state folder. */
-static SwitchContext managed_gpu_switch_context(ManagedGpu *g, SwitchOrigin origin, SwitchTarget target) {
+/* A switch as the daemon makes them: the engine on the real sysfs and
+ * /proc, systemd's services, the records in the state folder. */
+static SwitchContext switch_context(Manager *m, SwitchOrigin origin, SwitchTarget target, const Gpu *gpu) {
         return (SwitchContext) {
                 .origin = origin,
                 .target = target,
-                .gpu = g->state,
-                .sysfs = &g->manager->sysfs,
+                .gpu = gpu,
+                .sysfs = &m->sysfs,
                 .state_dir = switch_record_dir(),
                 .proc_root = "/proc",
-                .policy = { .allow_boot_vga = g->allow_boot_vga },
-                .stop_services = g->stop_services,
                 .services = &switch_services_systemd,
         };
+}
+
+/* ...of a managed GPU: its policy and the services that hold it. */
+static SwitchContext managed_gpu_switch_context(ManagedGpu *g, SwitchOrigin origin, SwitchTarget target) {
+        SwitchContext ctx = switch_context(g->manager, origin, target, g->state);
+
+        ctx.policy = (PlanPolicy) { .allow_boot_vga = g->allow_boot_vga };
+        ctx.stop_services = g->stop_services;
+        return ctx;
 }
 
 /* The start-up switches stop before their kernel writes when the daemon
@@ -250,17 +256,9 @@ static int recover_gpu(Manager *m, const char *address) {
                  * cannot put anything back, and would stop every start */
                 return switch_record_remove(dir, address);
 
-        ctx = (SwitchContext) {
-                .origin = SWITCH_ORIGIN_RECOVERY,
-                .target = rec->target,
-                .gpu = rec->original,
-                .record = rec,
-                .sysfs = &m->sysfs,
-                .state_dir = dir,
-                .proc_root = "/proc",
-                .services = &switch_services_systemd,
-                .observer = &startup_observer,
-        };
+        ctx = switch_context(m, SWITCH_ORIGIN_RECOVERY, rec->target, rec->original);
+        ctx.record = rec;
+        ctx.observer = &startup_observer;
         r = engine_run(&ctx, &error);
         if (r < 0)
                 log_error("%s: putting the GPU back after the interrupted switch: %s", address,
