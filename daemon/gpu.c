@@ -248,6 +248,16 @@ int gpu_reread_drivers(const Sysfs *s, const Gpu *old, Gpu **ret) {
         return 0;
 }
 
+int gpu_reread_changed(const Sysfs *s, const Gpu *old, bool whole, Gpu **ret) {
+        int r = -ENODEV;
+
+        if (!whole)
+                r = gpu_reread_drivers(s, old, ret);
+        if (r == -ENODEV)
+                r = gpu_reread(s, old, ret);
+        return r;
+}
+
 PciFunction *gpu_find_function(const Gpu *g, const char *address) {
         for (size_t i = 0; i < g->n_functions; i++)
                 if (streq(g->functions[i].address, address))

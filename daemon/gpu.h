@@ -66,6 +66,9 @@ int gpu_reread(const Sysfs *s, const Gpu *tmpl, Gpu **ret);
  * Functions that appeared are not seen (their "add" uevent asks for the
  * whole read). */
 int gpu_reread_drivers(const Sysfs *s, const Gpu *old, Gpu **ret);
+/* gpu_reread_drivers(), or gpu_reread() when whole is asked for or the
+ * functions are not the same any more. */
+int gpu_reread_changed(const Sysfs *s, const Gpu *old, bool whole, Gpu **ret);
 
 /* Copies: the job thread works on its own snapshot. */
 int gpu_copy(const Gpu *g, Gpu **ret);

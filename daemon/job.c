@@ -114,14 +114,11 @@ static int on_watchdog(sd_event_source *es, uint64_t usec, void *userdata) {
 
 static int job_thread(void *userdata) {
         Job *j = userdata;
-        int r = engine_run(&j->ctx, &j->error), r_read;
+        int r = engine_run(&j->ctx, &j->error);
 
         /* here, not on the loop: the loop must not wait on sysfs; after a
          * rebind only the drivers changed, unless a function went */
-        r_read = gpu_reread_drivers(&j->sysfs, j->gpu, &j->after);
-        if (r_read == -ENODEV)
-                r_read = gpu_reread(&j->sysfs, j->gpu, &j->after);
-        if (r_read < 0)
+        if (gpu_reread_changed(&j->sysfs, j->gpu, false, &j->after) < 0)
                 j->after = NULL;
         pthread_mutex_lock(&j->lock);
         j->step_since = 0;

@@ -537,15 +537,8 @@ static void refresh_free(Refresh *q) {
 
 static int refresh_work(void *userdata) {
         Refresh *q = userdata;
-        const Sysfs *s = &q->gpu->manager->sysfs;
-        int r = -ENODEV;
 
-        if (!q->whole)
-                r = gpu_reread_drivers(s, q->tmpl, &q->now);
-        if (r == -ENODEV)
-                /* not the same functions any more (or asked for): all of it */
-                r = gpu_reread(s, q->tmpl, &q->now);
-        return r;
+        return gpu_reread_changed(&q->gpu->manager->sysfs, q->tmpl, q->whole, &q->now);
 }
 
 static void refresh_done(int result, void *userdata) {
