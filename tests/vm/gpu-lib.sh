@@ -29,3 +29,15 @@ configure() { # DAEMON_LINES GPU_LINES
         mkdir -p /etc/gpuswitch
         printf '[Daemon]\nGpus=%s\n%b\n[Gpu %s]\n%b\n' "$SLOT" "${1:-}" "$SLOT" "${2:-}" > /etc/gpuswitch/gpuswitch.conf
 }
+# A stand-in for nvidia-persistenced under systemd: a service holding the
+# stand-in's node, started.  UNIT: its name (nvidia-persistenced.service).
+persistenced_standin() {
+        cat > "/etc/systemd/system/$1" <<UNIT
+[Unit]
+Description=stand-in for nvidia-persistenced: holds the GPU's node
+[Service]
+ExecStart=/bin/bash -c 'exec sleep infinity < /dev/gpuswitch-test0'
+UNIT
+        systemctl daemon-reload
+        systemctl start "$1"
+}

@@ -15,14 +15,7 @@ MARKER=/run/gpuswitch/default-mode-applied
 SERVICE=nvidia-persistenced.service
 CONF=/etc/gpuswitch/gpuswitch.conf
 
-cat > /etc/systemd/system/$SERVICE <<UNIT
-[Unit]
-Description=stand-in for nvidia-persistenced: holds the GPU's node
-[Service]
-ExecStart=/bin/bash -c 'exec sleep infinity < /dev/gpuswitch-test0'
-UNIT
-systemctl daemon-reload
-systemctl start $SERVICE
+persistenced_standin $SERVICE
 active() { systemctl is-active "$1" 2>/dev/null; }
 wait_for() { # TRIES CMD...: up to TRIES tenths of a second
         local n=$1; shift

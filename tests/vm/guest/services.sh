@@ -7,14 +7,7 @@
 . "$(dirname "$0")/../guest-lib.sh"
 . "$(dirname "$0")/../gpu-lib.sh"
 
-cat > /etc/systemd/system/nvidia-persistenced.service <<UNIT
-[Unit]
-Description=stand-in for nvidia-persistenced: holds the GPU's node
-[Service]
-ExecStart=/bin/bash -c 'exec sleep infinity < /dev/gpuswitch-test0'
-UNIT
-systemctl daemon-reload
-systemctl start nvidia-persistenced.service
+persistenced_standin nvidia-persistenced.service
 sleep 0.5
 configure "" "AllowBootVga=yes\nStopServices=nvidia-persistenced.service nvidia-powerd.service"
 
