@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "fake-systemd.h"
 
+#include <sys/socket.h>
 #include <systemd/sd-event.h>
 
 #include "systemd-job.h"
@@ -56,4 +57,18 @@ int fake_systemd_job_removed(sd_bus *bus, const char *sender, uint32_t id, const
         if (r >= 0)
                 r = sd_bus_send(bus, m, NULL);
         return r;
+}
+
+sd_bus *fake_systemd_start(FakeSystemd *f, pthread_t *ret_thread) {
+        sd_bus *bus = NULL;
+        int fds[2];
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+                abort();
+        f->fd = fds[1];
+        if (pthread_create(ret_thread, NULL, fake_systemd_serve, f) != 0)
+                abort();
+        if (sd_bus_new(&bus) < 0 || sd_bus_set_fd(bus, fds[0], fds[0]) < 0 || sd_bus_start(bus) < 0)
+                abort();
+        return bus;
 }

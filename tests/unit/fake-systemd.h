@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <pthread.h>
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
@@ -18,6 +19,10 @@ typedef struct FakeSystemd {
 
 /* The thread: pthread_create(&t, NULL, fake_systemd_serve, &fake). */
 void *fake_systemd_serve(void *fake);
+
+/* A socketpair, fake served on its own thread at one end (f->fd set), the
+ * client's connection at the other, started; aborts when it cannot. */
+sd_bus *fake_systemd_start(FakeSystemd *f, pthread_t *ret_thread);
 
 /* systemd's JobRemoved signal; sender NULL: systemd's own. */
 int fake_systemd_job_removed(sd_bus *bus, const char *sender, uint32_t id, const char *path, const char *unit,

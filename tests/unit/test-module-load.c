@@ -96,19 +96,10 @@ static const sd_bus_vtable manager_vtable[] = {
 };
 
 static void test_start_unit_wait(void) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        int fds[2], r;
-        pthread_t thread;
         FakeSystemd fake = { .manager = manager_vtable };
-
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
-                abort();
-        fake.fd = fds[1];
-        if (pthread_create(&thread, NULL, fake_systemd_serve, &fake) != 0)
-                abort();
-        CHECK(sd_bus_new(&bus) >= 0);
-        CHECK(sd_bus_set_fd(bus, fds[0], fds[0]) >= 0);
-        CHECK(sd_bus_start(bus) >= 0);
+        pthread_t thread;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = fake_systemd_start(&fake, &thread);
+        int r;
 
         static const struct {
                 const char *unit, *result;

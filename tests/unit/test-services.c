@@ -167,22 +167,15 @@ static char *recorded(const char *dir) {
 }
 
 int main(void) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         char dir[] = "/tmp/gpuswitch-test-services-XXXXXX";
         g_autofree char *rec = NULL, *cmd = NULL;
         FakeSystemd fake = { .manager = manager_vtable, .unit = unit_vtable, .unit_prefix = UNIT_PATH_PREFIX,
                              .find_unit = find_unit_object };
         pthread_t thread;
-        int fds[2];
 
-        if (!mkdtemp(dir) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+        if (!mkdtemp(dir))
                 abort();
-        fake.fd = fds[1];
-        if (pthread_create(&thread, NULL, fake_systemd_serve, &fake) != 0)
-                abort();
-        CHECK(sd_bus_new(&bus) >= 0);
-        CHECK(sd_bus_set_fd(bus, fds[0], fds[0]) >= 0);
-        CHECK(sd_bus_start(bus) >= 0);
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = fake_systemd_start(&fake, &thread);
 
         /* Stopped and waited for through JobRemoved: done when the call
          * returns, ActiveState never polled while the stop ran. */
