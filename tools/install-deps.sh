@@ -11,7 +11,7 @@ vm=()
 if [ "${1:-}" != --build-only ]; then
         # the QEMU guest: kernel tools, busybox, qemu; and the userspace it borrows
         vm=(qemu-system-x86 busybox-static kmod cpio xz-utils libc6-dev linux-libc-dev
-            util-linux passwd procps psmisc bash-completion zsh
+            util-linux passwd procps psmisc bash-completion zsh fish
             libglib2.0-bin   # gdbus: the README's applet sequence
             dpkg-dev debhelper lintian fakeroot adduser    # the Debian package: build, check, install
             clang libclang-rt-14-dev llvm   # libFuzzer targets (fuzz/) and their symbolizer

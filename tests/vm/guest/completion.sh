@@ -3,7 +3,8 @@
 # pseudo-terminal, as an ordinary user, with the bash-completion package
 # loading the installed completion on demand, "gpuswitchctl vfio <TAB>"
 # becomes the GPU's slot address (asked of gpuswitchd over the bus).  The
-# same in zsh with its vendor-completions.  Nothing is switched.
+# same in zsh with its vendor-completions, and in fish with its
+# vendor_completions.d.  Nothing is switched.
 . "$(dirname "$0")/../guest-lib.sh"
 
 . "$(dirname "$0")/../gpu-lib.sh"
@@ -104,6 +105,17 @@ got=$(complete_line zsh "gpuswitchctl vfio ")
 echo "zsh: 'gpuswitchctl vfio <TAB>' -> '$got'"
 [ "$got" = "gpuswitchctl vfio $SLOT" ] && result zsh-vfio-tab-slot PASS "$got" \
         || result zsh-vfio-tab-slot FAIL "got '$got' want 'gpuswitchctl vfio $SLOT'"
+
+# ---- fish --------------------------------------------------------------------
+# fish autoloads the completion from its vendor_completions.d when asked
+# (complete -C is what Tab asks)
+check fish-completion-installed test -r /usr/share/fish/vendor_completions.d/gpuswitchctl.fish
+got=$(as_user alice fish -c 'complete -C "gpuswitchctl vfio "' 2>&1 | cut -f1)
+echo "fish: 'gpuswitchctl vfio <TAB>' offers '$got'"
+[ "$got" = "$SLOT" ] && result fish-vfio-tab-slot PASS "$got" \
+        || result fish-vfio-tab-slot FAIL "got '$got' want '$SLOT'"
+got=$(as_user alice fish -c 'complete -C "gpuswitchctl --no-a"' 2>&1 | cut -f1)
+[ "$got" = "--no-ask-password" ] && result fish-option PASS "$got" || result fish-option FAIL "got '$got'"
 
 all_original && result nothing-switched PASS || result nothing-switched FAIL "$(state)"
 finish
