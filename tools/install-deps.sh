@@ -3,7 +3,7 @@
 # Pass --build-only for the build dependencies alone.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-build=(cmake gcc make pkg-config libsystemd-dev libglib2.0-dev libjson-glib-dev libkmod-dev
+build=(cmake gcc make pkg-config libsystemd-dev libglib2.0-dev libjson-glib-dev libkmod-dev libxml2-dev
        systemd dbus polkitd python3 pci.ids scdoc
        kmod    # depmod: the doctor's unit test builds a module index
        strace) # test-testvm-guard: what a refusing program opened

@@ -1,12 +1,13 @@
 #!/bin/bash
-# The libvirt qemu hook (hooks/libvirt/gpuswitch-qemu-hook) fed sample domain
-# XMLs, run the way libvirtd runs it (env -i, XML on stdin), with
-# GPUSWITCHCTL pointing at a fake client that logs its arguments and answers
-# per slot.  No root, no daemon.
-#   test-libvirt-hook.sh [HOOK]
+# The libvirt qemu hook (hooks/libvirt/) fed sample domain XMLs, run the way
+# libvirtd runs it (env -i, XML on stdin), with GPUSWITCHCTL pointing at a
+# fake client that logs its arguments and answers per slot, and a machine of
+# its own (HOOK_SYSFS, HOOK_CONFIG: what hook-under-test reads where the
+# installed hook reads /sys and gpuswitch.conf).  No root, no daemon.
+#   test-libvirt-hook.sh HOOK-UNDER-TEST
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-HOOK=${1:-$here/../../hooks/libvirt/gpuswitch-qemu-hook}
+HOOK=${1:?usage: test-libvirt-hook.sh HOOK-UNDER-TEST}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
@@ -45,12 +46,25 @@ fail_on() { # VERB SLOT RC MESSAGE
         echo "$*" >> "$tmp/fails"
 }
 
+# The machine, for when the daemon cannot be asked: an NVIDIA GPU at
+# 0000:0a:00 and 0000:0b:00, a GPU of another vendor at 0000:0c:00, a NIC at
+# 0000:03:00; no config file (Gpus=auto) unless a test writes one.
+for f in 0000:0a:00.0:0x10de:0x030000 0000:0a:00.1:0x10de:0x040300 0000:0b:00.0:0x10de:0x030000 \
+         0000:0c:00.0:0x1002:0x030000 0000:03:00.0:0x8086:0x020000; do
+        IFS=: read -r d b s vendor class <<< "$f"
+        mkdir -p "$tmp/sys/bus/pci/devices/$d:$b:$s"
+        echo "$vendor" > "$tmp/sys/bus/pci/devices/$d:$b:$s/vendor"
+        echo "$class" > "$tmp/sys/bus/pci/devices/$d:$b:$s/class"
+done
+config() { if [ $# -gt 0 ]; then printf '%b' "$1" > "$tmp/gpuswitch.conf"; else rm -f "$tmp/gpuswitch.conf"; fi; }
+
 # run_hook XML OP SUBOP [EXTRA]: as libvirtd does; RC, OUT, ERR and CALLS
 # (the fake's log, one call a line) for the checks.
 run_hook() {
         local xml=$1; shift
         : > "$tmp/log"
         env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin GPUSWITCHCTL="$tmp/bin/gpuswitchctl" \
+                HOOK_SYSFS="$tmp/sys" HOOK_CONFIG="$tmp/gpuswitch.conf" \
                 "$HOOK" win11 "$1" "$2" "${3:--}" < "$here/$xml" > "$tmp/out" 2> "$tmp/err"
         RC=$?
         OUT=$(cat "$tmp/out") ERR=$(cat "$tmp/err") CALLS=$(cat "$tmp/log")
@@ -170,13 +184,52 @@ expect prepare-fails-stops-at-first 1 "$STATUS $A" "$STATUS $C" "$STATUS $B" "$V
 expect_err prepare-fails-first-message \
         "gpuswitch hook: domain win11: cannot switch GPU $A to vfio-pci: SwitchFailed: $A.0: vfio-pci did not bind; every function put back"
 
-# the daemon unreachable: nothing is switched
+# the daemon unreachable: a slot it may manage (Gpus=auto: an NVIDIA display
+# controller) stops the domain with the client's message, nothing switched
 world $A $B
 fail_on status $A 1 "gpuswitchctl: cannot reach gpuswitchd on the system bus: Connection refused"
 run_hook two-gpus.xml prepare begin
 expect status-fails-nothing-switched 1 "$STATUS $A"
 expect_err status-fails-message \
         "gpuswitch hook: domain win11: cannot ask gpuswitchd about GPU $A: cannot reach gpuswitchd on the system bus: Connection refused"
+
+# ... and a slot it would not manage (another vendor's GPU under Gpus=auto,
+# a NIC) is left to libvirt: the domain starts
+world $A $B
+fail_on status $C 1 "gpuswitchctl: cannot reach gpuswitchd on the system bus: Connection refused"
+run_hook two-gpus.xml prepare begin
+expect status-fails-unmanaged-slot-starts 0 "$STATUS $A" "$STATUS $C" "$STATUS $B" "$VFIO $A" "$VFIO $B"
+world
+fail_on status 0000:03:00 1 "gpuswitchctl: cannot reach gpuswitchd on the system bus: Connection refused"
+run_hook nic.xml prepare begin
+expect nic-starts-without-daemon 0 "$STATUS 0000:03:00"
+expect_err nic-starts-quietly ""
+
+# Gpus= listing the NIC's slot: then it counts
+config "[Daemon]\nGpus=0000:03:00\n"
+run_hook nic.xml prepare begin
+expect listed-nic-stops-without-daemon 1 "$STATUS 0000:03:00"
+config
+
+# a config that does not parse (the daemon answers BadConfig): GPUs stop the
+# domain with the daemon's message, the NIC does not
+config "[Daemon]\nGpus=0000:03:00\nnot a key\n"
+world
+fail_on status $C 1 "gpuswitchctl: BadConfig: /etc/gpuswitch/gpuswitch.conf: line 3: not a key"
+fail_on status 0000:03:00 1 "gpuswitchctl: BadConfig: /etc/gpuswitch/gpuswitch.conf: line 3: not a key"
+run_hook nic.xml prepare begin
+expect bad-config-nic-starts 0 "$STATUS 0000:03:00"
+run_hook two-gpus.xml prepare begin
+expect bad-config-gpu-stops 1 "$STATUS $A" "$STATUS $C"
+expect_err bad-config-gpu-message \
+        "gpuswitch hook: domain win11: cannot ask gpuswitchd about GPU $C: BadConfig: /etc/gpuswitch/gpuswitch.conf: line 3: not a key"
+config
+
+# XML that only looks like hostdevs (CDATA, a comment, another namespace's
+# metadata): only the real hostdev's slot is asked about and moved
+world $A $B $C
+run_hook not-hostdevs.xml prepare begin
+expect only-real-hostdev 0 "$STATUS $A" "$VFIO $A"
 
 # release: every GPU tried, the failure logged and returned
 world $A $B
@@ -199,7 +252,7 @@ world $A
 run_hook bad-address.xml prepare begin
 expect bad-address-refused 1
 expect_err bad-address-message \
-        "gpuswitch hook: domain win11: cannot read the domain XML: a PCI hostdev source <address domain='0x0000' bus='0xzz' slot='0x00' function='0x0'/> has no valid domain, bus and slot"
+        "gpuswitch hook: domain win11: cannot read the domain XML: a PCI hostdev's source address (line 6) is not one: domain='0x0000' bus='0xzz' slot='0x00'"
 
 # ---- without GPUSWITCHCTL: gpuswitchctl from PATH ---------------------------
 world $A

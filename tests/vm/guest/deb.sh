@@ -12,7 +12,8 @@ CTL=/usr/bin/gpuswitchctl
 UNIT=/lib/systemd/system/gpuswitchd.service
 FILES="$UNIT /usr/libexec/gpuswitchd $CTL /usr/share/dbus-1/system.d/org.gpuswitch1.conf
        /usr/share/dbus-1/system-services/org.gpuswitch1.service /usr/share/polkit-1/actions/org.gpuswitch1.policy
-       /usr/share/dbus-1/interfaces/org.gpuswitch1.xml /usr/share/doc/gpuswitch/examples/50-gpuswitch-group.rules"
+       /usr/share/dbus-1/interfaces/org.gpuswitch1.xml /usr/share/doc/gpuswitch/examples/50-gpuswitch-group.rules
+       /usr/libexec/gpuswitch/libvirt-qemu-hook /etc/libvirt/hooks/qemu.d/gpuswitch"
 WANTS=/etc/systemd/system/multi-user.target.wants/gpuswitchd.service
 ALIAS=/etc/systemd/system/dbus-org.gpuswitch1.service
 
@@ -64,6 +65,10 @@ for f in $FILES; do
 done
 [ -z "$missing" ] && result package-files PASS || result package-files FAIL "missing:$missing"
 [ -x /usr/libexec/gpuswitchd ] && [ -x "$CTL" ] && result programs-executable PASS || result programs-executable FAIL
+# libvirt's qemu.d, whether libvirt is installed or not
+[ "$(readlink /etc/libvirt/hooks/qemu.d/gpuswitch)" = /usr/libexec/gpuswitch/libvirt-qemu-hook ] \
+        && [ -x /etc/libvirt/hooks/qemu.d/gpuswitch ] && result libvirt-hook-linked PASS \
+        || result libvirt-hook-linked FAIL "$(ls -l /etc/libvirt/hooks/qemu.d/ 2>&1)"
 
 # ---- the postinst enabled and started the service ----------------------------
 [ "$(systemctl is-enabled gpuswitchd.service)" = enabled ] && result unit-enabled PASS \

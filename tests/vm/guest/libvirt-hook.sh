@@ -3,7 +3,8 @@
 # root, a minimal environment, the domain XML on stdin) against the real
 # daemon: a domain naming the GPU's functions as managed='no' hostdevs gets
 # the whole GPU on vfio-pci at prepare and back at release; a domain without
-# it moves nothing; a refused switch stops the start with the reason.
+# it moves nothing; a refused switch stops the start with the reason; with
+# the daemon's config broken, only a domain with the GPU is stopped.
 . "$(dirname "$0")/../guest-lib.sh"
 
 . "$(dirname "$0")/../gpu-lib.sh"
@@ -127,4 +128,23 @@ expect_rc held-release-rc 0
 all_original && result held-release-nothing-moved PASS || result held-release-nothing-moved FAIL "$(state)"
 kill "$HOLDER"
 nic_untouched && result nic-never-moved PASS || result nic-never-moved FAIL "$(drv $NIC)"
+
+# ---- gpuswitchd's config broken: it answers BadConfig ----------------------------
+# A domain passing through only the NIC still starts; one with the GPU stops
+# with the daemon's own message.
+daemon_gone() { ! pgrep -x gpuswitchd >/dev/null; }
+stop_daemon() { pkill -TERM -x gpuswitchd; for i in $(seq 300); do daemon_gone && break; sleep 0.1; done; }
+configure "" "AllowBootVga=yes\nAllowBootVga=maybe"
+stop_daemon
+domain "$(hostdev $NIC yes)" > /tmp/nic-only.xml
+hook /tmp/nic-only.xml prepare begin
+expect_rc bad-config-nic-domain-starts 0
+[ -z "$ERR" ] && result bad-config-nic-domain-quiet PASS || result bad-config-nic-domain-quiet FAIL "$ERR"
+hook /tmp/win11.xml prepare begin
+[ "$RC" != 0 ] && [ "$(printf '%s\n' "$ERR" | wc -l)" = 1 ] \
+        && [[ $ERR == "gpuswitch hook: domain win11: cannot ask gpuswitchd about GPU $SLOT: "*AllowBootVga* ]] \
+        && result bad-config-gpu-domain-stops PASS "rc=$RC" || result bad-config-gpu-domain-stops FAIL "rc=$RC $ERR"
+all_original && nic_untouched && result bad-config-nothing-moved PASS || result bad-config-nothing-moved FAIL "$(state)"
+configure "" "AllowBootVga=yes"
+stop_daemon
 finish
