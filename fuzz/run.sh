@@ -6,14 +6,14 @@
 # reproducer is printed.  One "fuzz-NAME PASS|FAIL ..." line per target.
 #   fuzz/run.sh [SECONDS]      seconds per target (default $FUZZ_SECONDS or 60)
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_WORK (scratch,
-# default FUZZ_BUILD_DIR/fuzz-work), FUZZ_TARGETS (default all three).
+# default FUZZ_BUILD_DIR/fuzz-work), FUZZ_TARGETS (default all four).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 top=$PWD
 seconds=${1:-${FUZZ_SECONDS:-60}}
 FB=${FUZZ_BUILD_DIR:-$top/build-fuzz}
 work=${FUZZ_WORK:-$FB/fuzz-work}
-read -ra targets <<<"${FUZZ_TARGETS:-fuzz-config fuzz-pci-address fuzz-bus-method}"
+read -ra targets <<<"${FUZZ_TARGETS:-fuzz-config fuzz-pci-address fuzz-bus-method fuzz-domain-xml}"
 
 case $seconds in ''|*[!0-9]*) echo "usage: fuzz/run.sh [SECONDS]" >&2; exit 2 ;; esac
 

@@ -58,6 +58,7 @@ typedef struct ParseError {
         bool complete;
 } ParseError;
 
+static void collect_error(void *userdata, const char *fmt, ...) _printf_(2, 3);
 static void collect_error(void *userdata, const char *fmt, ...) {
         ParseError *e = userdata;
         va_list ap;
