@@ -16,7 +16,8 @@ if [ "${1:-}" != --build-only ]; then
             dpkg-dev debhelper lintian fakeroot adduser    # the Debian package: build, check, install
             clang libclang-rt-14-dev llvm   # libFuzzer targets (fuzz/) and their symbolizer
             valgrind                        # memcheck of the daemon in the guest
-            lsof driverctl)                 # the peers bench/ measures against (fuser is psmisc's)
+            lsof driverctl                  # the peers bench/ measures against (fuser is psmisc's)
+            libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu)  # the hook under a real libvirtd
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do
