@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "util.h"
+#include "vm-name.h"
 
 #define NVIDIA_MAJOR 195
 #define NVIDIA_CTL_MINOR 255
@@ -235,7 +236,9 @@ static bool service_name_is_valid(const char *name, size_t len) {
 
 /* Where a process sits in the cgroup tree: only the exact unified line
  * "0::/system.slice/NAME.service" names a system service (anything deeper is
- * a subtree its owner may name at will), and "0::/init.scope" is PID 1's. */
+ * a subtree its owner may name at will), "0::/init.scope" is PID 1's, and a
+ * libvirt domain's machine scope names the domain (machine.slice is
+ * systemd-machined's, which only root asks to make scopes). */
 static void read_cgroup(int pid_fd, Holder *h) {
         _cleanup_close_ int fd = openat(pid_fd, "cgroup", O_RDONLY | O_CLOEXEC);
         static const char prefix[] = "0::/system.slice/";
@@ -254,6 +257,12 @@ static void read_cgroup(int pid_fd, Holder *h) {
                 if (len > strlen(prefix) && strncmp(line, prefix, strlen(prefix)) == 0 &&
                     service_name_is_valid(line + strlen(prefix), len - strlen(prefix)))
                         snprintf(h->unit, sizeof h->unit, "%.*s", (int) (len - strlen(prefix)), line + strlen(prefix));
+                if (strncmp(line, "0::/machine.slice/", strlen("0::/machine.slice/")) == 0) {
+                        char l[sizeof buf];
+
+                        snprintf(l, sizeof l, "%.*s", (int) len, line);
+                        (void) vm_name_from_cgroup(l, h->vm, sizeof h->vm);
+                }
         }
 }
 
@@ -351,7 +360,7 @@ static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, 
         snprintf(h->node, sizeof h->node, "%s", node);
         read_cgroup(pid_fd, h);
         h->flatpak = faccessat(pid_fd, "root/.flatpak-info", F_OK, 0) == 0;
-        if (strncmp(comm, "qemu-system", 11) == 0 || strncmp(comm, "qemu-kvm", 8) == 0)
+        if (!h->vm[0] && (strncmp(comm, "qemu-system", 11) == 0 || strncmp(comm, "qemu-kvm", 8) == 0))
                 read_vm_name(pid_fd, h->vm, sizeof h->vm);
         h->protected = h->protected || pid == 1 || pid == getpid() || streq(h->unit, "systemd-logind.service");
         if (pin)

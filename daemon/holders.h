@@ -25,7 +25,9 @@ typedef struct Holder {
         char node[48];           /* the DeviceNode name it holds */
         char unit[96];           /* its systemd system service, "" if none */
         bool flatpak;            /* runs in a flatpak sandbox */
-        char vm[64];             /* a QEMU process: its guest's name (-name guest=NAME, libvirt's domain), or "" */
+        /* the VM it is part of: its libvirt domain (the machine scope of its
+         * cgroup), else for QEMU its -name guest=NAME; "" for none */
+        char vm[64];
         /* PID 1, systemd-logind, init.scope and gpuswitchd itself: never
          * signalled, whatever the caller asks. */
         bool protected;
