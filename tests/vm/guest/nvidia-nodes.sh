@@ -32,6 +32,7 @@ hold() {
 }
 holds() { ls -l /proc/$1/fd 2>/dev/null | grep -q " -> $2\$"; }  # PID NODE: it has NODE open
 NODES=()
+trap 'rm -f "${NODES[@]}"' EXIT   # made here: gone however the script ends
 
 echo 1 > $PARAMS/nvidia_procfs
 M0=$(minor_of "$EDU") M1=$(minor_of "$SOLO")
