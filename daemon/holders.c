@@ -175,11 +175,20 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
                 }
         }
 
-        if (streq_ptr(f->driver, "nvidia")) {
-                unsigned minor, uvm;
+        /* nvidia's RM gives each function it drives an entry in
+         * /proc/driver/nvidia/gpus, whose "information" names its own
+         * /dev/nvidiaN: the entry, whatever the driver is called, says the
+         * function has nvidia's nodes (the test VM's stand-in has it too).
+         * On "nvidia" without it (its RM did not take the GPU up) only the
+         * shared nodes are listed. */
+        unsigned minor;
+        bool rm = nvidia_minor(s, f->address, &minor) >= 0;
+
+        if (rm || streq_ptr(f->driver, "nvidia")) {
+                unsigned uvm;
                 char name[32];
 
-                if (nvidia_minor(s, f->address, &minor) >= 0) {
+                if (rm) {
                         snprintf(name, sizeof name, "nvidia%u", minor);
                         r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, minor), name, false);
                         if (r < 0)

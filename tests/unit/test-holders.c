@@ -412,6 +412,98 @@ static void test_shared_and_protected(void) {
         CHECK_INT(system(cmd), 0);
 }
 
+/* Two NVIDIA GPUs in two slots, as the RM shows them: slot A's function
+ * (on the test VM's stand-in, a driver not named "nvidia") with Device
+ * Minor 0, slot B's (on nvidia) with 1.  Each slot's nodes are its own
+ * /dev/nvidiaN and the shared ones; a process holding nvidia1 and
+ * nvidiactl is a holder of B and not of A, one holding nvidia0 of A alone.
+ * Without root no node of major 195 can be made: the fake /proc's
+ * descriptors point at /dev/full, /dev/zero and /dev/null, and each
+ * DeviceNode's number is swapped for the one of the node standing in. */
+static void test_nvidia_two_slots(void) {
+        static const struct { unsigned minor; const char *standin; } standins[] = {
+                { 0, "/dev/full" }, { 1, "/dev/zero" }, { 255, "/dev/null" },
+        };
+        char proc[] = "/dev/shm/gpuswitch-holders-XXXXXX", p[PATH_MAX + 128];
+        FakeKernel *k = fake_kernel_new();
+        DeviceNode *nodes[2] = {};
+        size_t nn[2] = {};
+        Holder *h = NULL;
+        size_t n = 0;
+
+        fake_add_function(k, "0000:06:00.0", 0x030000, 0x10de, 0x1e84, "nvidia", 7, false);
+        CHECK(mkdtemp(proc) != NULL);
+        k->sysfs.proc_root = proc;
+        snprintf(p, sizeof p, "mkdir -p %s/driver/nvidia/gpus/0000:01:00.0 %s/driver/nvidia/gpus/0000:06:00.0 && "
+                 "printf 'Device Minor: \\t 0\\n' > %s/driver/nvidia/gpus/0000:01:00.0/information && "
+                 "printf 'Device Minor: \\t 1\\n' > %s/driver/nvidia/gpus/0000:06:00.0/information",
+                 proc, proc, proc, proc);
+        CHECK_INT(system(p), 0);
+
+        for (int i = 0; i < 2; i++) {
+                _cleanup_(gpu_freep) Gpu *g = NULL;
+                PciAddress slot;
+
+                CHECK_INT(pci_address_parse(i == 0 ? "0000:01:00" : "0000:06:00", &slot), 0);
+                CHECK_INT(gpu_read(&k->sysfs, &slot, NULL, 0, &g), 0);
+                if (!g)
+                        continue;
+                if (i == 0) {
+                        /* the stand-in drives A's function: its RM entry alone says it is nvidia's */
+                        free(g->functions[0].driver);
+                        g->functions[0].driver = strdup("gpuswitch_test");
+                }
+                CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes[i], &nn[i]), 0);
+        }
+        for (int i = 0; i < 2; i++) {
+                bool own = false, other = false, ctl = false;
+
+                for (size_t j = 0; j < nn[i]; j++) {
+                        DeviceNode *d = &nodes[i][j];
+
+                        own = own || (d->devnum == makedev(195, i) && !d->shared);
+                        other = other || d->devnum == makedev(195, 1 - i);
+                        ctl = ctl || (d->devnum == makedev(195, 255) && d->shared && streq(d->name, "nvidiactl"));
+                        for (size_t m = 0; m < ELEMENTSOF(standins); m++) {
+                                struct stat st;
+
+                                if (d->devnum != makedev(195, standins[m].minor))
+                                        continue;
+                                CHECK_INT(stat(standins[m].standin, &st), 0);
+                                d->devnum = st.st_rdev;
+                                break;
+                        }
+                }
+                CHECK(own);
+                CHECK(!other);
+                CHECK(ctl);
+        }
+
+        /* fd/4 on /dev/zero: nvidia1; fd/5 on /dev/null: nvidiactl */
+        fake_process(proc, 20, false, true, "0::/user.slice/user-1000.slice/session-2.scope\n");
+        snprintf(p, sizeof p, "%s/20/fd/5", proc);
+        CHECK_INT(symlink("/dev/null", p), 0);
+        /* fd/3 on /dev/full: nvidia0 */
+        fake_process(proc, 21, true, false, "0::/user.slice/user-1000.slice/session-2.scope\n");
+
+        CHECK_INT(holders_scan(proc, nodes[0], nn[0], &h, &n), 0);
+        CHECK(!find_holder(h, n, 20, "nvidiactl") && !find_holder(h, n, 20, "nvidia1"));
+        CHECK(find_holder(h, n, 21, "nvidia0"));
+        CHECK_INT(n, 1);
+        holders_free(h, n);
+        CHECK_INT(holders_scan(proc, nodes[1], nn[1], &h, &n), 0);
+        CHECK(find_holder(h, n, 20, "nvidia1") && find_holder(h, n, 20, "nvidiactl"));
+        CHECK(!find_holder(h, n, 21, "nvidia0"));
+        CHECK_INT(n, 2);
+        holders_free(h, n);
+
+        free(nodes[0]);
+        free(nodes[1]);
+        snprintf(p, sizeof p, "rm -rf %s", proc);
+        CHECK_INT(system(p), 0);
+        fake_kernel_free(k);
+}
+
 /* Signals go through pidfds only: a holder that could not be pinned, or a
  * protected one, is left alone; one pinned that has exited is not signalled
  * again (its PID may belong to another process by then). */
@@ -446,6 +538,7 @@ int main(void) {
 
         test_comm_sanitized();
         test_shared_and_protected();
+        test_nvidia_two_slots();
         test_pidfds_only();
 
         CHECK_INT(stat("/dev/null", &st), 0);

@@ -25,8 +25,17 @@
  * a write of 0 releases; while it is held the node cannot be opened.  Off
  * by default: the tests that hold an unbind with the pin need a user that
  * nothing shows.
+ *
+ * With "nvidia_procfs" set the module also takes nvidia's character device
+ * numbers, major 195: minor N (0..253) is the function whose "information"
+ * says "Device Minor: N", and opening it makes a user of that function as
+ * /dev/gpuswitch-testN does; minor 255 is the control node (nvidiactl),
+ * which every client of any GPU opens and which makes a user of none.
+ * Minor 254 is nvidia-modeset.ko's, not nvidia's.  As nvidia, it makes no
+ * /dev entries: the tests mknod them, as nvidia-modprobe does.
  */
 #include <linux/atomic.h>
+#include <linux/cdev.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/miscdevice.h>
@@ -175,6 +184,103 @@ static void proc_drop(struct gst_dev *d)
 	d->unbind_lock = false;
 }
 
+#define NV_MAJOR		195
+#define NV_MINOR_REGULAR_MAX	253	/* 254 is nvidia-modeset's */
+#define NV_MINOR_CTL		255
+
+static struct cdev nv_cdev, nv_ctl_cdev;
+static bool nv_chrdev;
+
+/* /dev/nvidiaN: a user of the function with that Device Minor, found with
+ * gst_lock held, so that its remove() cannot free it meanwhile. */
+static int nv_open(struct inode *inode, struct file *file)
+{
+	unsigned int minor = iminor(inode);
+	struct gst_dev *d, *found = NULL;
+	int r = -ENODEV;
+
+	if (minor == NV_MINOR_CTL) {
+		file->private_data = NULL;	/* of no GPU in particular */
+		return 0;
+	}
+	mutex_lock(&gst_lock);
+	list_for_each_entry(d, &gst_devs, node)
+		if (d->index == minor)
+			found = d;
+	if (found && READ_ONCE(found->unbind_lock))
+		r = -EBUSY;
+	else if (found) {
+		atomic_inc(&found->users);
+		file->private_data = found;
+		r = 0;
+	}
+	mutex_unlock(&gst_lock);
+	return r;
+}
+
+static int nv_release(struct inode *inode, struct file *file)
+{
+	struct gst_dev *d = file->private_data;
+
+	if (d && atomic_dec_and_test(&d->users))
+		wake_up_all(&users_gone);
+	return 0;
+}
+
+static const struct file_operations nv_fops = {
+	.owner = THIS_MODULE,
+	.open = nv_open,
+	.release = nv_release,
+};
+
+/* With gst_lock held. */
+static int nv_chrdev_add(void)
+{
+	int r;
+
+	if (nv_chrdev)
+		return 0;
+	r = register_chrdev_region(MKDEV(NV_MAJOR, 0), NV_MINOR_REGULAR_MAX + 1, "nvidia");
+	if (r)
+		return r;
+	r = register_chrdev_region(MKDEV(NV_MAJOR, NV_MINOR_CTL), 1, "nvidiactl");
+	if (r)
+		goto fail_ctl_region;
+	cdev_init(&nv_cdev, &nv_fops);
+	nv_cdev.owner = THIS_MODULE;
+	r = cdev_add(&nv_cdev, MKDEV(NV_MAJOR, 0), NV_MINOR_REGULAR_MAX + 1);
+	if (r)
+		goto fail_cdev;
+	cdev_init(&nv_ctl_cdev, &nv_fops);
+	nv_ctl_cdev.owner = THIS_MODULE;
+	r = cdev_add(&nv_ctl_cdev, MKDEV(NV_MAJOR, NV_MINOR_CTL), 1);
+	if (r)
+		goto fail_ctl_cdev;
+	nv_chrdev = true;
+	return 0;
+
+fail_ctl_cdev:
+	cdev_del(&nv_cdev);
+fail_cdev:
+	unregister_chrdev_region(MKDEV(NV_MAJOR, NV_MINOR_CTL), 1);
+fail_ctl_region:
+	unregister_chrdev_region(MKDEV(NV_MAJOR, 0), NV_MINOR_REGULAR_MAX + 1);
+	return r;
+}
+
+/* With gst_lock held.  Files open on the nodes stay valid (the cdev lives
+ * until they are closed), and remove() still waits for their users. */
+static void nv_chrdev_drop(void)
+{
+	if (!nv_chrdev)
+		return;
+	cdev_del(&nv_ctl_cdev);
+	cdev_del(&nv_cdev);
+	unregister_chrdev_region(MKDEV(NV_MAJOR, NV_MINOR_CTL), 1);
+	unregister_chrdev_region(MKDEV(NV_MAJOR, 0), NV_MINOR_REGULAR_MAX + 1);
+	nv_chrdev = false;
+}
+
 static int nvidia_procfs_set(const char *val, const struct kernel_param *kp)
 {
 	struct gst_dev *d;
@@ -184,6 +290,13 @@ static int nvidia_procfs_set(const char *val, const struct kernel_param *kp)
 	if (r)
 		return r;
 	mutex_lock(&gst_lock);
+	r = on ? nv_chrdev_add() : 0;
+	if (r) {
+		mutex_unlock(&gst_lock);
+		return r;
+	}
+	if (!on)
+		nv_chrdev_drop();
 	nvidia_procfs = on;
 	list_for_each_entry(d, &gst_devs, node)
 		if (on && !d->proc)
@@ -208,7 +321,8 @@ static const struct kernel_param_ops nvidia_procfs_ops = {
 	.get = nvidia_procfs_get,
 };
 module_param_cb(nvidia_procfs, &nvidia_procfs_ops, NULL, 0644);
-MODULE_PARM_DESC(nvidia_procfs, "1: nvidia's /proc/driver/nvidia/gpus/ADDR (information, unbindLock) for each function");
+MODULE_PARM_DESC(nvidia_procfs, "1: nvidia's /proc/driver/nvidia/gpus/ADDR (information, unbindLock) for each function, "
+		 "and its character devices on major 195 (minor N per function, 255 nvidiactl)");
 
 /* As /dev/nvidiaN, the number is given back on remove: a function bound
  * again gets the same node. */
@@ -296,8 +410,15 @@ static void gst_remove(struct pci_dev *pdev)
 	if (atomic_read(&d->users) || READ_ONCE(pin))
 		dev_info(&pdev->dev, "gpuswitch_test: remove waits for %d user(s)%s\n",
 			 atomic_read(&d->users), READ_ONCE(pin) ? " and the pin" : "");
-	wait_event(users_gone, atomic_read(&d->users) == 0 && !READ_ONCE(pin));
-	mutex_lock(&gst_lock);
+	/* gst_lock held once nobody uses it: no open of /dev/nvidiaN finds
+	 * it in gst_devs between the wait and its removal from there */
+	for (;;) {
+		wait_event(users_gone, atomic_read(&d->users) == 0 && !READ_ONCE(pin));
+		mutex_lock(&gst_lock);
+		if (atomic_read(&d->users) == 0 && !READ_ONCE(pin))
+			break;
+		mutex_unlock(&gst_lock);
+	}
 	if (d->proc)
 		proc_drop(d);
 	list_del(&d->node);
@@ -330,6 +451,9 @@ static void __exit gst_exit(void)
 	pci_unregister_driver(&gst_driver);
 	if (proc_nvidia)
 		proc_remove(proc_nvidia);
+	mutex_lock(&gst_lock);
+	nv_chrdev_drop();
+	mutex_unlock(&gst_lock);
 }
 
 module_init(gst_init);
