@@ -48,7 +48,8 @@ int holder_pin(Holder *h, int pid_dir_fd);
 
 /* The character devices that belong to the GPU's functions: DRM card and
  * render nodes, ALSA nodes, the VFIO group of a function on vfio-pci and,
- * for nvidia, /dev/nvidiaN and its control nodes. */
+ * for a function nvidia's RM drives (its /proc/driver/nvidia/gpus entry),
+ * /dev/nvidiaN and the control nodes all NVIDIA GPUs share. */
 int gpu_device_nodes(const Sysfs *s, const Gpu *g, DeviceNode **ret, size_t *ret_n);
 
 /* Every process under proc_root ("/proc") with one of the nodes open,
