@@ -31,6 +31,7 @@ void gpu_info_free(GpuInfo *g) {
         g_free(g->name);
         g_free(g->mode);
         g_free(g->default_mode);
+        g_free(g->virtual_machine);
         g_free(g->step);
         g_free(g);
 }
@@ -125,6 +126,11 @@ int gpu_info_read(sd_bus_message *reply, const char *object, GpuInfo **ret, sd_b
                         if (r >= 0 && g->step && !*g->step)
                                 g_clear_pointer(&g->step, g_free);
                 }
+                else if (strcmp(key, "VirtualMachine") == 0) {
+                        r = read_string(reply, &g->virtual_machine);
+                        if (r >= 0 && g->virtual_machine && !*g->virtual_machine)
+                                g_clear_pointer(&g->virtual_machine, g_free);
+                }
                 else if (strcmp(key, "BootVga") == 0) {
                         int b;
                         r = sd_bus_message_read(reply, "v", "b", &b);
@@ -171,6 +177,9 @@ void gpu_info_print(const GpuInfo *g) {
         printf("          Mode: %s%s%s\n", mode_color(g->mode), g->mode, ansi_normal());
         if (g->step)
                 printf("          Step: %s\n", g->step);
+        /* on vfio-pci, whether a VM has it: "none" tells that host needs no --force */
+        if (g->virtual_machine || strcmp(g->mode, "vfio") == 0 || strcmp(g->mode, "mixed") == 0)
+                printf("    Held by VM: %s\n", g->virtual_machine ? g->virtual_machine : "none");
         printf("  Default mode: %s\n", g->default_mode ? g->default_mode : "-");
         printf("      Boot VGA: %s\n", g->boot_vga ? "yes" : "no");
         printf("  IOMMU groups: %s\n\n", groups->len ? groups->str : "none (no IOMMU)");
@@ -202,6 +211,7 @@ void gpu_info_to_json(const GpuInfo *g, JsonOut *o) {
         add_nullable(o, "mode", g->mode);
         add_nullable(o, "default_mode", g->default_mode);
         add_nullable(o, "step", g->step);
+        add_nullable(o, "virtual_machine", g->virtual_machine);
         json_out_member(o, "boot_vga");
         json_out_bool(o, g->boot_vga);
         json_out_member(o, "iommu_groups");

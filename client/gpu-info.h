@@ -21,6 +21,7 @@ void function_infos_free(FunctionInfo *functions, size_t n);
 typedef struct GpuInfo {
         char *object, *address, *name, *mode, *default_mode;
         char *step;               /* the kernel write under way; NULL when idle */
+        char *virtual_machine;    /* the VM holding it; NULL for none */
         bool boot_vga;
         unsigned *iommu_groups;
         size_t n_iommu_groups;

@@ -5,6 +5,7 @@
 #include "bus.h"
 #include "manager.h"
 #include "util.h"
+#include "vm-watch.h"
 
 static int property_get_address(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -28,6 +29,13 @@ static int property_get_step(sd_bus *bus, const char *path, const char *interfac
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         ManagedGpu *g = userdata;
         return sd_bus_message_append(reply, "s", strempty(g->step));
+}
+
+static int property_get_virtual_machine(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        ManagedGpu *g = userdata;
+
+        return sd_bus_message_append(reply, "s", vm_watch_name(g->vm_watch));
 }
 
 static int property_get_default_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -91,5 +99,6 @@ const sd_bus_vtable gpu_vtable[] = {
         SD_BUS_PROPERTY("IommuGroups", "au", property_get_iommu_groups, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("BootVga", "b", property_get_boot_vga, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("DefaultMode", "s", property_get_default_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("VirtualMachine", "s", property_get_virtual_machine, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END
 };

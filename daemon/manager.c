@@ -18,6 +18,7 @@
 #include "pci-name.h"
 #include "switch-record.h"
 #include "util.h"
+#include "vm-watch.h"
 
 static int managed_gpu_apply(ManagedGpu *g, Gpu *now_owned);
 
@@ -25,6 +26,7 @@ static void managed_gpu_free(ManagedGpu *g) {
         if (!g)
                 return;
         job_free(g->job);
+        vm_watch_free(g->vm_watch);
         gpu_free(g->state);
         free(g->object_path);
         free(g->name);
@@ -177,6 +179,10 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
                 return -ENOMEM;
         g->state = TAKE_PTR(state);
         g->stop_services = gpu_stop_services(g->state, gc);
+        r = vm_watch_new(g, &g->vm_watch);
+        if (r < 0)
+                return r;
+        vm_watch_state_changed(g->vm_watch);
 
         log_info("%s: managing %s, %zu functions, mode %s", g->address, g->name, g->state->n_functions,
                  gpu_state_to_string(g->announced));
@@ -506,6 +512,8 @@ static int managed_gpu_apply(ManagedGpu *g, Gpu *now_owned) {
                 (void) sd_bus_emit_properties_changed(m->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
                                                       "Functions", NULL);
         announce_mode(g);
+        if (changed)
+                vm_watch_state_changed(g->vm_watch);
         return 0;
 }
 

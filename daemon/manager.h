@@ -44,6 +44,7 @@ struct ManagedGpu {
         char *step;               /* the job's current kernel write, for the Step property */
         char **stop_services;     /* units stopped for vfio, started again for host */
         bool reread_whole;        /* a whole read was asked for during the switch */
+        struct VmWatch *vm_watch; /* the VM holding it, for VirtualMachine */
 };
 
 /* The daemon's one context. */

@@ -101,7 +101,7 @@ static void test_json(void) {
         unsigned groups[] = { 12 };
         GpuInfo g = {
                 .object = GPUSWITCH_GPU_PATH_PREFIX "/0000_01_00", .address = "0000:01:00", .name = "GA102",
-                .mode = "mixed", .default_mode = "keep", .boot_vga = false,
+                .mode = "mixed", .default_mode = "keep", .boot_vga = false, .virtual_machine = "win11",
                 .iommu_groups = groups, .n_iommu_groups = 1, .functions = fn, .n_functions = 3,
         };
         g_autoptr(JsonOut) o = json_out_new();
@@ -110,7 +110,8 @@ static void test_json(void) {
         gpu_info_to_json(&g, o);
         s = json_out_to_string(o, false);
         CHECK_STR(s, "{\"address\":\"0000:01:00\",\"object\":\"" GPUSWITCH_GPU_PATH_PREFIX "/0000_01_00\",\"name\":\"GA102\","
-                     "\"mode\":\"mixed\",\"default_mode\":\"keep\",\"step\":null,\"boot_vga\":false,\"iommu_groups\":[12],"
+                     "\"mode\":\"mixed\",\"default_mode\":\"keep\",\"step\":null,\"virtual_machine\":\"win11\","
+                     "\"boot_vga\":false,\"iommu_groups\":[12],"
                      "\"functions\":[{\"address\":\"0000:01:00.0\",\"class\":\"0x030000\",\"class_name\":\"VGA\","
                      "\"driver\":\"vfio-pci\",\"host_driver\":\"nvidia\",\"companion\":false},{\"address\":\"0000:01:00.1\","
                      "\"class\":\"0x040300\",\"class_name\":\"Audio\",\"driver\":null,\"host_driver\":null,"

@@ -5,7 +5,10 @@
 # domains that pass the GPU's function 0 through, with managed='no' and with
 # managed='yes', start with the whole GPU on vfio-pci before QEMU opens it
 # (QEMU itself runs under TCG; the domain has no disk and no OS) and give it
-# back when they stop: virsh destroy, and QEMU killed with SIGKILL.  A
+# back when they stop: virsh destroy, and QEMU killed with SIGKILL; while
+# it runs, status and the VirtualMachine property name the domain.  QEMU
+# killed while libvirtd is down: status shows no VM, and host needs no
+# --force.  A
 # domain with hostdev-like elements in its metadata moves only its real
 # hostdev's GPU.  With gpuswitchd's config broken, a domain with only the
 # NIC starts and one with the GPU fails with the daemon's message.
@@ -76,6 +79,15 @@ expect_rc unmanaged-start 0
 all_on vfio-pci && result unmanaged-whole-gpu-on-vfio PASS || result unmanaged-whole-gpu-on-vfio FAIL "$(state)"
 qemu_holds_group gpu-unmanaged && result unmanaged-qemu-holds-group PASS \
         || result unmanaged-qemu-holds-group FAIL "$(qemu_pid gpu-unmanaged) $(ls -l /proc/"$(qemu_pid gpu-unmanaged)"/fd 2>&1 | grep vfio)"
+# the daemon looks for the VM after the switch, and again until it finds it
+vm_prop() { busctl --system get-property org.gpuswitch1 "$OBJ" org.gpuswitch1.Gpu VirtualMachine 2>&1; }
+wait_for 300 sh -c "[ \"\$(busctl --system get-property org.gpuswitch1 $OBJ org.gpuswitch1.Gpu VirtualMachine)\" = 's \"gpu-unmanaged\"' ]" \
+        && result vm-property-names-domain PASS "$(vm_prop)" || result vm-property-names-domain FAIL "$(vm_prop)"
+run $CTL status
+echo "$OUT" | grep -qx "    Held by VM: gpu-unmanaged" && result status-names-domain PASS || result status-names-domain FAIL
+run $CTL --json status
+echo "$OUT" | python3 -c 'import json,sys; g=json.load(sys.stdin)["gpus"][0]; sys.exit(g["virtual_machine"] != "gpu-unmanaged")' \
+        && result json-names-domain PASS || result json-names-domain FAIL
 run "${VIRSH[@]}" destroy gpu-unmanaged
 expect_rc unmanaged-destroy 0
 wait_for 100 all_original && result unmanaged-destroy-gives-back PASS || result unmanaged-destroy-gives-back FAIL "$(state)"
@@ -99,6 +111,26 @@ kill -9 "$pid"
 wait_for 300 sh -c "[ \"\$(virsh -q -c qemu:///system domstate gpu-unmanaged)\" = 'shut off' ]" \
         && result kill-domain-shut-off PASS || result kill-domain-shut-off FAIL "$(domain_state gpu-unmanaged)"
 wait_for 300 all_original && result kill-gives-gpu-back PASS || result kill-gives-gpu-back FAIL "$(state)"
+
+# ---- QEMU killed while libvirtd is down: nothing gives the GPU back ------------
+start gpu-unmanaged
+pid=$(qemu_pid gpu-unmanaged)
+wait_for 300 sh -c "[ \"\$(busctl --system get-property org.gpuswitch1 $OBJ org.gpuswitch1.Gpu VirtualMachine)\" = 's \"gpu-unmanaged\"' ]"
+systemctl stop libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket
+kill -9 "$pid"
+wait_for 100 sh -c "! kill -0 $pid 2>/dev/null"
+wait_for 100 sh -c "[ \"\$(busctl --system get-property org.gpuswitch1 $OBJ org.gpuswitch1.Gpu VirtualMachine)\" = 's \"\"' ]" \
+        && result libvirtd-down-vm-gone-from-property PASS || result libvirtd-down-vm-gone-from-property FAIL "$(vm_prop)"
+run $CTL status
+all_on vfio-pci && echo "$OUT" | grep -qx "    Held by VM: none" && result libvirtd-down-status-on-vfio-no-vm PASS \
+        || result libvirtd-down-status-on-vfio-no-vm FAIL "$(state)"
+run $CTL host
+expect_rc libvirtd-down-host-without-force 0
+all_original && result libvirtd-down-gpu-back PASS || result libvirtd-down-gpu-back FAIL "$(state)"
+run systemctl start libvirtd.service
+wait_for 300 sh -c "[ \"\$(virsh -q -c qemu:///system domstate gpu-unmanaged)\" = 'shut off' ]" \
+        && result libvirtd-back-domain-shut-off PASS || result libvirtd-back-domain-shut-off FAIL "$(domain_state gpu-unmanaged)"
+all_original && result libvirtd-back-gpu-still-host PASS || result libvirtd-back-gpu-still-host FAIL "$(state)"
 
 # ---- hostdev-like elements in another namespace's metadata: not hostdevs ------
 # (libvirt keeps <metadata> children of a namespace of their own as written;
