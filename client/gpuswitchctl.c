@@ -206,9 +206,9 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
                 struct passwd *pw = getpwuid(uid);
 
                 if (first)
-                        fprintf(stderr, "gpuswitchctl: --force ends %s %s:\n",
+                        fprintf(stderr, "gpuswitchctl: --force ends %s %s%s:\n",
                                 arg_keep_holders ? "those that block the unbind of what holds" : "what holds",
-                                *gpu ? gpu : "the GPU");
+                                *gpu ? gpu : "the GPU", arg_keep_holders ? " (the others keep running)" : "");
                 first = false;
                 fprintf(stderr, "  %u %s (%s) holds %s%s\n", pid, comm, pw ? pw->pw_name : "?", node,
                         uid != getuid() ? (uid < 1000 ? "  [a system account]" : "  [another user]") : "");

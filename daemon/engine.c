@@ -109,7 +109,7 @@ static int step_check_holders(Run *run, SwitchError *error) {
         const SwitchContext *c = run->c;
         _cleanup_free_ DeviceNode *nodes = NULL;
         Holder *holders = NULL;
-        _cleanup_free_ char *who = NULL;
+        _cleanup_free_ char *who = NULL, *kept_note = NULL;
         size_t n_nodes, n = 0, n_act;
         bool protected = false, all_lose = true;
         int r;
@@ -141,11 +141,13 @@ static int step_check_holders(Run *run, SwitchError *error) {
                 return 0;
         }
         who = holders_describe(holders, n_act);
+        if (n_act < n && asprintf(&kept_note, " (%zu more would only lose the device)", n - n_act) < 0)
+                kept_note = NULL;
         for (size_t i = 0; i < n_act; i++)
                 protected = protected || holders[i].protected;
         if (!c->terminate_holders || protected)
                 r = switch_error_set(error, SWITCH_ERROR_IN_USE, SWITCH_STEP_CHECK_HOLDERS, NULL, EADDRINUSE,
-                                     "%s is in use, nothing was changed:\n%s\n%s%s%s", c->gpu->address, strempty(who),
+                                     "%s is in use, nothing was changed:\n%s\n%s%s%s%s", c->gpu->address, strempty(who),
                                      protected ? "Some of them gpuswitchd never ends: see above for what to do"
                                                : "End them, or switch with --force (polkit action "
                                                  POLKIT_ACTION_TERMINATE_HOLDERS ") to have them ended",
@@ -154,7 +156,7 @@ static int step_check_holders(Run *run, SwitchError *error) {
                                      : all_lose ? "; or switch with --keep-holders to leave them running (they "
                                                   "lose the device)"
                                                 : "",
-                                     nvidia_modeset_note(c->sysfs, run->now));
+                                     strempty(kept_note), nvidia_modeset_note(c->sysfs, run->now));
         else {
                 log_notice("%s: terminating its holders: %s", c->gpu->address, strempty(who));
                 (void) holders_terminate(holders, n_act, HOLDERS_TERM_TIMEOUT_MS);
