@@ -130,7 +130,9 @@ static int step_check_holders(Run *run, SwitchError *error) {
                 all_lose = all_lose && !holders[i].blocks;
         /* the ones to end or to refuse for, first: with keep_holders the blocking ones */
         n_act = holders_pick(holders, n, c->keep_holders);
-        if (n_act < n) {
+        for (size_t i = 0; i < n_act; i++)
+                protected = protected || holders[i].protected;
+        if (n_act < n && (n_act == 0 || (c->terminate_holders && !protected))) {
                 _cleanup_free_ char *kept = holders_describe(holders + n_act, n - n_act);
 
                 log_notice("%s: leaving its holders that only lose the device running:\n%s", c->gpu->address,
@@ -143,8 +145,6 @@ static int step_check_holders(Run *run, SwitchError *error) {
         who = holders_describe(holders, n_act);
         if (n_act < n && asprintf(&kept_note, " (%zu more would only lose the device)", n - n_act) < 0)
                 kept_note = NULL;
-        for (size_t i = 0; i < n_act; i++)
-                protected = protected || holders[i].protected;
         if (!c->terminate_holders || protected)
                 r = switch_error_set(error, SWITCH_ERROR_IN_USE, SWITCH_STEP_CHECK_HOLDERS, NULL, EADDRINUSE,
                                      "%s is in use, nothing was changed:\n%s\n%s%s%s%s", c->gpu->address, strempty(who),

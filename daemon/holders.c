@@ -241,7 +241,7 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
                 if (r < 0)
                         return r;
         }
-        /* a hub chain is at most 5 deep below the root hub */
+        /* the root hub, up to five hubs below it, and a device */
         r = add_usb_nodes(fn_dir, 6, nodes, n);
         if (r < 0)
                 return r;
