@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpuswitch-bus.h"
+
 int gpu_arg_normalize(const char *arg, char ret[static PCI_SLOT_STRLEN]) {
         PciAddress a;
 
@@ -27,6 +29,10 @@ bool mode_arg_in(const char *arg, const char *modes) {
                 if ((p == modes || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
                         return true;
         return false;
+}
+
+uint64_t switch_flags_from_options(bool force, bool keep_holders) {
+        return (force ? SWITCH_FLAG_TERMINATE_HOLDERS : 0) | (keep_holders ? SWITCH_FLAG_KEEP_HOLDERS : 0);
 }
 
 int timeout_arg_parse(const char *arg, unsigned *ret_sec) {

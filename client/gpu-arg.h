@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "pci-address.h"
 
@@ -12,6 +13,11 @@ int gpu_arg_normalize(const char *arg, char ret[static PCI_SLOT_STRLEN]);
 
 /* Whether arg is one of the space-separated words of modes ("vfio host"). */
 bool mode_arg_in(const char *arg, const char *modes);
+
+/* Switch()'s flags for --force (end the holders) and --keep-holders
+ * (leave those that only lose the device running); with both, the daemon
+ * ends only the holders that would block the unbind. */
+uint64_t switch_flags_from_options(bool force, bool keep_holders);
 
 /* Seconds for --timeout: a positive number up to a day; -EINVAL otherwise. */
 int timeout_arg_parse(const char *arg, unsigned *ret_sec);

@@ -31,6 +31,7 @@
 
 static bool arg_json;
 static bool arg_force;
+static bool arg_keep_holders;
 static bool arg_ask_password = true;
 static bool arg_quiet;
 static unsigned arg_timeout_sec = 120;
@@ -205,7 +206,9 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
                 struct passwd *pw = getpwuid(uid);
 
                 if (first)
-                        fprintf(stderr, "gpuswitchctl: --force ends what holds %s:\n", *gpu ? gpu : "the GPU");
+                        fprintf(stderr, "gpuswitchctl: --force ends %s %s%s:\n",
+                                arg_keep_holders ? "those that block the unbind of what holds" : "what holds",
+                                *gpu ? gpu : "the GPU", arg_keep_holders ? " (the others keep running)" : "");
                 first = false;
                 fprintf(stderr, "  %u %s (%s) holds %s%s\n", pid, comm, pw ? pw->pw_name : "?", node,
                         uid != getuid() ? (uid < 1000 ? "  [a system account]" : "  [another user]") : "");
@@ -225,7 +228,7 @@ static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char 
                 announce_holders(bus, gpu);
         r = sd_bus_message_new_method_call(bus, &m, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "Switch");
         if (r >= 0)
-                r = sd_bus_message_append(m, "sst", gpu, mode, arg_force ? SWITCH_FLAG_TERMINATE_HOLDERS : 0);
+                r = sd_bus_message_append(m, "sst", gpu, mode, switch_flags_from_options(arg_force, arg_keep_holders));
         if (r < 0)
                 return fail_bus(what, &error, r);
         /* Not the bus's default 25 s: a GPU may take longer to let go. */
@@ -495,6 +498,8 @@ static void help(void) {
                "     --version        Show the version\n"
                "     --json           Machine-readable output\n"
                "     --force          End the processes holding the GPU, then switch\n"
+               "     --keep-holders   Switch while processes hold the GPU, if none of them\n"
+               "                      blocks the unbind: they stay running and lose it\n"
                "     --no-ask-password  Do not ask for a password (polkit)\n"
                "     --timeout=SEC    Give up waiting for a switch after SEC seconds (120)\n"
                "  -q --quiet          Print nothing on success\n\n"
@@ -503,12 +508,13 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_FORCE, ARG_NO_ASK_PASSWORD, ARG_TIMEOUT };
+        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_FORCE, ARG_KEEP_HOLDERS, ARG_NO_ASK_PASSWORD, ARG_TIMEOUT };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h' },
                 { "version",         no_argument,       NULL, ARG_VERSION },
                 { "json",            no_argument,       NULL, ARG_JSON },
                 { "force",           no_argument,       NULL, ARG_FORCE },
+                { "keep-holders",    no_argument,       NULL, ARG_KEEP_HOLDERS },
                 { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD },
                 { "timeout",         required_argument, NULL, ARG_TIMEOUT },
                 { "quiet",           no_argument,       NULL, 'q' },
@@ -529,6 +535,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_FORCE:
                         arg_force = true;
+                        break;
+                case ARG_KEEP_HOLDERS:
+                        arg_keep_holders = true;
                         break;
                 case ARG_NO_ASK_PASSWORD:
                         arg_ask_password = false;

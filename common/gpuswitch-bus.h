@@ -17,7 +17,9 @@
 
 /* Switch(s gpu, s mode, t flags) */
 #define SWITCH_FLAG_TERMINATE_HOLDERS UINT64_C(0x1)
-#define SWITCH_FLAGS_ALL SWITCH_FLAG_TERMINATE_HOLDERS
+/* leave the holders that only lose the device running; refused when one blocks */
+#define SWITCH_FLAG_KEEP_HOLDERS UINT64_C(0x2)
+#define SWITCH_FLAGS_ALL (SWITCH_FLAG_TERMINATE_HOLDERS | SWITCH_FLAG_KEEP_HOLDERS)
 
 /* polkit/org.gpuswitch1.policy */
 #define POLKIT_ACTION_SWITCH GPUSWITCH_BUS_NAME ".switch"

@@ -385,7 +385,7 @@ static void switch_start(sd_bus_message *msg, ManagedGpu *g, SwitchTarget target
         }
         c->request = sd_bus_message_ref(msg);
         owner = (SwitchOwner) { .stuck = on_switch_stuck, .done = on_switch_done, .userdata = c };
-        r = managed_gpu_switch(g, target, flags & SWITCH_FLAG_TERMINATE_HOLDERS, &owner);
+        r = managed_gpu_switch(g, target, flags, &owner);
         if (r < 0) {
                 (void) sd_bus_reply_method_errnof(msg, r, "%s: cannot start the switch: %m", g->address);
                 switch_call_free(c);
@@ -405,7 +405,7 @@ static void on_switch_authorized(sd_bus_message *msg, int authorized, const sd_b
 static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *arg, *mode;
-        const char *details[5];
+        const char *details[7];
         SwitchRequest *req;
         uint64_t flags;
         ManagedGpu *g;
@@ -433,6 +433,16 @@ static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         details[2] = "mode";
         details[3] = switch_target_to_string(target);
         details[4] = NULL;
+        /* What happens to the holders, for a rule that asks more for
+         * leaving them without the device than for the switch alone
+         * (org.gpuswitch1.xml says why keep-holders needs no more). */
+        if (flags & (SWITCH_FLAG_TERMINATE_HOLDERS | SWITCH_FLAG_KEEP_HOLDERS)) {
+                details[4] = "holders";
+                details[5] = !(flags & SWITCH_FLAG_TERMINATE_HOLDERS) ? "keep"
+                             : (flags & SWITCH_FLAG_KEEP_HOLDERS)      ? "terminate-blocking"
+                                                                       : "terminate";
+                details[6] = NULL;
+        }
 
         req = calloc(1, sizeof *req);
         if (!req)

@@ -84,15 +84,34 @@ static int step_start_services(Run *run, SwitchError *error) {
         return 0;
 }
 
-/* An unbind of a driver whose device is held open waits for the holders
- * to let go (nvidia's remove() waits forever): never start one. */
+/* Moves the holders to act on to the front, in their order: those whose
+ * node blocks the unbind, or all of them; returns how many. */
+static size_t holders_pick(Holder *h, size_t n, bool blocking_only) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (!blocking_only || h[i].blocks) {
+                        Holder t = h[k];
+
+                        h[k++] = h[i];
+                        h[i] = t;
+                }
+        return k;
+}
+
+/* An unbind of a driver whose device is held open may wait for the holders
+ * to let go (nvidia's remove() waits forever): never start one.  Without a
+ * flag any holder refuses the switch; keep_holders leaves those that only
+ * lose the device running and refuses only for the blocking ones;
+ * terminate_holders ends the holders (with keep_holders, only the blocking
+ * ones). */
 static int step_check_holders(Run *run, SwitchError *error) {
         const SwitchContext *c = run->c;
         _cleanup_free_ DeviceNode *nodes = NULL;
         Holder *holders = NULL;
-        _cleanup_free_ char *who = NULL;
-        size_t n_nodes, n = 0;
-        bool protected = false;
+        _cleanup_free_ char *who = NULL, *kept_note = NULL;
+        size_t n_nodes, n = 0, n_act;
+        bool protected = false, all_lose = true;
         int r;
 
         r = gpu_device_nodes(c->sysfs, run->now, &nodes, &n_nodes);
@@ -107,19 +126,40 @@ static int step_check_holders(Run *run, SwitchError *error) {
                                         c->gpu->address, strerror(-r));
         if (n == 0)
                 return 0;
-        who = holders_describe(holders, n);
         for (size_t i = 0; i < n; i++)
+                all_lose = all_lose && !holders[i].blocks;
+        /* the ones to end or to refuse for, first: with keep_holders the blocking ones */
+        n_act = holders_pick(holders, n, c->keep_holders);
+        for (size_t i = 0; i < n_act; i++)
                 protected = protected || holders[i].protected;
+        if (n_act < n && (n_act == 0 || (c->terminate_holders && !protected))) {
+                _cleanup_free_ char *kept = holders_describe(holders + n_act, n - n_act);
+
+                log_notice("%s: leaving its holders that only lose the device running:\n%s", c->gpu->address,
+                           strempty(kept));
+        }
+        if (n_act == 0) {
+                holders_free(holders, n);
+                return 0;
+        }
+        who = holders_describe(holders, n_act);
+        if (n_act < n && asprintf(&kept_note, " (%zu more would only lose the device)", n - n_act) < 0)
+                kept_note = NULL;
         if (!c->terminate_holders || protected)
                 r = switch_error_set(error, SWITCH_ERROR_IN_USE, SWITCH_STEP_CHECK_HOLDERS, NULL, EADDRINUSE,
-                                     "%s is in use, nothing was changed:\n%s\n%s%s", c->gpu->address, strempty(who),
+                                     "%s is in use, nothing was changed:\n%s\n%s%s%s%s", c->gpu->address, strempty(who),
                                      protected ? "Some of them gpuswitchd never ends: see above for what to do"
                                                : "End them, or switch with --force (polkit action "
                                                  POLKIT_ACTION_TERMINATE_HOLDERS ") to have them ended",
-                                     nvidia_modeset_note(c->sysfs, run->now));
+                                     c->keep_holders ? "; their driver waits for them to let go, so even "
+                                                       "--keep-holders cannot leave them running"
+                                     : all_lose ? "; or switch with --keep-holders to leave them running (they "
+                                                  "lose the device)"
+                                                : "",
+                                     strempty(kept_note), nvidia_modeset_note(c->sysfs, run->now));
         else {
                 log_notice("%s: terminating its holders: %s", c->gpu->address, strempty(who));
-                (void) holders_terminate(holders, n, HOLDERS_TERM_TIMEOUT_MS);
+                (void) holders_terminate(holders, n_act, HOLDERS_TERM_TIMEOUT_MS);
         }
         holders_free(holders, n);
         return r;

@@ -54,6 +54,11 @@ typedef struct SwitchContext {
         const char *proc_root;         /* for the holder scan */
         PlanPolicy policy;
         bool terminate_holders;
+        /* Holders that only lose the device (their driver's remove() does
+         * not wait for them) are left running; a blocking one still
+         * refuses the switch, or with terminate_holders is the only one
+         * ended. */
+        bool keep_holders;
         char *const *stop_services;    /* NULL-terminated, or NULL */
         const SwitchServices *services;
         const SwitchObserver *observer;

@@ -2,6 +2,7 @@
 #include "holders.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,7 +25,7 @@
 #define NVIDIA_CTL_MINOR 255
 #define NVIDIA_MODESET_MINOR 254
 
-static int nodes_add(DeviceNode **nodes, size_t *n, dev_t devnum, const char *name, bool shared) {
+static int nodes_add(DeviceNode **nodes, size_t *n, dev_t devnum, const char *name, bool shared, bool blocks) {
         DeviceNode *l;
 
         for (size_t i = 0; i < *n; i++)
@@ -34,7 +35,7 @@ static int nodes_add(DeviceNode **nodes, size_t *n, dev_t devnum, const char *na
         if (!l)
                 return -ENOMEM;
         *nodes = l;
-        l[*n] = (DeviceNode) { .devnum = devnum, .shared = shared };
+        l[*n] = (DeviceNode) { .devnum = devnum, .shared = shared, .blocks = blocks };
         snprintf(l[*n].name, sizeof l[*n].name, "%s", name);
         (*n)++;
         return 0;
@@ -55,8 +56,26 @@ static int read_devnum(const char *path, dev_t *ret) {
         return 0;
 }
 
+/* A decimal sysfs attribute: usb's "busnum", "devnum". */
+static int read_unsigned_file(const char *path, unsigned *ret) {
+        _cleanup_free_ char *v = NULL;
+        char *end;
+        unsigned long k;
+        int r;
+
+        r = read_one_line_file(path, &v);
+        if (r < 0)
+                return r;
+        errno = 0;
+        k = strtoul(v, &end, 10);
+        if (errno != 0 || end == v || *end || k > UINT_MAX)
+                return -EINVAL;
+        *ret = (unsigned) k;
+        return 0;
+}
+
 /* Every DIR/<entry>/dev below a function: drm/card0/dev, sound/card0/controlC0/dev... */
-static int add_class_nodes(const char *dir, int depth, DeviceNode **nodes, size_t *n) {
+static int add_class_nodes(const char *dir, int depth, bool blocks, DeviceNode **nodes, size_t *n) {
         _cleanup_closedir_ DIR *d = opendir(dir);
         struct dirent *de;
 
@@ -77,12 +96,12 @@ static int add_class_nodes(const char *dir, int depth, DeviceNode **nodes, size_
                 if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0 || asprintf(&dev, "%s/dev", sub) < 0)
                         return -ENOMEM;
                 if (read_devnum(dev, &devnum) >= 0) {
-                        r = nodes_add(nodes, n, devnum, de->d_name, false);
+                        r = nodes_add(nodes, n, devnum, de->d_name, false, blocks);
                         if (r < 0)
                                 return r;
                 }
                 if (depth > 0) {
-                        r = add_class_nodes(sub, depth - 1, nodes, n);
+                        r = add_class_nodes(sub, depth - 1, blocks, nodes, n);
                         if (r < 0)
                                 return r;
                 }
@@ -139,26 +158,94 @@ static int nvidia_uvm_major(const Sysfs *s, unsigned *ret) {
         return -ENOENT;
 }
 
+/* DRM drivers whose remove() calls drm_dev_unplug(): the files stay open,
+ * their calls fail from then on (drm_dev_enter()), and the unbind does not
+ * wait for them to be closed.  Seen in the test VM's 6.1 with bochs-drm: a
+ * process holding card0 keeps running while the function goes to
+ * vfio-pci.  nvidia's nodes are not among them: its remove() waits for its
+ * usage count whatever the node. */
+static const char *const drm_unplug_drivers[] = { "bochs-drm", "amdgpu", "i915" };
+
+static bool drm_driver_unplugs(const char *driver) {
+        for (size_t i = 0; driver && i < ELEMENTSOF(drm_unplug_drivers); i++)
+                if (streq(driver, drm_unplug_drivers[i]))
+                        return true;
+        return false;
+}
+
+/* The USB devices below an xHCI function (usbN, N-1, N-1.2...): usbfs
+ * nodes (/dev/bus/usb/BBB/DDD, which libusb programs keep open).  On a
+ * disconnect usbfs kills the file's URBs and fails its calls with ENODEV
+ * without waiting for it to be closed, so a holder never blocks the
+ * unbind. */
+static int add_usb_nodes(const char *dir, int depth, DeviceNode **nodes, size_t *n) {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *sub = NULL, *dev = NULL, *bus = NULL, *num = NULL;
+                unsigned b, k;
+                dev_t devnum;
+                char name[32];
+                int r;
+
+                /* usbN (a root hub) or N-P.P... (a device); not N-P:C.I (an interface) */
+                if (!(strncmp(de->d_name, "usb", 3) == 0 && de->d_name[3] >= '0' && de->d_name[3] <= '9') &&
+                    !(de->d_name[0] >= '0' && de->d_name[0] <= '9' && strchr(de->d_name, '-') && !strchr(de->d_name, ':')))
+                        continue;
+                if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0 || asprintf(&dev, "%s/dev", sub) < 0 ||
+                    asprintf(&bus, "%s/busnum", sub) < 0 || asprintf(&num, "%s/devnum", sub) < 0)
+                        return -ENOMEM;
+                if (read_devnum(dev, &devnum) >= 0 && read_unsigned_file(bus, &b) >= 0 &&
+                    read_unsigned_file(num, &k) >= 0) {
+                        snprintf(name, sizeof name, "bus/usb/%03u/%03u", b, k);
+                        r = nodes_add(nodes, n, devnum, name, false, false);
+                        if (r < 0)
+                                return r;
+                }
+                if (depth > 0) {
+                        r = add_usb_nodes(sub, depth - 1, nodes, n);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode **nodes, size_t *n) {
-        /* The classes whose open nodes keep a driver's remove() waiting:
-         * DRM card and render nodes, ALSA's (snd_card_free waits for every
-         * file), and misc devices (the test VM's stand-in for nvidia). */
-        static const struct { const char *dir; int depth; } classes[] = {
-                { "drm", 0 }, { "sound", 1 }, { "misc", 0 },
-                /* a VM's VFIO device node through iommufd (vfio-dev/vfioN) */
-                { "vfio-dev", 0 },
+        /* The classes of device nodes a function has, and whether one held
+         * open keeps its driver's remove() waiting: ALSA's do (snd_card_free()
+         * disconnects the files, so that their calls fail, and then waits
+         * for every one to be closed: in the test VM a process holding
+         * controlC0, even one woken from poll() by the disconnect, keeps
+         * snd_hda_intel's unbind waiting until it exits), misc devices (the
+         * test VM's stand-in for nvidia) and a VM's VFIO device node
+         * through iommufd (vfio-dev/vfioN: vfio-pci's remove() waits for the
+         * device's users) do; DRM's depend on the driver. */
+        static const struct { const char *dir; int depth; bool blocks; } classes[] = {
+                { "drm", 0, true }, { "sound", 1, true }, { "misc", 0, true }, { "vfio-dev", 0, true },
         };
+        _cleanup_free_ char *fn_dir = sysfs_function_path(s, f->address, NULL);
         int r;
 
+        if (!fn_dir)
+                return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(classes); i++) {
                 _cleanup_free_ char *dir = sysfs_function_path(s, f->address, classes[i].dir);
+                bool blocks = classes[i].blocks && !(streq(classes[i].dir, "drm") && drm_driver_unplugs(f->driver));
 
                 if (!dir)
                         return -ENOMEM;
-                r = add_class_nodes(dir, classes[i].depth, nodes, n);
+                r = add_class_nodes(dir, classes[i].depth, blocks, nodes, n);
                 if (r < 0)
                         return r;
         }
+        /* the root hub, up to five hubs below it, and a device */
+        r = add_usb_nodes(fn_dir, 6, nodes, n);
+        if (r < 0)
+                return r;
 
         if (streq_ptr(f->driver, VFIO_PCI_DRIVER) && f->iommu_group >= 0) {
                 _cleanup_free_ char *dev = NULL;
@@ -169,7 +256,7 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
                         return -ENOMEM;
                 snprintf(name, sizeof name, "vfio/%d", f->iommu_group);
                 if (read_devnum(dev, &devnum) >= 0) {
-                        r = nodes_add(nodes, n, devnum, name, false);
+                        r = nodes_add(nodes, n, devnum, name, false, true);
                         if (r < 0)
                                 return r;
                 }
@@ -190,18 +277,19 @@ static int add_function_nodes(const Sysfs *s, const PciFunction *f, DeviceNode *
 
                 if (rm) {
                         snprintf(name, sizeof name, "nvidia%u", minor);
-                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, minor), name, false);
+                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, minor), name, false, true);
                         if (r < 0)
                                 return r;
                 }
                 /* Shared by every NVIDIA GPU: listed beside a GPU's own node,
                  * never a reason on their own (a CUDA job on another card
                  * holds them too). */
-                r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_CTL_MINOR), "nvidiactl", true);
+                r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_CTL_MINOR), "nvidiactl", true, true);
                 if (r >= 0)
-                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_MODESET_MINOR), "nvidia-modeset", true);
+                        r = nodes_add(nodes, n, makedev(NVIDIA_MAJOR, NVIDIA_MODESET_MINOR), "nvidia-modeset", true,
+                                      true);
                 if (r >= 0 && nvidia_uvm_major(s, &uvm) >= 0)
-                        r = nodes_add(nodes, n, makedev(uvm, 0), "nvidia-uvm", true);
+                        r = nodes_add(nodes, n, makedev(uvm, 0), "nvidia-uvm", true, true);
                 if (r < 0)
                         return r;
         }
@@ -352,21 +440,21 @@ void holders_free(Holder *h, size_t n) {
 
 /* One entry per node a process holds, each pinning the process with a
  * pidfd of its own (holders_free() closes them). */
-static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, const char *comm, const char *node,
-                       bool pin) {
+static int holders_add(Holder **l, size_t *n, int pid_fd, pid_t pid, uid_t uid, const char *comm,
+                       const DeviceNode *node, bool pin) {
         Holder *h;
 
         for (size_t i = 0; i < *n; i++)
-                if ((*l)[i].pid == pid && streq((*l)[i].node, node))
+                if ((*l)[i].pid == pid && streq((*l)[i].node, node->name))
                         return 0;
         h = realloc(*l, (*n + 1) * sizeof *h);
         if (!h)
                 return -ENOMEM;
         *l = h;
         h += *n;
-        *h = (Holder) { .pid = pid, .uid = uid, .pidfd = -1 };
+        *h = (Holder) { .pid = pid, .uid = uid, .pidfd = -1, .blocks = node->blocks };
         snprintf(h->comm, sizeof h->comm, "%s", comm);
-        snprintf(h->node, sizeof h->node, "%s", node);
+        snprintf(h->node, sizeof h->node, "%s", node->name);
         read_cgroup(pid_fd, h);
         h->flatpak = faccessat(pid_fd, "root/.flatpak-info", F_OK, 0) == 0;
         if (!h->vm[0] && (strncmp(comm, "qemu-system", 11) == 0 || strncmp(comm, "qemu-kvm", 8) == 0))
@@ -463,7 +551,7 @@ static int scan_process(const Scan *s, pid_t pid, Holder **l, size_t *n) {
                 return 0;
         read_comm(pid_fd, comm);
         for (size_t i = 0; i < n_hits; i++) {
-                int r = holders_add(l, n, pid_fd, pid, pst.st_uid, comm, hits[i]->name, s->pin);
+                int r = holders_add(l, n, pid_fd, pid, pst.st_uid, comm, hits[i], s->pin);
                 if (r < 0)
                         return r;
         }
@@ -663,8 +751,8 @@ char *holders_describe(const Holder *h, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 const char *hint = holder_hint(&h[i], hint_buf, sizeof hint_buf);
 
-                fprintf(f, "%s  %d %s (uid %u) holds %s", i ? "\n" : "", (int) h[i].pid, h[i].comm,
-                        (unsigned) h[i].uid, h[i].node);
+                fprintf(f, "%s  %d %s (uid %u) holds %s (%s)", i ? "\n" : "", (int) h[i].pid, h[i].comm,
+                        (unsigned) h[i].uid, h[i].node, h[i].blocks ? "blocks the unbind" : "would lose the device");
                 if (hint)
                         fprintf(f, "\n    %s", hint);
         }

@@ -16,6 +16,11 @@ typedef struct DeviceNode {
          * nvidia-modeset, nvidia-uvm): holding it alone does not make a
          * process a holder of this GPU. */
         bool shared;
+        /* Held open, it keeps its driver's remove() waiting (nvidia, ALSA,
+         * vfio-pci, misc nodes, DRM of other drivers): the unbind would
+         * hang.  false: the unbind goes through and the holder only loses
+         * the device (DRM of drivers that unplug, USB). */
+        bool blocks;
 } DeviceNode;
 
 typedef struct Holder {
@@ -35,6 +40,7 @@ typedef struct Holder {
          * another process that got its PID; -1: not pinned (a simulated
          * /proc, or it ended during the scan), and then never signalled. */
         int pidfd;
+        bool blocks;             /* its node's DeviceNode.blocks */
 } Holder;
 
 /* Closes the holders' pidfds and frees the list. */
@@ -47,9 +53,11 @@ void holders_free(Holder *h, size_t n);
 int holder_pin(Holder *h, int pid_dir_fd);
 
 /* The character devices that belong to the GPU's functions: DRM card and
- * render nodes, ALSA nodes, the VFIO group of a function on vfio-pci and,
- * for a function nvidia's RM drives (its /proc/driver/nvidia/gpus entry),
- * /dev/nvidiaN and the control nodes all NVIDIA GPUs share. */
+ * render nodes, ALSA nodes, the USB devices below an xHCI function, the
+ * VFIO group of a function on vfio-pci and, for a function nvidia's RM
+ * drives (its /proc/driver/nvidia/gpus entry), /dev/nvidiaN and the control
+ * nodes all NVIDIA GPUs share; each says whether a holder of it blocks the
+ * unbind. */
 int gpu_device_nodes(const Sysfs *s, const Gpu *g, DeviceNode **ret, size_t *ret_n);
 
 /* Every process under proc_root ("/proc") with one of the nodes open,
@@ -68,8 +76,9 @@ int holders_scan_threads(const char *proc_root, const DeviceNode *nodes, size_t 
  * NVIDIA EGL vendor, a flatpak GL runtime, a service), or NULL. */
 const char *holder_hint(const Holder *h, char *buf, size_t len);
 
-/* One line per holder, "  1234 Xwayland (uid 1000) holds card0", each
- * followed by its hint when there is one. */
+/* One line per holder, "  1234 Xwayland (uid 1000) holds card0 (blocks
+ * the unbind)" or "... (would lose the device)", each followed by its hint
+ * when there is one. */
 char *holders_describe(const Holder *h, size_t n);
 
 /* SIGTERM to each holder through its pidfd, up to timeout_ms for them to

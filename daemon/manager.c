@@ -444,12 +444,13 @@ static const JobCallbacks job_callbacks = {
         .done = on_job_done,
 };
 
-int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, bool terminate_holders, const SwitchOwner *owner) {
+int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, uint64_t flags, const SwitchOwner *owner) {
         Manager *m = g->manager;
         SwitchContext ctx = managed_gpu_switch_context(g, SWITCH_ORIGIN_BUS, target);
         int r;
 
-        ctx.terminate_holders = terminate_holders;
+        ctx.terminate_holders = flags & SWITCH_FLAG_TERMINATE_HOLDERS;
+        ctx.keep_holders = flags & SWITCH_FLAG_KEEP_HOLDERS;
         if (g->job)
                 return -EBUSY;
         r = job_start(m->event, m->workers, &ctx, m->config->step_timeout_sec, &job_callbacks, g, &g->job);

@@ -119,7 +119,7 @@ int managed_gpu_read(ManagedGpu *g);
 GpuState managed_gpu_state(const ManagedGpu *g);
 /* Starts a switch; the owner is told how it ends.  -EBUSY while another
  * runs. */
-int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, bool terminate_holders, const SwitchOwner *owner);
+int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, uint64_t flags, const SwitchOwner *owner);
 /* Writes DefaultMode= for the GPU to the config file, reads the file
  * again and announces the new DefaultMode. */
 int managed_gpu_set_default_mode(ManagedGpu *g, DefaultMode mode, sd_bus_error *error);

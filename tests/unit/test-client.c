@@ -40,6 +40,14 @@ static void test_args(void) {
         CHECK(!mode_arg_in("", "vfio host"));
         CHECK(!mode_arg_in(NULL, "vfio host"));
 
+        /* --force, --keep-holders: Switch()'s flags, the two apart */
+        CHECK_INT(switch_flags_from_options(false, false), 0);
+        CHECK_INT(switch_flags_from_options(true, false), SWITCH_FLAG_TERMINATE_HOLDERS);
+        CHECK_INT(switch_flags_from_options(false, true), SWITCH_FLAG_KEEP_HOLDERS);
+        CHECK_INT(switch_flags_from_options(true, true), SWITCH_FLAG_TERMINATE_HOLDERS | SWITCH_FLAG_KEEP_HOLDERS);
+        CHECK_INT(SWITCH_FLAG_KEEP_HOLDERS, 0x2);
+        CHECK_INT(SWITCH_FLAGS_ALL & SWITCH_FLAG_KEEP_HOLDERS, SWITCH_FLAG_KEEP_HOLDERS);
+
         CHECK_INT(timeout_arg_parse("30", &t), 0);
         CHECK_INT(t, 30);
         CHECK_INT(timeout_arg_parse("0", &t), -EINVAL);

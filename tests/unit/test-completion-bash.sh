@@ -133,7 +133,7 @@ registered() { complete -p gpuswitchctl | grep -q -- '-F _gpuswitchctl'; }
 verdict registered "$(complete -p gpuswitchctl 2>&1)" registered
 
 mapfile -t verbs < <(cut -d' ' -f1 "$FAKE_DIR/verbs")
-longs=(--help --version --json --force --no-ask-password --timeout= --quiet)
+longs=(--help --version --json --force --keep-holders --no-ask-password --timeout= --quiet)
 rm -f "$FAKE_DIR/calls"
 expect verbs "gpuswitchctl " "${verbs[@]}"
 expect verbs-prefix "gpuswitchctl s" status set-default
@@ -143,6 +143,7 @@ expect options-all "gpuswitchctl -" -h -q "${longs[@]}"
 expect option-prefix "gpuswitchctl --no" --no-ask-password
 expect option-timeout "gpuswitchctl --ti" --timeout=
 expect options-after-verb "gpuswitchctl vfio --f" --force
+expect keep-holders-after-verb "gpuswitchctl vfio --k" --keep-holders
 expect timeout-value "gpuswitchctl --timeout="
 expect timeout-value-separate "gpuswitchctl --timeout "
 verdict daemon-not-asked-for-verbs "$(cat "$FAKE_DIR/calls" 2>&1)" test ! -s "$FAKE_DIR/calls"

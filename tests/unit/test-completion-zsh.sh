@@ -106,7 +106,7 @@ expect() { # NAME LINE WANT...
 
 expect verbs "gpuswitchctl " status vfio host nvidia plan holders doctor monitor set-default
 expect verbs-prefix "gpuswitchctl s" status set-default
-expect options "gpuswitchctl --" --help --version --json --force --no-ask-password --timeout --quiet
+expect options "gpuswitchctl --" --help --version --json --force --keep-holders --no-ask-password --timeout --quiet
 expect option-prefix "gpuswitchctl --no" --no-ask-password
 expect plan-modes "gpuswitchctl plan " vfio host
 expect set-default-modes "gpuswitchctl set-default " host vfio keep
@@ -117,6 +117,7 @@ expect gpus-set-default "gpuswitchctl set-default keep " 0000:0a:00 0000:0b:00
 expect gpus-prefix "gpuswitchctl holders 0000:0b" 0000:0b:00
 expect no-second-gpu "gpuswitchctl vfio 0000:0a:00 "
 expect options-after-command "gpuswitchctl vfio --f" --force
+expect keep-holders-after-command "gpuswitchctl vfio --k" --keep-holders
 expect gpus-after-option "gpuswitchctl vfio --force " 0000:0a:00 0000:0b:00
 expect gpus-after-timeout "gpuswitchctl host --timeout 30 " 0000:0a:00 0000:0b:00
 expect modes-after-option "gpuswitchctl plan -q " vfio host

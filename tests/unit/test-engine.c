@@ -112,7 +112,7 @@ static bool record_exists(Machine *m) {
         return switch_record_read(m->state_dir, ADDRESS, &rec) == 0;
 }
 
-static bool terminate_holders;
+static bool terminate_holders, keep_holders;
 
 static int run(Machine *m, SwitchOrigin origin, SwitchTarget target, Watch *w, const SwitchRecord *rec,
                SwitchError *e) {
@@ -129,6 +129,7 @@ static int run(Machine *m, SwitchOrigin origin, SwitchTarget target, Watch *w, c
                 .services = &fake_services,
                 .observer = &o,
                 .terminate_holders = terminate_holders,
+                .keep_holders = keep_holders,
         };
 
         w->state_dir = m->state_dir;
@@ -373,6 +374,128 @@ static void test_holder(void) {
         machine_done(&m);
 }
 
+/* A node of the GPU with the device number of PATH (a character device of
+ * this machine), held by the simulated process PID. */
+static void hold_node(Machine *m, const char *function, const char *dir, const char *path, int pid) {
+        struct stat st;
+        char p[2048], dev[32];
+
+        CHECK_INT(stat(path, &st), 0);
+        snprintf(p, sizeof p, "mkdir -p %s/devices/pci0000:00/%s/%s %s/%d/fd", m->k->root, function, dir,
+                 m->proc_root, pid);
+        CHECK_INT(system(p), 0);
+        snprintf(p, sizeof p, "%s/dev", dir);
+        snprintf(dev, sizeof dev, "%u:%u\n", major(st.st_rdev), minor(st.st_rdev));
+        fake_put_attr(m->k, function, p, dev);
+        snprintf(p, sizeof p, "%s/%d/fd/3", m->proc_root, pid);
+        CHECK_INT(symlink(path, p), 0);
+}
+
+/* Back to the host with no holders: the fake kernel keeps a function's
+ * nodes after the unbind, where a real one has none on vfio-pci. */
+static void back_to_host(Machine *m) {
+        _cleanup_(switch_error_done) SwitchError e = SWITCH_ERROR_INIT;
+        char off[320];
+        Watch w = watch();
+        bool keep = keep_holders, term = terminate_holders;
+
+        snprintf(off, sizeof off, "%s.off", m->proc_root);
+        CHECK_INT(rename(m->proc_root, off), 0);
+        CHECK_INT(mkdir(m->proc_root, 0755), 0);
+        machine_read(m);
+        keep_holders = terminate_holders = false;
+        CHECK_INT(run(m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_HOST, &w, NULL, &e), 0);
+        keep_holders = keep;
+        terminate_holders = term;
+        CHECK_STR(fake_state(m->k), HOST_STATE);
+        CHECK_INT(rmdir(m->proc_root), 0);
+        CHECK_INT(rename(off, m->proc_root), 0);
+        machine_read(m);
+}
+
+static void set_cgroup(Machine *m, int pid, const char *line) {
+        char p[512];
+
+        snprintf(p, sizeof p, "%s/%d/cgroup", m->proc_root, pid);
+        CHECK_INT(g_file_set_contents(p, line, -1, NULL), 1);
+}
+
+/* keep_holders: holders that only lose the device (the DRM node of
+ * bochs-drm, a USB node below the xHCI) are left running and the switch
+ * completes; one that blocks (ALSA's control node) refuses it, naming only
+ * the blocking one, with nothing written.  Without the flag the
+ * non-blocking ones refuse as before; with terminate_holders too only the
+ * blocking ones are to be ended, so a protected holder that only loses
+ * the device does not refuse it. */
+static void test_keep_holders(void) {
+        _cleanup_(switch_error_done) SwitchError e = SWITCH_ERROR_INIT;
+        Machine m;
+        Watch w = watch();
+
+        machine_init(&m);
+        hold_node(&m, "0000:01:00.0", "drm/card0", "/dev/full", 4242);
+        hold_node(&m, "0000:01:00.2", "usb1", "/dev/zero", 4343);
+        fake_put_attr(m.k, "0000:01:00.2", "usb1/busnum", "1\n");
+        fake_put_attr(m.k, "0000:01:00.2", "usb1/devnum", "1\n");
+
+        /* no flag: refused, each named as losing the device, the option offered */
+        m.k->n_writes = 0;
+        CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), -EADDRINUSE);
+        CHECK_INT(e.kind, SWITCH_ERROR_IN_USE);
+        CHECK_CONTAINS(e.message, "4242  (uid 0) holds card0 (would lose the device)");
+        CHECK_CONTAINS(e.message, "holds bus/usb/001/001 (would lose the device)");
+        CHECK_CONTAINS(e.message, "--keep-holders to leave them running");
+        CHECK_STR(fake_state(m.k), HOST_STATE);
+        CHECK_INT(m.k->n_writes, 0);
+
+        /* keep_holders: the switch goes through them, there and back */
+        switch_error_done(&e);
+        keep_holders = true;
+        w = watch();
+        CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), 0);
+        CHECK(!switch_error_is_set(&e));
+        CHECK_STR(fake_state(m.k), VFIO_STATE);
+        CHECK(!record_exists(&m));
+        back_to_host(&m);
+
+        /* and a holder of the HD audio function's ALSA node: refused,
+         * naming it alone, nothing written */
+        hold_node(&m, "0000:01:00.1", "sound/card0/controlC0", "/dev/urandom", 4444);
+        m.k->n_writes = 0;
+        w = watch();
+        CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), -EADDRINUSE);
+        CHECK_INT(e.kind, SWITCH_ERROR_IN_USE);
+        CHECK_INT(e.step, SWITCH_STEP_CHECK_HOLDERS);
+        CHECK_CONTAINS(e.message, "4444  (uid 0) holds controlC0 (blocks the unbind)");
+        CHECK_CONTAINS(e.message, "even --keep-holders cannot leave them running (2 more would only lose the device)");
+        CHECK(!strstr(e.message, "4242"));
+        CHECK(!strstr(e.message, "4343"));
+        CHECK_STR(fake_state(m.k), HOST_STATE);
+        CHECK_INT(m.k->n_writes, 0);
+        CHECK(!record_exists(&m));
+        CHECK(services_running());
+
+        /* both flags: only the blocking holder is to be ended, so PID 1
+         * holding card0 refuses nothing; PID 1 holding the ALSA node does */
+        set_cgroup(&m, 4242, "0::/init.scope\n");
+        switch_error_done(&e);
+        terminate_holders = true;
+        w = watch();
+        CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), 0);
+        CHECK_STR(fake_state(m.k), VFIO_STATE);
+        back_to_host(&m);
+        set_cgroup(&m, 4444, "0::/init.scope\n");
+        m.k->n_writes = 0;
+        w = watch();
+        CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), -EADDRINUSE);
+        CHECK_CONTAINS(e.message, "gpuswitchd never ends");
+        CHECK(!strstr(e.message, "4242"));
+        CHECK_INT(m.k->n_writes, 0);
+        CHECK_STR(fake_state(m.k), HOST_STATE);
+        terminate_holders = keep_holders = false;
+        machine_done(&m);
+}
+
 /* A daemon killed in the middle of a switch to vfio: the record and the
  * stopped services are on disk, the GPU half moved.  Recovery puts every
  * function back, starts the services and removes the record; a recovery
@@ -483,6 +606,7 @@ int main(void) {
         }
         test_services_refuse();
         test_holder();
+        test_keep_holders();
         test_recovery();
         test_record_list();
         TEST_MAIN_END();

@@ -528,6 +528,136 @@ static void test_pidfds_only(void) {
         close(t.pidfd);
 }
 
+static const DeviceNode *find_node(const DeviceNode *nodes, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(nodes[i].name, name))
+                        return &nodes[i];
+        return NULL;
+}
+
+/* Whether a held node blocks the unbind, by the function's driver and the
+ * node's kind: DRM of a driver that unplugs and USB below the xHCI do not;
+ * ALSA, misc, DRM of other drivers, the VFIO group and nvidia's do.  A
+ * holder carries its node's verdict. */
+static void test_blocking_classes(void) {
+        FakeKernel *k = fake_kernel_new();
+        const char *dev = "devices/pci0000:00";
+        PciAddress slot;
+        Gpu *g = NULL;
+        DeviceNode *nodes = NULL;
+        const DeviceNode *x;
+        size_t nn = 0;
+        char p[2048];
+
+        snprintf(p, sizeof p,
+                 "mkdir -p %1$s/%2$s/0000:01:00.0/drm/card0 %1$s/%2$s/0000:01:00.0/drm/renderD128 "
+                 "%1$s/%2$s/0000:01:00.0/misc/gpuswitch-test0 "
+                 "%1$s/%2$s/0000:01:00.1/sound/card0/controlC0 "
+                 "%1$s/%2$s/0000:01:00.2/usb1/1-1/1-1.4 %1$s/%2$s/0000:01:00.2/usb1/1-1/1-1:1.0/0003:1:2.0001",
+                 k->root, dev);
+        CHECK_INT(system(p), 0);
+        fake_put_attr(k, "0000:01:00.0", "drm/card0/dev", "226:0\n");
+        fake_put_attr(k, "0000:01:00.0", "drm/renderD128/dev", "226:128\n");
+        fake_put_attr(k, "0000:01:00.0", "misc/gpuswitch-test0/dev", "10:120\n");
+        fake_put_attr(k, "0000:01:00.1", "sound/card0/controlC0/dev", "116:2\n");
+        /* the root hub, a device, one behind a hub on it; an interface is no node */
+        fake_put_attr(k, "0000:01:00.2", "usb1/dev", "189:0\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/busnum", "1\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/devnum", "1\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/1-1/dev", "189:1\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/1-1/busnum", "1\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/1-1/devnum", "2\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/1-1/1-1.4/dev", "189:2\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/1-1/1-1.4/busnum", "1\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/1-1/1-1.4/devnum", "3\n");
+        fake_put_attr(k, "0000:01:00.2", "usb1/1-1/1-1:1.0/dev", "189:99\n");
+        CHECK_INT(pci_address_parse("0000:01:00", &slot), 0);
+        CHECK_INT(gpu_read(&k->sysfs, &slot, NULL, 0, &g), 0);
+        CHECK_STR(g->functions[0].driver, "bochs-drm");
+
+        CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes, &nn), 0);
+        CHECK_INT(nn, 7);
+        x = find_node(nodes, nn, "card0");
+        CHECK(x && !x->blocks);
+        x = find_node(nodes, nn, "renderD128");
+        CHECK(x && !x->blocks);
+        x = find_node(nodes, nn, "gpuswitch-test0");
+        CHECK(x && x->blocks);
+        x = find_node(nodes, nn, "controlC0");
+        CHECK(x && x->blocks);
+        x = find_node(nodes, nn, "bus/usb/001/001");
+        CHECK(x && !x->blocks && x->devnum == makedev(189, 0));
+        x = find_node(nodes, nn, "bus/usb/001/002");
+        CHECK(x && !x->blocks && x->devnum == makedev(189, 1));
+        x = find_node(nodes, nn, "bus/usb/001/003");
+        CHECK(x && !x->blocks && x->devnum == makedev(189, 2));
+        for (size_t i = 0; i < nn; i++)
+                CHECK(nodes[i].devnum != makedev(189, 99));
+        free(nodes);
+        nodes = NULL;
+
+        /* the same DRM nodes under a driver not known to unplug block */
+        free(g->functions[0].driver);
+        g->functions[0].driver = strdup("nouveau");
+        CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes, &nn), 0);
+        x = find_node(nodes, nn, "card0");
+        CHECK(x && x->blocks);
+        x = find_node(nodes, nn, "renderD128");
+        CHECK(x && x->blocks);
+        free(nodes);
+        nodes = NULL;
+        free(g->functions[0].driver);
+        g->functions[0].driver = strdup("amdgpu");
+        CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes, &nn), 0);
+        x = find_node(nodes, nn, "card0");
+        CHECK(x && !x->blocks);
+        free(nodes);
+        nodes = NULL;
+
+        /* on vfio-pci: its group's node blocks (vfio-pci waits for its users) */
+        snprintf(p, sizeof p, "mkdir -p %s/class/vfio/7", k->root);
+        CHECK_INT(system(p), 0);
+        snprintf(p, sizeof p, "%s/class/vfio/7/dev", k->root);
+        CHECK_INT(put_file(p, "511:7\n"), 0);
+        free(g->functions[1].driver);
+        g->functions[1].driver = strdup("vfio-pci");
+        g->functions[1].iommu_group = 7;
+        CHECK_INT(gpu_device_nodes(&k->sysfs, g, &nodes, &nn), 0);
+        x = find_node(nodes, nn, "vfio/7");
+        CHECK(x && x->blocks);
+        free(nodes);
+        nodes = NULL;
+
+        /* a holder says what its node does */
+        {
+                char root[] = "/dev/shm/gpuswitch-blocks-XXXXXX";
+                struct stat st_full, st_zero;
+                DeviceNode two[2] = {};
+                Holder *h = NULL;
+                size_t n = 0;
+
+                CHECK(mkdtemp(root) != NULL);
+                CHECK_INT(stat("/dev/full", &st_full), 0);
+                CHECK_INT(stat("/dev/zero", &st_zero), 0);
+                two[0] = (DeviceNode) { .devnum = st_full.st_rdev, .blocks = true };
+                snprintf(two[0].name, sizeof two[0].name, "controlC0");
+                two[1] = (DeviceNode) { .devnum = st_zero.st_rdev, .blocks = false };
+                snprintf(two[1].name, sizeof two[1].name, "card0");
+                snprintf(p, sizeof p, "mkdir -p %1$s/7/fd %1$s/8/fd && ln -s /dev/full %1$s/7/fd/3 && "
+                         "ln -s /dev/zero %1$s/8/fd/3 && ln -s /dev/full %1$s/8/fd/4", root);
+                CHECK_INT(system(p), 0);
+                CHECK_INT(holders_scan(root, two, 2, &h, &n), 0);
+                CHECK_INT(n, 3);
+                for (size_t i = 0; i < n; i++)
+                        CHECK(h[i].blocks == streq(h[i].node, "controlC0"));
+                holders_free(h, n);
+                snprintf(p, sizeof p, "rm -rf %s", root);
+                CHECK_INT(system(p), 0);
+        }
+        gpu_free(g);
+        fake_kernel_free(k);
+}
+
 int main(void) {
         struct stat st;
         DeviceNode node = {};
@@ -540,6 +670,7 @@ int main(void) {
         test_shared_and_protected();
         test_nvidia_two_slots();
         test_pidfds_only();
+        test_blocking_classes();
 
         CHECK_INT(stat("/dev/null", &st), 0);
         node.devnum = st.st_rdev;
@@ -565,7 +696,7 @@ int main(void) {
         }
         /* the hints for the known holders */
         {
-                Holder x = { .pid = 42, .uid = 1000 };
+                Holder x = { .pid = 42, .uid = 1000, .blocks = true };
                 char buf[256];
                 _cleanup_free_ char *d = NULL;
 
@@ -573,10 +704,15 @@ int main(void) {
                 snprintf(x.node, sizeof x.node, "nvidia0");
                 CHECK_CONTAINS(holder_hint(&x, buf, sizeof buf), "__EGL_VENDOR_LIBRARY_FILENAMES");
                 d = holders_describe(&x, 1);
-                CHECK_STR(d, "  42 Xwayland (uid 1000) holds nvidia0\n    glvnd gave it the NVIDIA EGL vendor "
+                CHECK_STR(d, "  42 Xwayland (uid 1000) holds nvidia0 (blocks the unbind)\n    glvnd gave it the NVIDIA EGL vendor "
                              "(10_nvidia.json); start the session with "
                              "__EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json to keep it "
                              "on the other GPU");
+                free(d);
+                x.blocks = false;
+                snprintf(x.node, sizeof x.node, "renderD128");
+                d = holders_describe(&x, 1);
+                CHECK(g_str_has_prefix(d, "  42 Xwayland (uid 1000) holds renderD128 (would lose the device)\n"));
                 x.flatpak = true;
                 CHECK_CONTAINS(holder_hint(&x, buf, sizeof buf), "flatpak mask org.freedesktop.Platform.GL.nvidia");
                 x.flatpak = false;

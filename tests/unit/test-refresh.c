@@ -31,7 +31,7 @@ static void switch_start(ManagedGpu *g, SwitchTarget target) {
         const SwitchOwner owner = { .done = on_done };
 
         switched = false;
-        CHECK_INT(managed_gpu_switch(g, target, false, &owner), 0);
+        CHECK_INT(managed_gpu_switch(g, target, 0, &owner), 0);
 }
 
 static void switch_wait(Manager *m) {

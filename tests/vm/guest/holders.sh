@@ -42,7 +42,7 @@ echo "$OUT" | grep -q "$HOLDER 1001 \"sleep\" \"gpuswitch-test0\"" && result hol
 
 run as_user alice $CTL --no-ask-password vfio
 expect_rc in-use-refused 3
-echo "$OUT" | grep -q "^  $HOLDER sleep (uid 1001) holds gpuswitch-test0$" && result in-use-names-holder PASS \
+echo "$OUT" | grep -q "^  $HOLDER sleep (uid 1001) holds gpuswitch-test0 (blocks the unbind)$" && result in-use-names-holder PASS \
         || result in-use-names-holder FAIL "$OUT"
 all_original && kill -0 $HOLDER && result in-use-nothing-moved PASS || result in-use-nothing-moved FAIL "$(state)"
 
