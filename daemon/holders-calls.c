@@ -10,9 +10,13 @@
 #include "errors.h"
 #include "util.h"
 
-/* What one user has under way. */
+typedef struct HoldersCall HoldersCall;
+
+/* What one user has under way: its calls, its polkit checks, and the calls
+ * waiting for one of its checks to end (at most its calls). */
 typedef struct UserLoad {
         unsigned calls, checks;
+        HoldersCall *wait_head, *wait_tail;
 } UserLoad;
 
 /* A row as the caller may get it: the scan's result is not kept past the
@@ -22,8 +26,6 @@ typedef struct HolderRow {
         char comm[sizeof ((Holder *) NULL)->comm];
         char node[sizeof ((Holder *) NULL)->node];
 } HolderRow;
-
-typedef struct HoldersCall HoldersCall;
 
 struct HoldersCalls {
         PolkitQueue *polkit;
@@ -43,6 +45,8 @@ struct HoldersCall {
         bool counted;             /* in its user's calls */
         bool scanning;            /* waiting in query.cache */
         bool checking;            /* a polkit check under way, in its user's checks */
+        bool waiting_check;       /* in its user's wait list */
+        HoldersCall *next_wait;
         HolderRow *rows;
         size_t n_rows;
 };
@@ -78,9 +82,29 @@ static void user_release(HoldersCalls *l, uid_t uid, bool call, bool check) {
                 u->calls--;
         if (check && u->checks > 0)
                 u->checks--;
-        if (u->calls == 0 && u->checks == 0)
+        if (u->calls == 0 && u->checks == 0 && !u->wait_head)
                 g_hash_table_remove(l->users, GUINT_TO_POINTER(uid));
 }
+
+static void wait_remove(UserLoad *u, HoldersCall *c) {
+        HoldersCall *prev = NULL;
+
+        for (HoldersCall *i = u->wait_head; i; prev = i, i = i->next_wait) {
+                if (i != c)
+                        continue;
+                if (prev)
+                        prev->next_wait = c->next_wait;
+                else
+                        u->wait_head = c->next_wait;
+                if (u->wait_tail == c)
+                        u->wait_tail = prev;
+                break;
+        }
+        c->next_wait = NULL;
+        c->waiting_check = false;
+}
+
+static void user_next_check(HoldersCalls *l, uid_t uid);
 
 static void on_scan_ready(int result, const Holder *h, size_t n, void *userdata);
 
@@ -94,6 +118,8 @@ static void call_free(HoldersCall *c) {
         if (c->next)
                 c->next->prev = c->prev;
         l->n_calls--;
+        if (c->waiting_check)
+                wait_remove(user_load(l, c->uid, false), c);
         if (c->counted || c->checking)
                 user_release(l, c->uid, c->counted, c->checking);
         if (c->scanning)
@@ -103,6 +129,9 @@ static void call_free(HoldersCall *c) {
         free(c->gpu);
         free(c->mode);
         free(c->rows);
+        if (c->checking)
+                /* its check's slot is free: the next call waiting for one */
+                user_next_check(l, c->uid);
         free(c);
 }
 
@@ -195,18 +224,66 @@ static void on_authorized(sd_bus_message *request, int authorized, const sd_bus_
         HoldersCall *c = userdata;
 
         /* not allowed, or polkit not there: the caller sees what is its own */
-        user_release(c->owner, c->uid, false, true);
-        c->checking = false;
         call_reply(c, authorized > 0);
+}
+
+/* Whether c's caller may see the other users' rows: polkit is asked when
+ * one of its user's check slots is free, else c waits for one. */
+static void call_check(HoldersCall *c) {
+        HoldersCalls *l = c->owner;
+        const char *details[] = { "gpu", c->gpu, "mode", c->mode, NULL };
+        UserLoad *u;
+        int r;
+
+        u = user_load(l, c->uid, true);
+        if (!u) {
+                call_error(c, SD_BUS_ERROR_NO_MEMORY, "out of memory");
+                return;
+        }
+        if (u->checks >= HOLDERS_CHECKS_PER_UID) {
+                if (u->wait_tail)
+                        u->wait_tail->next_wait = c;
+                else
+                        u->wait_head = c;
+                u->wait_tail = c;
+                c->waiting_check = true;
+                return;
+        }
+        r = polkit_check_async_quiet(l->polkit, c->request, POLKIT_ACTION_SWITCH, details, on_authorized, c);
+        if (r == -EBUSY) {
+                call_error(c, GS_ERROR_BUSY, "%s: an authorization of yours is being asked for already: "
+                           "try again when it is answered", c->gpu);
+                return;
+        }
+        if (r < 0) {
+                log_warning_errno(r, "%s: asking polkit for a ListHolders caller", c->gpu);
+                call_reply(c, false);
+                return;
+        }
+        if (r > 0) {
+                call_reply(c, true);
+                return;
+        }
+        u->checks++;
+        c->checking = true;
+}
+
+static void user_next_check(HoldersCalls *l, uid_t uid) {
+        for (;;) {
+                UserLoad *u = user_load(l, uid, false);
+                HoldersCall *c;
+
+                if (!u || !u->wait_head || u->checks >= HOLDERS_CHECKS_PER_UID)
+                        return;
+                c = u->wait_head;
+                wait_remove(u, c);
+                call_check(c);
+        }
 }
 
 static void on_scan_ready(int result, const Holder *h, size_t n, void *userdata) {
         HoldersCall *c = userdata;
-        HoldersCalls *l = c->owner;
-        const char *details[] = { "gpu", c->gpu, "mode", c->mode, NULL };
         bool others = false;
-        UserLoad *u;
-        int r;
 
         c->scanning = false;
         if (result == -EBUSY) {
@@ -237,34 +314,7 @@ static void on_scan_ready(int result, const Holder *h, size_t n, void *userdata)
                 return;
         }
 
-        u = user_load(l, c->uid, true);
-        if (!u) {
-                call_error(c, SD_BUS_ERROR_NO_MEMORY, "out of memory");
-                return;
-        }
-        if (u->checks >= HOLDERS_CHECKS_PER_UID) {
-                call_error(c, GS_ERROR_BUSY, "%s: as many authorization checks of your user's "
-                           "ListHolders calls are under way as gpuswitchd takes: try again when they "
-                           "are done", c->gpu);
-                return;
-        }
-        r = polkit_check_async_quiet(l->polkit, c->request, POLKIT_ACTION_SWITCH, details, on_authorized, c);
-        if (r == -EBUSY) {
-                call_error(c, GS_ERROR_BUSY, "%s: an authorization of yours is being asked for already: "
-                           "try again when it is answered", c->gpu);
-                return;
-        }
-        if (r < 0) {
-                log_warning_errno(r, "%s: asking polkit for a ListHolders caller", c->gpu);
-                call_reply(c, false);
-                return;
-        }
-        if (r > 0) {
-                call_reply(c, true);
-                return;
-        }
-        u->checks++;
-        c->checking = true;
+        call_check(c);
 }
 
 /* The caller's user is known: its share, then the result. */

@@ -17,11 +17,11 @@
  * caller may not see is one row (0, HOLDER_HIDDEN_UID, "", "").
  *
  * Per user, HOLDERS_CALLS_PER_UID calls at once (from the moment its user
- * is known to the reply) and HOLDERS_CHECKS_PER_UID polkit checks made for
- * them; Busy beyond.  So one user's many connections (the bus daemon's
- * unique-name limit of one check per caller does not bound those) neither
- * fill polkit's queue nor keep others' calls waiting; a Switch is never
- * refused for them. */
+ * is known to the reply; Busy beyond) and HOLDERS_CHECKS_PER_UID polkit
+ * checks made for them (its other calls that need one wait for a slot).
+ * So one user's many connections (PolkitQueue's limit of one check per
+ * unique name does not bound those) neither fill polkit's queue nor keep
+ * other users' calls waiting; a Switch is never refused for them. */
 #define HOLDERS_CALLS_PER_UID 16
 #define HOLDERS_CHECKS_PER_UID 4
 
