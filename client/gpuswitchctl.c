@@ -194,6 +194,7 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *comm, *node;
         uint32_t pid, uid;
+        unsigned hidden = 0;
         bool first = true;
         int r;
 
@@ -202,14 +203,22 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
                 return;
         r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
-                struct passwd *pw = getpwuid(uid);
+                struct passwd *pw;
 
+                if (HOLDER_IS_HIDDEN(pid, uid)) {
+                        hidden++;
+                        continue;
+                }
+                pw = getpwuid(uid);
                 if (first)
                         fprintf(stderr, "gpuswitchctl: --force ends what holds %s:\n", *gpu ? gpu : "the GPU");
                 first = false;
                 fprintf(stderr, "  %u %s (%s) holds %s%s\n", pid, comm, pw ? pw->pw_name : "?", node,
                         uid != getuid() ? (uid < 1000 ? "  [a system account]" : "  [another user]") : "");
         }
+        if (hidden > 0)
+                fprintf(stderr, "gpuswitchctl: --force ends %s%u process%s of other users that you may not see\n",
+                        first ? "" : "also ", hidden, hidden == 1 ? "" : "es");
 }
 
 static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char *verb) {
@@ -350,6 +359,7 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         g_autoptr(GpuInfo) info = NULL;
         const char *comm, *node;
         uint32_t pid, uid;
+        unsigned hidden = 0;
         int r;
 
         r = get_gpu_object(bus, gpu, &object, &error);
@@ -368,8 +378,16 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         json_out_begin_array(j);
         r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
-                struct passwd *pw = getpwuid(uid);
+                struct passwd *pw;
                 char pid_s[16], user_s[32];
+
+                /* another user's process, which only root or those allowed
+                 * to switch see */
+                if (HOLDER_IS_HIDDEN(pid, uid)) {
+                        hidden++;
+                        continue;
+                }
+                pw = getpwuid(uid);
 
                 snprintf(pid_s, sizeof pid_s, "%u", pid);
                 snprintf(user_s, sizeof user_s, "%u", uid);
@@ -390,14 +408,21 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         if (r < 0)
                 return fail_bus("holders", &error, r);
         json_out_end_array(j);
+        json_out_member(j, "hidden");
+        json_out_int(j, hidden);
         json_out_end_object(j);
 
         if (arg_json)
                 json_out_print(j, stdout, true);
-        else if (table_rows(t) == 0)
+        else if (table_rows(t) == 0 && hidden == 0)
                 printf("No process holds %s.\n", info->address);
-        else
-                table_print(t, stdout);
+        else {
+                if (table_rows(t) > 0)
+                        table_print(t, stdout);
+                if (hidden > 0)
+                        printf("%u more process%s of other users, hidden (root or those allowed to switch see them)\n",
+                               hidden, hidden == 1 ? "" : "es");
+        }
         return 0;
 }
 
