@@ -68,8 +68,8 @@ for r in $(seq "$ROUNDS"); do
 done
 t1=$(cpu_ticks) end=$(date +%s%N)
 calls=$((N * ROUNDS))
-ok=$(grep -l '^a(uuss) ' "$dir"/out.*.* | wc -l)
-busy=$(grep -l 'as gpuswitchd takes\|as many such calls' "$dir"/out.*.* | wc -l)
+ok=$(cat "$dir"/out.*.* | grep -c '^a(uuss) ' || true)
+busy=$(cat "$dir"/out.*.* | grep -c 'as gpuswitchd takes\|as many such calls' || true)
 hz=$(getconf CLK_TCK)
 echo "BENCH ListHolders, $ROUNDS rounds of $N concurrent calls ($calls) as root, $(ls /proc | grep -c '^[0-9]') processes in /proc:" \
         "daemon CPU $(( (t1 - t0) * 1000 / hz )) ms ($(awk "BEGIN { printf \"%.2f\", ($t1 - $t0) * 1000 / $hz / $calls }") ms a call)," \
