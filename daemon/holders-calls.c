@@ -204,7 +204,6 @@ static void call_reply(HoldersCall *c, bool all) {
 
 static void call_error(HoldersCall *c, const char *name, const char *fmt, ...) _printf_(3, 4);
 static void call_error(HoldersCall *c, const char *name, const char *fmt, ...) {
-                       _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *message = NULL;
         va_list ap;
         int r;
