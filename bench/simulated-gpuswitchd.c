@@ -15,6 +15,8 @@
  * kernel takes per write) on the switch's thread.  The fake tree is made
  * in $TMPDIR; state and config go to $GPUSWITCH_STATE_DIR and
  * $GPUSWITCH_RUNTIME_DIR, which must be set; nothing else is written.
+ * Its VGA function has a DRM node, card0 (226:0): ListHolders scans this
+ * machine's /proc for it.
  * $GPUSWITCH_TEST_FAIL_AT=FUNCTION/STEP (steps override, unbind, probe,
  * bind) makes that write of the simulated kernel fail with EIO. */
 #include <stdio.h>
@@ -48,6 +50,16 @@ static int run(unsigned delay_ms, const char *state_dir) {
         /* the fault injection the installed daemon does not have */
         if (!isempty(getenv("GPUSWITCH_TEST_FAIL_AT")))
                 snprintf(k->fail_at, sizeof k->fail_at, "%s", getenv("GPUSWITCH_TEST_FAIL_AT"));
+        /* a DRM card node, so that ListHolders scans this machine's /proc
+         * for its device number as on a real GPU (a scan for no node ends
+         * at once) */
+        {
+                g_autofree char *drm = g_build_filename(k->root, "devices/pci0000:00/0000:01:00.0/drm/card0", NULL);
+
+                if (g_mkdir_with_parents(drm, 0755) < 0)
+                        return log_error_errno(errno, "making the simulated DRM node");
+                fake_put_attr(k, "0000:01:00.0", "drm/card0/dev", "226:0\n");
+        }
         r = manager_new(&m);
         if (r < 0)
                 return log_error_errno(r, "setting up");

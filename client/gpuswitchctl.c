@@ -20,6 +20,7 @@
 #include "gpu-arg.h"
 #include "gpu-info.h"
 #include "gpuswitch-bus.h"
+#include "holders-out.h"
 #include "json-out.h"
 #include "output.h"
 #include "monitor.h"
@@ -195,6 +196,7 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *comm, *node;
         uint32_t pid, uid;
+        unsigned hidden = 0;
         bool first = true;
         int r;
 
@@ -203,8 +205,13 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
                 return;
         r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
-                struct passwd *pw = getpwuid(uid);
+                struct passwd *pw;
 
+                if (HOLDER_IS_HIDDEN(pid, uid)) {
+                        hidden++;
+                        continue;
+                }
+                pw = getpwuid(uid);
                 if (first)
                         fprintf(stderr, "gpuswitchctl: --force ends %s %s%s:\n",
                                 arg_keep_holders ? "those that block the unbind of what holds" : "what holds",
@@ -213,6 +220,9 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
                 fprintf(stderr, "  %u %s (%s) holds %s%s\n", pid, comm, pw ? pw->pw_name : "?", node,
                         uid != getuid() ? (uid < 1000 ? "  [a system account]" : "  [another user]") : "");
         }
+        if (hidden > 0)
+                fprintf(stderr, "gpuswitchctl: --force ends %s%u process%s of other users that you may not see\n",
+                        first ? "" : "also ", hidden, hidden == 1 ? "" : "es");
 }
 
 static int do_switch(sd_bus *bus, const char *gpu, const char *mode, const char *verb) {
@@ -347,12 +357,9 @@ static int verb_plan(sd_bus *bus, int argc, char **argv, const char *gpu) {
 static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        g_autoptr(Table) t = table_new(4, "PID", "USER", "COMMAND", "NODE");
         g_autoptr(JsonOut) j = arg_json ? json_out_new() : NULL;
         _cleanup_free_ char *object = NULL;
         g_autoptr(GpuInfo) info = NULL;
-        const char *comm, *node;
-        uint32_t pid, uid;
         int r;
 
         r = get_gpu_object(bus, gpu, &object, &error);
@@ -361,46 +368,10 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         if (r >= 0)
                 r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListHolders", &error, &reply,
                                        "s", info->address);
+        if (r >= 0)
+                r = holders_out(reply, info->address, j, stdout);
         if (r < 0)
                 return fail_bus("holders", &error, r);
-
-        json_out_begin_object(j);
-        json_out_member(j, "gpu");
-        json_out_string(j, info->address);
-        json_out_member(j, "holders");
-        json_out_begin_array(j);
-        r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
-        while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
-                struct passwd *pw = getpwuid(uid);
-                char pid_s[16], user_s[32];
-
-                snprintf(pid_s, sizeof pid_s, "%u", pid);
-                snprintf(user_s, sizeof user_s, "%u", uid);
-                json_out_begin_object(j);
-                json_out_member(j, "pid");
-                json_out_int(j, pid);
-                json_out_member(j, "uid");
-                json_out_int(j, uid);
-                json_out_member(j, "user");
-                json_out_string(j, pw ? pw->pw_name : user_s);
-                json_out_member(j, "command");
-                json_out_string(j, comm);
-                json_out_member(j, "node");
-                json_out_string(j, node);
-                json_out_end_object(j);
-                table_add_row(t, pid_s, pw ? pw->pw_name : user_s, comm, node);
-        }
-        if (r < 0)
-                return fail_bus("holders", &error, r);
-        json_out_end_array(j);
-        json_out_end_object(j);
-
-        if (arg_json)
-                json_out_print(j, stdout, true);
-        else if (table_rows(t) == 0)
-                printf("No process holds %s.\n", info->address);
-        else
-                table_print(t, stdout);
         return 0;
 }
 

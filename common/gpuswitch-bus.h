@@ -25,3 +25,9 @@
 #define POLKIT_ACTION_SWITCH GPUSWITCH_BUS_NAME ".switch"
 #define POLKIT_ACTION_TERMINATE_HOLDERS GPUSWITCH_BUS_NAME ".terminate-holders"
 #define POLKIT_ACTION_CONFIGURE GPUSWITCH_BUS_NAME ".configure"
+
+/* ListHolders(s gpu) -> a(uuss): a process of another user, to a caller
+ * that may not see it (not root, and not allowed to switch the GPU), is a
+ * row (0, HOLDER_HIDDEN_UID, "", ""), one per such process. */
+#define HOLDER_HIDDEN_UID UINT32_MAX
+#define HOLDER_IS_HIDDEN(pid, uid) ((pid) == 0 && (uid) == HOLDER_HIDDEN_UID)

@@ -7,6 +7,8 @@
 #include "bus-errors.h"
 #include "errors.h"
 #include "holders.h"
+#include "holders-cache.h"
+#include "holders-calls.h"
 #include "manager.h"
 #include "nvidia.h"
 #include "plan.h"
@@ -96,9 +98,9 @@ static int method_get_gpu(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(msg, "o", g->object_path);
 }
 
-/* Plan reads the GPU's IOMMU groups, ListHolders every process's fd table:
- * both run on the worker pool and reply from the completion.  The pool's
- * pending limits bound them (Busy beyond). */
+/* Plan reads the GPU's IOMMU groups: it runs on the worker pool and
+ * replies from the completion.  The pool's pending limit bounds it (Busy
+ * beyond). */
 
 typedef struct Query {
         Manager *manager;
@@ -109,9 +111,6 @@ typedef struct Query {
         PlanPolicy policy;
         Plan *plan;
         SwitchError error;
-        /* ListHolders */
-        Holder *holders;
-        size_t n_holders;
 } Query;
 
 static void query_free(Query *q) {
@@ -119,7 +118,6 @@ static void query_free(Query *q) {
         gpu_free(q->snapshot);
         plan_free(q->plan);
         switch_error_done(&q->error);
-        holders_free(q->holders, q->n_holders);
         free(q);
 }
 
@@ -235,70 +233,91 @@ static int method_plan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         return query_run(q, WORK_READ, plan_work, on_plan_done, error);
 }
 
-static int holders_work(void *userdata) {
-        Query *q = userdata;
+/* ListHolders: the GPU's HoldersCache scans (one scan at a time, its
+ * result shared and kept a second), holders-calls.c decides what each
+ * caller sees.  A scan reads the functions as last read: their drivers
+ * come from the links, the class folders need no device lock. */
+typedef struct HoldersScan {
+        const Sysfs *sysfs;
+        Gpu *snapshot;
+} HoldersScan;
+
+static void holders_scan_free(void *input) {
+        HoldersScan *s = input;
+
+        gpu_free(s->snapshot);
+        free(s);
+}
+
+static int holders_scan_prepare(void *userdata, void **ret_input) {
+        ManagedGpu *g = userdata;
+        HoldersScan *s = calloc(1, sizeof *s);
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->sysfs = &g->manager->sysfs;
+        r = gpu_copy(g->state, &s->snapshot);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
+        *ret_input = s;
+        return 0;
+}
+
+static int holders_scan_run(void *input, Holder **ret, size_t *ret_n) {
+        HoldersScan *s = input;
         _cleanup_free_ DeviceNode *nodes = NULL;
         size_t n_nodes;
         int r;
 
-        /* the nodes of the functions as last read: their drivers come from
-         * the links, the class folders need no device lock */
-        r = gpu_device_nodes(&q->manager->sysfs, q->snapshot, &nodes, &n_nodes);
+        r = gpu_device_nodes(s->sysfs, s->snapshot, &nodes, &n_nodes);
         if (r < 0)
-                return log_error_errno(r, "%s: finding its device nodes", q->snapshot->address);
-        r = holders_scan("/proc", nodes, n_nodes, &q->holders, &q->n_holders);
+                return log_error_errno(r, "%s: finding its device nodes", s->snapshot->address);
+        r = holders_scan("/proc", nodes, n_nodes, ret, ret_n);
         if (r < 0)
-                return log_error_errno(r, "%s: scanning for holders", q->snapshot->address);
+                return log_error_errno(r, "%s: scanning for holders", s->snapshot->address);
         return 0;
 }
 
-static int holders_reply(Query *q) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+static const HoldersCacheOps holders_scan_ops = {
+        .prepare = holders_scan_prepare,
+        .scan = holders_scan_run,
+        .input_free = holders_scan_free,
+};
+
+static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        HoldersQuery q;
+        ManagedGpu *g;
         int r;
 
-        r = sd_bus_message_new_method_return(q->request, &reply);
+        r = read_gpu_arg(msg, m, &g, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(uuss)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < q->n_holders; i++) {
-                const Holder *h = &q->holders[i];
-
-                r = sd_bus_message_append(reply, "(uuss)", (uint32_t) h->pid, (uint32_t) h->uid, h->comm, h->node);
+        if (!m->holders_calls) {
+                r = holders_calls_new(m->polkit, &m->holders_calls);
                 if (r < 0)
                         return r;
         }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
-}
-
-static void on_holders_done(int result, void *userdata) {
-        Query *q = userdata;
-        int r;
-
-        r = result < 0 ? sd_bus_reply_method_errnof(q->request, result, "%s: scanning for holders: %m",
-                                                    q->snapshot->address)
-                       : holders_reply(q);
-        if (r < 0)
-                log_warning_errno(r, "%s: replying to ListHolders", q->snapshot->address);
-        query_free(q);
-}
-
-static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        ManagedGpu *g;
-        Query *q;
-        int r;
-
-        r = read_gpu_arg(msg, userdata, &g, error);
-        if (r < 0)
-                return r;
-        r = query_new(msg, g, &q);
-        if (r < 0)
-                return r;
-        return query_run(q, WORK_SCAN, holders_work, on_holders_done, error);
+        if (!g->holders_cache) {
+                r = holders_cache_new(m->workers, &holders_scan_ops, g, HOLDERS_CACHE_MAX_AGE_USEC,
+                                      &g->holders_cache);
+                if (r < 0)
+                        return r;
+        }
+        q = (HoldersQuery) {
+                .cache = g->holders_cache,
+                /* a read of the functions (a switch's end, a refresh) and a
+                 * switch's start make a new key: nothing older is reused */
+                .key = g->generation << 1 | (g->job != NULL),
+                .gpu = g->address,
+                /* polkit's details: those of the switch the caller could ask for now */
+                .mode = switch_target_to_string(managed_gpu_state(g) == GPU_STATE_VFIO ? SWITCH_TARGET_HOST
+                                                                                     : SWITCH_TARGET_VFIO),
+        };
+        return holders_calls_start(m->holders_calls, &q, msg, error);
 }
 
 /* polkit_check_async() could not start a check: one of the caller's is

@@ -27,6 +27,7 @@ static void managed_gpu_free(ManagedGpu *g) {
                 return;
         job_free(g->job);
         vm_watch_free(g->vm_watch);
+        holders_cache_free(g->holders_cache);
         gpu_free(g->state);
         free(g->object_path);
         free(g->name);
@@ -94,6 +95,9 @@ void manager_free(Manager *m) {
         sd_bus_slot_unref(m->config_error_filter);
         /* the checks under way answered before their bus goes */
         polkit_queue_free(m->polkit);
+        /* after the checks (they answer their calls), before the scans
+         * are waited for (they find no call of ours) */
+        holders_calls_free(m->holders_calls);
         sd_event_source_disable_unref(m->config_watch);
         sd_event_source_disable_unref(m->uevent_source);
         sd_event_source_disable_unref(m->uevent_refresh);

@@ -8,6 +8,8 @@
 #include "engine.h"
 #include "gpu.h"
 #include "gpuswitch-bus.h"
+#include "holders-cache.h"
+#include "holders-calls.h"
 #include "job.h"
 #include "polkit.h"
 #include "sysfs.h"
@@ -45,6 +47,7 @@ struct ManagedGpu {
         char **stop_services;     /* units stopped for vfio, started again for host */
         bool reread_whole;        /* a whole read was asked for during the switch */
         struct VmWatch *vm_watch; /* the VM holding it, for VirtualMachine */
+        HoldersCache *holders_cache;  /* ListHolders' scans, made on the first */
 };
 
 /* The daemon's one context. */
@@ -62,6 +65,7 @@ struct Manager {
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
         WorkerPool *workers;      /* the threads of switches, reads and holder scans */
         PolkitQueue *polkit;      /* the authorization checks under way */
+        HoldersCalls *holders_calls;  /* the ListHolders calls under way, made on the first */
         int lock_fd;              /* instance_lock(): held for the daemon's life */
         /* A config that does not parse: every call is answered with this
          * (BadConfig) until the file changes and the daemon exits. */

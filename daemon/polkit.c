@@ -165,8 +165,8 @@ static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *re
         return 0;
 }
 
-int polkit_check_async(PolkitQueue *queue, sd_bus_message *request, const char *action, const char *const *details,
-                       AuthCallback cb, void *userdata) {
+static int polkit_check(PolkitQueue *queue, sd_bus_message *request, const char *action, const char *const *details,
+                        bool may_interact, AuthCallback cb, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *uid_call = NULL;
         sd_bus *bus = sd_bus_message_get_bus(request);
         const char *sender = sd_bus_message_get_sender(request);
@@ -218,7 +218,7 @@ int polkit_check_async(PolkitQueue *queue, sd_bus_message *request, const char *
         q->request = sd_bus_message_ref(request);
         q->cb = cb;
         q->userdata = userdata;
-        q->interactive = sd_bus_message_get_allow_interactive_authorization(request) > 0;
+        q->interactive = may_interact && sd_bus_message_get_allow_interactive_authorization(request) > 0;
         q->action = strdup(action);
         q->queue = queue;
         q->next = queue->queries;
@@ -255,4 +255,14 @@ int polkit_check_async(PolkitQueue *queue, sd_bus_message *request, const char *
                 return r;
         }
         return 0;
+}
+
+int polkit_check_async(PolkitQueue *queue, sd_bus_message *request, const char *action, const char *const *details,
+                       AuthCallback cb, void *userdata) {
+        return polkit_check(queue, request, action, details, true, cb, userdata);
+}
+
+int polkit_check_async_quiet(PolkitQueue *queue, sd_bus_message *request, const char *action,
+                             const char *const *details, AuthCallback cb, void *userdata) {
+        return polkit_check(queue, request, action, details, false, cb, userdata);
 }

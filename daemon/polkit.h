@@ -27,3 +27,8 @@ void polkit_queue_free(PolkitQueue *q);
  * key, value pairs polkit rules can read. */
 int polkit_check_async(PolkitQueue *queue, sd_bus_message *request, const char *action, const char *const *details,
                        AuthCallback cb, void *userdata);
+/* The same, never interactive whatever the message's flag: for a check
+ * the caller did not ask for (whether a ListHolders caller may switch,
+ * to show it other users' processes). */
+int polkit_check_async_quiet(PolkitQueue *queue, sd_bus_message *request, const char *action,
+                             const char *const *details, AuthCallback cb, void *userdata);

@@ -99,7 +99,7 @@ static int vm_scan_work(void *userdata) {
                 if (h->vm[0])
                         s->name = strdup(h->vm);
                 else
-                        s->name = g_strdup_printf("%s (pid %d)", h->comm, (int) h->pid);
+                        s->name = strdup(h->comm);
                 s->pidfd = h->pidfd >= 0 ? fcntl(h->pidfd, F_DUPFD_CLOEXEC, 3) : -1;
         }
         holders_free(holders, n);

@@ -19,6 +19,7 @@ void vm_watch_free(VmWatch *w);
  * forget the VM. */
 void vm_watch_state_changed(VmWatch *w);
 
-/* The VM: its libvirt domain or QEMU's -name, else "COMM (pid N)"; "" for
- * none. */
+/* The VM: its libvirt domain or QEMU's -name, else its command (no PID: a
+ * property is the same for every caller, and other users' processes are
+ * shown only to those allowed to switch); "" for none. */
 const char *vm_watch_name(const VmWatch *w);

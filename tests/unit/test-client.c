@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gpuswitchctl's parts that need no bus: arguments, class names, tables,
  * the JSON form of a GPU. */
+#include <pwd.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <systemd/sd-bus.h>
 
 #include "gpu-arg.h"
 #include "gpu-info.h"
 #include "gpuswitch-bus.h"
+#include "holders-out.h"
 #include "json-out.h"
 #include "output.h"
 #include "testlib.h"
+#include "util.h"
 
 static void test_args(void) {
         char slot[PCI_SLOT_STRLEN];
@@ -130,8 +136,73 @@ static void test_json(void) {
         gpu_info_to_json(&g, NULL);
 }
 
+/* A ListHolders reply of n rows (pid, uid, comm, node), sealed for reading. */
+static sd_bus_message *holders_reply(sd_bus *bus, const uint32_t (*ids)[2], const char *const (*names)[2], size_t n) {
+        sd_bus_message *m = NULL;
+
+        CHECK(sd_bus_message_new_signal(bus, &m, "/test", "test.Holders", "Reply") >= 0);
+        CHECK(sd_bus_message_open_container(m, 'a', "(uuss)") >= 0);
+        for (size_t i = 0; i < n; i++)
+                CHECK(sd_bus_message_append(m, "(uuss)", ids[i][0], ids[i][1], names[i][0], names[i][1]) >= 0);
+        CHECK(sd_bus_message_close_container(m) >= 0);
+        CHECK(sd_bus_message_seal(m, 1, 0) >= 0);
+        return m;
+}
+
+static char *holders_text(sd_bus *bus, const uint32_t (*ids)[2], const char *const (*names)[2], size_t n, bool json) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = holders_reply(bus, ids, names, n);
+        g_autoptr(JsonOut) j = json ? json_out_new() : NULL;
+        char buf[2048] = "";
+        FILE *f = fmemopen(buf, sizeof buf, "w");
+
+        CHECK_INT(holders_out(m, "0000:01:00", j, f), 0);
+        fclose(f);
+        return strdup(buf);
+}
+
+/* The holders verb: other users' processes the daemon hid (pid 0, uid
+ * HOLDER_HIDDEN_UID) are a count, not rows. */
+static void test_holders(void) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        const uint32_t ids[][2] = { { 4242, 0 }, { 0, HOLDER_HIDDEN_UID }, { 0, HOLDER_HIDDEN_UID } };
+        const char *const names[][2] = { { "sleep", "card0" }, { "", "" }, { "", "" } };
+        struct passwd *root = getpwuid(0);
+        char want[256];
+        int sv[2];
+        char *s;
+
+        /* messages need a bus that has started: one end of a socketpair */
+        CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        CHECK_INT(sd_bus_new(&bus), 0);
+        CHECK_INT(sd_bus_set_fd(bus, sv[0], sv[0]), 0);
+        CHECK_INT(sd_bus_start(bus), 0);
+        s = holders_text(bus, ids, names, 3, false);
+        snprintf(want, sizeof want, "PID   USER%*s  COMMAND  NODE\n4242  %s  sleep    card0\n"
+                 "2 more processes of other users, hidden (root or those allowed to switch see them)\n",
+                 (int) strlen(root->pw_name) - 4, "", root->pw_name);
+        CHECK_STR(s, want);
+        free(s);
+
+        s = holders_text(bus, ids + 1, names + 1, 1, false);
+        CHECK_STR(s, "1 more process of other users, hidden (root or those allowed to switch see them)\n");
+        free(s);
+
+        s = holders_text(bus, ids, names, 0, false);
+        CHECK_STR(s, "No process holds 0000:01:00.\n");
+        free(s);
+
+        s = holders_text(bus, ids, names, 3, true);
+        snprintf(want, sizeof want, "{\n  \"gpu\" : \"0000:01:00\",\n  \"holders\" : [\n    {\n      \"pid\" : 4242,\n"
+                 "      \"uid\" : 0,\n      \"user\" : \"%s\",\n      \"command\" : \"sleep\",\n"
+                 "      \"node\" : \"card0\"\n    }\n  ],\n  \"hidden\" : 2\n}\n", root->pw_name);
+        CHECK_STR(s, want);
+        free(s);
+        close(sv[1]);
+}
+
 int main(void) {
         test_args();
+        test_holders();
         test_classes();
         test_table();
         test_json();
