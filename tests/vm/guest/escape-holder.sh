@@ -100,7 +100,7 @@ run timeout 60 $CTL --timeout 30 vfio
 t=$(( $(date +%s) - t0 ))
 expect_rc in-use-exit-3 3
 [ $t -lt 20 ] && result in-use-reply-arrives PASS "${t} s" || result in-use-reply-arrives FAIL "${t} s"
-named=0; for p in "${HOLDERS[@]}"; do echo "$OUT" | grep -q "^  $p .* (uid 1001) holds gpuswitch-test0$" && named=$((named + 1)); done
+named=0; for p in "${HOLDERS[@]}"; do echo "$OUT" | grep -q "^  $p .* (uid 1001) holds gpuswitch-test0 (blocks the unbind)$" && named=$((named + 1)); done
 [ $named = 5 ] && result in-use-names-all PASS || result in-use-names-all FAIL "$named of 5 named"
 printf '%s' "$OUT" | has_raw && result in-use-no-raw-bytes FAIL || result in-use-no-raw-bytes PASS
 # neither is a system service: no "systemctl stop" for them
@@ -113,7 +113,7 @@ all_original && result in-use-nothing-moved PASS || result in-use-nothing-moved 
 t0=$(date +%s)
 run timeout 60 busctl --system --timeout=30 call org.gpuswitch1 /org/gpuswitch1 org.gpuswitch1.Manager Switch sst "" vfio 0
 t=$(( $(date +%s) - t0 ))
-[ $RC != 0 ] && [ $t -lt 20 ] && echo "$OUT" | grep -q "^  $H1 sleep (uid 1001) holds gpuswitch-test0$" \
+[ $RC != 0 ] && [ $t -lt 20 ] && echo "$OUT" | grep -q "^  $H1 sleep (uid 1001) holds gpuswitch-test0 (blocks the unbind)$" \
         && result busctl-gets-error PASS "${t} s" || result busctl-gets-error FAIL "rc=$RC ${t} s"
 printf '%s' "$OUT" | has_raw && result busctl-no-raw-bytes FAIL || result busctl-no-raw-bytes PASS
 all_original && result busctl-nothing-moved PASS || result busctl-nothing-moved FAIL "$(state)"

@@ -86,7 +86,7 @@ echo "$OUT" | grep -qE "^$OWN +alice +sleep +nvidia$M0$" && result own-node-list
 echo "$OUT" | grep -q "^$OTHER " && result other-still-not-listed FAIL "$OUT" || result other-still-not-listed PASS
 run timeout 60 $CTL vfio "$SLOT"
 expect_rc own-node-refused 3
-echo "$OUT" | grep -q "^  $OWN sleep (uid 1001) holds nvidia$M0$" && result own-node-named PASS || result own-node-named FAIL "$OUT"
+echo "$OUT" | grep -q "^  $OWN sleep (uid 1001) holds nvidia$M0 (blocks the unbind)$" && result own-node-named PASS || result own-node-named FAIL "$OUT"
 all_original && result own-node-nothing-moved PASS || result own-node-nothing-moved FAIL "$(state)"
 run timeout 120 $CTL --force vfio "$SLOT"
 expect_rc own-force-switches 0
