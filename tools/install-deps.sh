@@ -16,7 +16,8 @@ if [ "${1:-}" != --build-only ]; then
             dpkg-dev debhelper lintian fakeroot adduser    # the Debian package: build, check, install
             clang libclang-rt-14-dev llvm   # libFuzzer targets (fuzz/) and their symbolizer
             valgrind                        # memcheck of the daemon in the guest
-            lsof driverctl)                 # the peers bench/ measures against (fuser is psmisc's)
+            lsof driverctl                  # the peers bench/ measures against (fuser is psmisc's)
+            openssh-server)                 # sshd for gpuswitchctl -H in the guest (guest/remote.sh)
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do
@@ -28,6 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
                 apt-get update
         fi
         apt-get install -y --no-install-recommends "${missing[@]}"
+        # installed only for the guest to start its own: not left serving this machine
+        if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+                systemctl disable --now ssh.service 2>/dev/null || systemctl disable ssh.service || true
+        fi
 fi
 if [ -x tests/vm/deps.sh ] && [ "${1:-}" != --build-only ]; then
         tests/vm/deps.sh
