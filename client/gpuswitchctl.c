@@ -75,8 +75,7 @@ static int fail_bus(const char *what, const sd_bus_error *e, int r) {
                         fprintf(stderr, "gpuswitchctl: a password cannot be asked over --%s: authorize the user "
                                 "with a polkit rule on %s, or run gpuswitchctl there\n",
                                 arg_transport == BUS_TRANSPORT_REMOTE ? "host" : "machine", arg_where);
-        }
-        else if (name && g_str_has_prefix(name, GPUSWITCH_ERROR_PREFIX))
+        } else if (name && g_str_has_prefix(name, GPUSWITCH_ERROR_PREFIX))
                 /* the daemon's own errors say what failed and where */
                 fprintf(stderr, "gpuswitchctl: %s\n", msg);
         else
@@ -685,6 +684,6 @@ static int run(int argc, char *argv[]) {
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
 
-        free(arg_where);
+        g_free(arg_where);
         return r;
 }
