@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bus-connect.h"
 #include "doctor.h"
 #include "errors.h"
 #include "gpu-arg.h"
@@ -36,6 +37,9 @@ static bool arg_keep_holders;
 static bool arg_ask_password = true;
 static bool arg_quiet;
 static unsigned arg_timeout_sec = 120;
+static BusTransport arg_transport = BUS_TRANSPORT_LOCAL;
+static const char *arg_host;      /* -H's or -M's argument */
+static char *arg_where;           /* the bus, the host or the container, for messages */
 
 /* Prints an error of the daemon or the bus in one line and returns the
  * exit code the table gives it. */
@@ -57,7 +61,7 @@ static int fail_bus(const char *what, const sd_bus_error *e, int r) {
                      streq(name, SD_BUS_ERROR_DISCONNECTED) ||
                      streq(name, "org.freedesktop.DBus.Error.Spawn.ChildExited") ||
                      streq(name, "org.freedesktop.DBus.Error.Spawn.Failed"))) {
-                fprintf(stderr, "gpuswitchctl: cannot reach gpuswitchd on the system bus: %s\n", msg);
+                fprintf(stderr, "gpuswitchctl: cannot reach gpuswitchd on %s: %s\n", arg_where, msg);
                 return GS_EXIT_FAILURE;
         }
         if (name && (streq(name, SD_BUS_ERROR_NO_REPLY) || streq(name, SD_BUS_ERROR_TIMEOUT))) {
@@ -66,9 +70,14 @@ static int fail_bus(const char *what, const sd_bus_error *e, int r) {
                 return GS_EXIT_FAILURE;
         }
         code = gs_error_exit_code(name);
-        if (code == GS_EXIT_NOT_AUTHORIZED)
+        if (code == GS_EXIT_NOT_AUTHORIZED) {
                 fprintf(stderr, "gpuswitchctl: %s: not authorized: %s\n", what, msg);
-        else if (name && g_str_has_prefix(name, GPUSWITCH_ERROR_PREFIX))
+                /* no agent of ours can answer polkit on another machine */
+                if (arg_transport != BUS_TRANSPORT_LOCAL && streq(name, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                        fprintf(stderr, "gpuswitchctl: a password cannot be asked over --%s: authorize the user "
+                                "with a polkit rule on %s, or run gpuswitchctl there\n",
+                                arg_transport == BUS_TRANSPORT_REMOTE ? "host" : "machine", arg_where);
+        } else if (name && g_str_has_prefix(name, GPUSWITCH_ERROR_PREFIX))
                 /* the daemon's own errors say what failed and where */
                 fprintf(stderr, "gpuswitchctl: %s\n", msg);
         else
@@ -473,7 +482,11 @@ static void help(void) {
                "                      blocks the unbind: they stay running and lose it\n"
                "     --no-ask-password  Do not ask for a password (polkit)\n"
                "     --timeout=SEC    Give up waiting for a switch after SEC seconds (120)\n"
-               "  -q --quiet          Print nothing on success\n\n"
+               "  -q --quiet          Print nothing on success\n"
+               "  -H --host=[USER@]HOST[:PORT]\n"
+               "                      Switch the GPUs of HOST, over ssh (no password asked)\n"
+               "  -M --machine=CONTAINER\n"
+               "                      Switch the GPUs of a local container\n\n"
                "Exit status: 0 ok, 1 failure, 2 usage, 3 GPU in use, 4 not authorized,\n"
                "5 no such GPU, 6 busy.\n");
 }
@@ -489,11 +502,13 @@ static int parse_argv(int argc, char *argv[]) {
                 { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD },
                 { "timeout",         required_argument, NULL, ARG_TIMEOUT },
                 { "quiet",           no_argument,       NULL, 'q' },
+                { "host",            required_argument, NULL, 'H' },
+                { "machine",         required_argument, NULL, 'M' },
                 {}
         };
         int c;
 
-        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hqH:M:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
@@ -519,6 +534,26 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case 'q':
                         arg_quiet = true;
+                        break;
+                case 'H': {
+                        _cleanup_free_ char *address = NULL;
+
+                        if (bus_remote_address(optarg, &address) < 0)
+                                return -usage_error("--host=%s: expected [USER@]HOST[:PORT] (an IPv6 address in brackets)",
+                                                    optarg);
+                        if (arg_transport == BUS_TRANSPORT_MACHINE)
+                                return -usage_error("--host and --machine exclude each other");
+                        arg_transport = BUS_TRANSPORT_REMOTE;
+                        arg_host = optarg;
+                        break;
+                }
+                case 'M':
+                        if (!bus_machine_name_is_valid(optarg))
+                                return -usage_error("--machine=%s: not a container name", optarg);
+                        if (arg_transport == BUS_TRANSPORT_REMOTE)
+                                return -usage_error("--host and --machine exclude each other");
+                        arg_transport = BUS_TRANSPORT_MACHINE;
+                        arg_host = optarg;
                         break;
                 default:
                         return -GS_EXIT_USAGE;
@@ -594,15 +629,28 @@ static int run(int argc, char *argv[]) {
                 }
         }
 
+        /* doctor reads this machine's sysfs, modules and config, not the
+         * remote one's (as systemctl -H refuses cat and edit) */
+        if (arg_transport != BUS_TRANSPORT_LOCAL && verb->run == verb_doctor)
+                return usage_error("doctor checks this machine and cannot run with --%s: run 'gpuswitchctl doctor' on %s",
+                                   arg_transport == BUS_TRANSPORT_REMOTE ? "host" : "machine", arg_host);
+
         (void) gs_errors_register();
-        r = sd_bus_open_system(&bus);
+        arg_where = bus_transport_describe(arg_transport, arg_host);
+        r = bus_transport_connect(arg_transport, arg_host, &bus);
         if (r < 0 && verb->run != verb_doctor) {
-                fprintf(stderr, "gpuswitchctl: cannot reach gpuswitchd on the system bus: %s\n", strerror(-r));
+                /* ssh said why on stderr already */
+                fprintf(stderr, "gpuswitchctl: cannot reach gpuswitchd on %s: %s%s\n", arg_where, strerror(-r),
+                        arg_transport == BUS_TRANSPORT_REMOTE && (r == -ENOTCONN || r == -ECONNRESET || r == -EPIPE)
+                                ? " (ssh or systemd-stdio-bridge there ended)" : "");
                 return GS_EXIT_FAILURE;
         }
         /* A password can only be asked on a terminal we control; root is
-         * authorized by the daemon without polkit. */
-        if (verb->changes && arg_ask_password && geteuid() != 0 && isatty(STDIN_FILENO) && have_controlling_tty()) {
+         * authorized by the daemon without polkit.  Over -H/-M the caller
+         * polkit judges is on the other side, where our agent cannot
+         * answer: nothing is asked, as with --no-ask-password. */
+        if (verb->changes && arg_ask_password && arg_transport == BUS_TRANSPORT_LOCAL && geteuid() != 0 &&
+            isatty(STDIN_FILENO) && have_controlling_tty()) {
                 (void) sd_bus_set_allow_interactive_authorization(bus, 1);
                 (void) polkit_agent_open();
         }
@@ -614,5 +662,8 @@ static int run(int argc, char *argv[]) {
 }
 
 int main(int argc, char *argv[]) {
-        return run(argc, argv);
+        int r = run(argc, argv);
+
+        g_free(arg_where);
+        return r;
 }

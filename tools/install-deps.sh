@@ -17,7 +17,8 @@ if [ "${1:-}" != --build-only ]; then
             clang libclang-rt-14-dev llvm   # libFuzzer targets (fuzz/) and their symbolizer
             valgrind                        # memcheck of the daemon in the guest
             lsof driverctl                  # the peers bench/ measures against (fuser is psmisc's)
-            libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu)  # the hook under a real libvirtd
+            libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu  # the hook under a real libvirtd
+            openssh-server)                 # sshd for gpuswitchctl -H in the guest (guest/remote.sh)
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do
@@ -29,6 +30,15 @@ if [ ${#missing[@]} -gt 0 ]; then
                 apt-get update
         fi
         apt-get install -y --no-install-recommends "${missing[@]}"
+        # installed only for the guest to start its own: not left serving this machine
+        if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+                systemctl disable --now ssh.service 2>/dev/null || systemctl disable ssh.service || true
+        fi
+        if [[ " ${missing[*]} " == *" libvirt-daemon-system "* ]]; then
+                units=(libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket
+                       virtlogd.socket virtlogd-admin.socket virtlockd.socket virtlockd-admin.socket)
+                systemctl disable --now "${units[@]}" 2>/dev/null || systemctl disable "${units[@]}" 2>/dev/null || true
+        fi
 fi
 if [ -x tests/vm/deps.sh ] && [ "${1:-}" != --build-only ]; then
         tests/vm/deps.sh

@@ -4,17 +4,35 @@
 # GPU addresses come from the daemon; when it cannot be reached they are
 # simply not offered.
 
+# -H HOST or -M CONTAINER of the command line, for the call that lists the
+# GPUs: those of that host or container.
+function __gpuswitchctl_transport
+    set -l words (commandline -opc)
+    set -e words[1]
+    set -l transport
+    for i in (seq (count $words))
+        switch $words[$i]
+            case -H --host -M --machine
+                set -q words[(math $i + 1)]; or continue
+                set transport (string replace -r -- '^--host$' -H $words[$i] | string replace -r -- '^--machine$' -M) $words[(math $i + 1)]
+            case '--host=?*' '--machine=?*' '-H?*' '-M?*'
+                set transport $words[$i]
+        end
+    end
+    string join \n -- $transport
+end
+
 # The slot addresses of the managed GPUs ("0000:0a:00"), one a line; a
 # function's address ("0000:0a:00.0") does not match.
 function __gpuswitchctl_gpus
     set -l timeout
     command -q timeout; and set timeout timeout 5
-    $timeout gpuswitchctl --json status 2>/dev/null </dev/null |
+    $timeout gpuswitchctl (__gpuswitchctl_transport) --json status 2>/dev/null </dev/null |
         string match -r -a -g '"address" *: *"([0-9A-Fa-f]+:[0-9A-Fa-f]+:[0-9A-Fa-f]+)"'
 end
 
-# The words after the verb, options and a separate "--timeout SEC" left out:
-# the verb first.
+# The words after the verb, options and the values of separate "--timeout
+# SEC", "-H HOST", "-M CONTAINER" left out: the verb first.
 function __gpuswitchctl_args
     set -l words (commandline -opc)
     set -e words[1]
@@ -22,7 +40,7 @@ function __gpuswitchctl_args
     for w in $words
         if test $after_timeout = 1
             set after_timeout 0
-        else if test "$w" = --timeout
+        else if contains -- $w --timeout -H --host -M --machine
             set after_timeout 1
         else if string match -q -- '-*' $w
             continue
@@ -80,3 +98,5 @@ complete -c gpuswitchctl -l keep-holders -d 'Switch while processes hold the GPU
 complete -c gpuswitchctl -l no-ask-password -d 'Do not ask for a password (polkit)'
 complete -c gpuswitchctl -l timeout -x -d 'Give up waiting for a switch after SEC seconds'
 complete -c gpuswitchctl -s q -l quiet -d 'Print nothing on success'
+complete -c gpuswitchctl -s H -l host -x -a '(__fish_complete_user_at_hosts)' -d 'Switch the GPUs of a remote host (ssh)'
+complete -c gpuswitchctl -s M -l machine -x -a '(__fish_systemd_machines)' -d 'Switch the GPUs of a local container'

@@ -7,6 +7,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "bus-connect.h"
 #include "gpu-arg.h"
 #include "gpu-info.h"
 #include "gpuswitch-bus.h"
@@ -198,11 +199,81 @@ static void test_holders(void) {
         CHECK_STR(s, want);
         free(s);
         close(sv[1]);
+/* -H's argument as the unixexec: address, or -EINVAL; the forms are
+ * those of systemd 252's test-bus-address. */
+static void remote_ok(const char *host, const char *want) {
+        g_autofree char *a = NULL;
+
+        CHECK_INT(bus_remote_address(host, &a), 0);
+        CHECK_STR(a, want);
+}
+
+static void remote_bad(const char *host) {
+        char *a = NULL;
+
+        CHECK_INT(bus_remote_address(host, &a), -EINVAL);
+        CHECK(!a);
+}
+
+static void test_remote_address(void) {
+        remote_ok("host", "unixexec:path=ssh,argv1=-xT,argv2=--,argv3=host,argv4=systemd-stdio-bridge");
+        remote_ok("host:123", "unixexec:path=ssh,argv1=-xT,argv2=-p,argv3=123,argv4=--,argv5=host,"
+                              "argv6=systemd-stdio-bridge");
+        remote_ok("user@host", "unixexec:path=ssh,argv1=-xT,argv2=--,argv3=user%40host,argv4=systemd-stdio-bridge");
+        remote_ok("alice@gpu-box.lab.example:2222", "unixexec:path=ssh,argv1=-xT,argv2=-p,argv3=2222,argv4=--,"
+                                                    "argv5=alice%40gpu-box.lab.example,argv6=systemd-stdio-bridge");
+        remote_ok("192.0.2.7", "unixexec:path=ssh,argv1=-xT,argv2=--,argv3=192.0.2.7,argv4=systemd-stdio-bridge");
+        remote_ok("[::1]", "unixexec:path=ssh,argv1=-xT,argv2=--,argv3=%3a%3a1,argv4=systemd-stdio-bridge");
+        remote_ok("user@[::1]", "unixexec:path=ssh,argv1=-xT,argv2=--,argv3=user%40%3a%3a1,argv4=systemd-stdio-bridge");
+        remote_ok("user@[::1]:99", "unixexec:path=ssh,argv1=-xT,argv2=-p,argv3=99,argv4=--,argv5=user%40%3a%3a1,"
+                                   "argv6=systemd-stdio-bridge");
+        remote_ok("[fe80::1]:022", "unixexec:path=ssh,argv1=-xT,argv2=-p,argv3=22,argv4=--,argv5=fe80%3a%3a1,"
+                                   "argv6=systemd-stdio-bridge");
+
+        remote_bad("");
+        remote_bad("host:");
+        remote_bad("host:123:123");
+        remote_bad("host:0");
+        remote_bad("host:65536");
+        remote_bad("host:ssh");
+        remote_bad("host/container");   /* systemd's HOST/CONTAINER: not offered */
+        remote_bad("user@host@host");
+        remote_bad("@host");
+        remote_bad("user@");
+        remote_bad("-oProxyCommand=x");  /* never an ssh option */
+        remote_bad("-oBatchMode");
+        remote_bad("-l@host");
+        remote_bad("host name");
+        remote_bad("host,argv9=x");     /* nothing of the address's own syntax */
+        remote_bad("[::1");
+        remote_bad("[]");
+        remote_bad("[host]");
+        remote_bad("[::1]x");
+
+        CHECK(bus_machine_name_is_valid("vm-ubuntu_24.04"));
+        CHECK(!bus_machine_name_is_valid(""));
+        CHECK(!bus_machine_name_is_valid(NULL));
+        CHECK(!bus_machine_name_is_valid(".host"));
+        CHECK(!bus_machine_name_is_valid("-x"));
+        CHECK(!bus_machine_name_is_valid("a/b"));
+        CHECK(!bus_machine_name_is_valid("user@c"));
+        CHECK(!bus_machine_name_is_valid("0123456789012345678901234567890123456789012345678901234567890123456789"));
+
+        {
+                g_autofree char *l = bus_transport_describe(BUS_TRANSPORT_LOCAL, NULL);
+                g_autofree char *h = bus_transport_describe(BUS_TRANSPORT_REMOTE, "alice@gpu-box");
+                g_autofree char *m = bus_transport_describe(BUS_TRANSPORT_MACHINE, "vm1");
+
+                CHECK_STR(l, "the system bus");
+                CHECK_STR(h, "alice@gpu-box");
+                CHECK_STR(m, "container vm1");
+        }
 }
 
 int main(void) {
         test_args();
         test_holders();
+        test_remote_address();
         test_classes();
         test_table();
         test_json();

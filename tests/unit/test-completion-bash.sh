@@ -60,6 +60,7 @@ if [ -e "$FAKE_DIR/down" ]; then
         echo "gpuswitchctl: cannot reach gpuswitchd on the system bus: x" >&2
         exit 1
 fi
+case $1 in -H|-M) shift 2 ;; --host=*|--machine=*) shift ;; esac   # the same GPUs on any host
 [ "$*" = "--json status" ] || { echo "fake gpuswitchctl: unexpected arguments: $*" >&2; exit 2; }
 cat "$FAKE_DIR/status.json"
 EOF
@@ -93,9 +94,13 @@ expect() { # NAME LINE WANT...
         COMP_WORDS=()
         read -ra ws <<< "$line"
         for w in "${ws[@]}"; do
-                # "0000:0a:00" -> 0000 : 0a : 00, "--timeout=5" -> --timeout = 5
-                while [[ $w == *[:=]* ]]; do
-                        local head=${w%%[:=]*}
+                # "0000:0a:00" -> 0000 : 0a : 00, "--timeout=5" -> --timeout = 5,
+                # "alice@host" -> alice @ host unless bash-completion took '@'
+                # out of COMP_WORDBREAKS
+                local breaks=":="
+                [[ $COMP_WORDBREAKS == *@* ]] && breaks+="@"
+                while [[ $w == *["$breaks"]* ]]; do
+                        local head=${w%%["$breaks"]*}
                         [ -n "$head" ] && COMP_WORDS+=("$head")
                         COMP_WORDS+=("${w:${#head}:1}")
                         w=${w:${#head}+1}
@@ -133,13 +138,13 @@ registered() { complete -p gpuswitchctl | grep -q -- '-F _gpuswitchctl'; }
 verdict registered "$(complete -p gpuswitchctl 2>&1)" registered
 
 mapfile -t verbs < <(cut -d' ' -f1 "$FAKE_DIR/verbs")
-longs=(--help --version --json --force --keep-holders --no-ask-password --timeout= --quiet)
+longs=(--help --version --json --force --keep-holders --no-ask-password --timeout= --quiet --host= --machine=)
 rm -f "$FAKE_DIR/calls"
 expect verbs "gpuswitchctl " "${verbs[@]}"
 expect verbs-prefix "gpuswitchctl s" status set-default
 expect verbs-after-options "gpuswitchctl --json -q h" host holders
 expect options "gpuswitchctl --" "${longs[@]}"
-expect options-all "gpuswitchctl -" -h -q "${longs[@]}"
+expect options-all "gpuswitchctl -" -h -q -H -M "${longs[@]}"
 expect option-prefix "gpuswitchctl --no" --no-ask-password
 expect option-timeout "gpuswitchctl --ti" --timeout=
 expect options-after-verb "gpuswitchctl vfio --f" --force
@@ -171,6 +176,25 @@ expect gpus-prefix-unique "gpuswitchctl vfio 0000:0b" 0b:00
 expect gpus-prefix-last "gpuswitchctl plan host 0000:0a:" 00
 expect gpus-prefix-none "gpuswitchctl vfio 0000:0c"
 expect unknown-verb "gpuswitchctl frobnicate "
+# -H and -M: their values are no verbs, and they go on to the call that
+# lists the GPUs; hosts from HOSTFILE (bash's own and bash-completion's)
+HOSTFILE=$FAKE_DIR/hosts
+printf '192.0.2.7 gpu-box.lab.example\n192.0.2.8 gpu-rack.lab.example\n' > "$HOSTFILE"
+expect host-names "gpuswitchctl -H gpu-b" gpu-box.lab.example
+expect host-names-all "gpuswitchctl --host gpu-" gpu-box.lab.example gpu-rack.lab.example
+expect host-eq "gpuswitchctl --host=gpu-r" gpu-rack.lab.example
+# readline replaces what follows '@' when it splits words there
+if [[ $COMP_WORDBREAKS == *@* ]]; then at_reply=gpu-box.lab.example; else at_reply=alice@gpu-box.lab.example; fi
+expect host-user-at "gpuswitchctl -H alice@gpu-b" $at_reply
+expect host-then-verbs "gpuswitchctl -H alice@gpu-box s" status set-default
+expect machine-then-modes "gpuswitchctl -M vm1 plan " vfio host
+expect option-host "gpuswitchctl --ho" --host=
+: > "$FAKE_DIR/calls"
+expect host-gpus "gpuswitchctl -H alice@gpu-box vfio " 0000:0a:00 0000:0b:00
+expect host-eq-gpus "gpuswitchctl --host=alice@gpu-box:2222 holders " 0000:0a:00 0000:0b:00
+expect machine-gpus "gpuswitchctl vfio --machine vm1 " 0000:0a:00 0000:0b:00
+want_calls=$'-H alice@gpu-box --json status\n--host=alice@gpu-box:2222 --json status\n-M vm1 --json status'
+verdict transport-passed-on "$(cat "$FAKE_DIR/calls" 2>&1)" test "$(cat "$FAKE_DIR/calls")" = "$want_calls"
 touch "$FAKE_DIR/down"
 expect daemon-down-quiet "gpuswitchctl vfio "
 expect daemon-down-modes "gpuswitchctl plan " vfio host

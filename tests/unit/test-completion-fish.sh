@@ -20,6 +20,7 @@ cat > "$tmp/bin/gpuswitchctl" <<'FAKE'
 #!/bin/bash
 echo "$*" >> "$FAKE_DIR/calls"
 [ -e "$FAKE_DIR/down" ] && { echo "gpuswitchctl: cannot reach gpuswitchd on the system bus" >&2; exit 1; }
+case $1 in -H|-M) shift 2 ;; --host=*|--machine=*) shift ;; esac   # the same GPUs on any host
 [ "$*" = "--json status" ] || exit 2
 cat <<'JSON'
 {
@@ -44,8 +45,12 @@ sed -n '/static const Verb verbs\[\]/,/^};/p' "$client" |
 # { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD } -> "--no-ask-password"
 sed -n '/static const struct option options\[\]/,/^[[:space:]]*};/p' "$client" |
         sed -n 's/^[[:space:]]*{ *"\([^"]*\)",.*/--\1/p' > "$tmp/options"
+# { "quiet", no_argument, NULL, 'q' } -> "-q"
+sed -n '/static const struct option options\[\]/,/^[[:space:]]*};/p' "$client" |
+        sed -n "s/^[[:space:]]*{ *\"[^\"]*\",.*, *'\\(.\\)' *},*\$/-\\1/p" > "$tmp/shorts"
 [ "$(wc -l < "$tmp/verbs")" -ge 9 ] || { echo "FAIL: verbs[] of $client not read"; exit 1; }
 [ "$(wc -l < "$tmp/options")" -ge 7 ] || { echo "FAIL: options[] of $client not read"; exit 1; }
+[ "$(wc -l < "$tmp/shorts")" -ge 2 ] || { echo "FAIL: the short options of $client not read"; exit 1; }
 
 pass=0 failed=0
 # What fish offers for LINE: the candidates, sorted, on one line.
@@ -73,7 +78,8 @@ expect verbs-prefix "gpuswitchctl s" status set-default
 # shellcheck disable=SC2046
 expect options "gpuswitchctl --" $(cat "$tmp/options")
 expect option-prefix "gpuswitchctl --no" --no-ask-password
-expect short-options "gpuswitchctl -" -h -q $(cat "$tmp/options")
+# shellcheck disable=SC2046
+expect short-options "gpuswitchctl -" $(cat "$tmp/shorts" "$tmp/options")
 while read -r verb modes; do
         [ -n "$modes" ] || continue
         # shellcheck disable=SC2086 # the modes, one word each
@@ -93,6 +99,24 @@ expect no-timeout-candidates "gpuswitchctl --timeout "
 expect modes-after-option "gpuswitchctl plan -q " vfio host
 expect verbs-after-options "gpuswitchctl --json -q h" host holders
 expect no-files "gpuswitchctl vfio 0000:0a:00 /"
+# -H and -M: their values are no verbs, and they go on to the call that
+# lists the GPUs; hosts as fish's ssh completion knows them
+mkdir -p "$tmp/.ssh"
+echo "gpu-box.lab.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBv0" > "$tmp/.ssh/known_hosts"
+expect host-names "gpuswitchctl -H gpu-box" gpu-box.lab.example
+expect host-user-at "gpuswitchctl --host alice@gpu-b" alice@gpu-box.lab.example
+expect host-then-verbs "gpuswitchctl -H alice@gpu-box s" status set-default
+expect machine-then-modes "gpuswitchctl -M vm1 plan " vfio host
+: > "$tmp/calls"
+expect host-gpus "gpuswitchctl -H alice@gpu-box vfio " 0000:0a:00 0000:0b:00
+expect host-eq-gpus "gpuswitchctl --host=alice@gpu-box:2222 holders " 0000:0a:00 0000:0b:00
+expect machine-gpus "gpuswitchctl vfio --machine vm1 " 0000:0a:00 0000:0b:00
+want_calls=$'-H alice@gpu-box --json status\n--host=alice@gpu-box:2222 --json status\n-M vm1 --json status'
+if [ "$(cat "$tmp/calls")" = "$want_calls" ]; then
+        echo "PASS transport-passed-on"; pass=$((pass + 1))
+else
+        echo "FAIL transport-passed-on: $(cat "$tmp/calls")"; failed=$((failed + 1))
+fi
 touch "$tmp/down"
 expect daemon-down "gpuswitchctl vfio "
 rm -f "$tmp/down"

@@ -19,6 +19,7 @@ cat > "$tmp/bin/gpuswitchctl" <<'EOF'
 #!/bin/bash
 echo "$*" >> "$FAKE_DIR/calls"
 [ -e "$FAKE_DIR/down" ] && { echo "gpuswitchctl: cannot reach gpuswitchd on the system bus" >&2; exit 1; }
+case $1 in -H|-M) shift 2 ;; --host=*|--machine=*) shift ;; esac   # the same GPUs on any host
 [ "$*" = "--json status" ] || exit 2
 cat <<'JSON'
 {
@@ -106,7 +107,7 @@ expect() { # NAME LINE WANT...
 
 expect verbs "gpuswitchctl " status vfio host nvidia plan holders doctor monitor set-default
 expect verbs-prefix "gpuswitchctl s" status set-default
-expect options "gpuswitchctl --" --help --version --json --force --keep-holders --no-ask-password --timeout --quiet
+expect options "gpuswitchctl --" --help --version --json --force --keep-holders --no-ask-password --timeout --quiet --host --machine
 expect option-prefix "gpuswitchctl --no" --no-ask-password
 expect plan-modes "gpuswitchctl plan " vfio host
 expect set-default-modes "gpuswitchctl set-default " host vfio keep
@@ -123,6 +124,24 @@ expect gpus-after-timeout "gpuswitchctl host --timeout 30 " 0000:0a:00 0000:0b:0
 expect modes-after-option "gpuswitchctl plan -q " vfio host
 expect gpus-after-leading-timeout "gpuswitchctl --timeout 30 --json host " 0000:0a:00 0000:0b:00
 expect verbs-after-options "gpuswitchctl --json -q h" host holders
+# -H and -M: their values are no verbs, and they go on to the call that
+# lists the GPUs; hosts as zsh's ssh completion knows them (hosts style)
+zpty -w shell "zstyle ':completion:*' hosts gpu-box.lab.example gpu-rack.lab.example"
+expect host-names "gpuswitchctl -H gpu-" gpu-box.lab.example gpu-rack.lab.example
+expect host-user-at "gpuswitchctl --host=alice@gpu-b" gpu-box.lab.example
+expect host-then-verbs "gpuswitchctl -H alice@gpu-box s" status set-default
+expect machine-then-modes "gpuswitchctl -M vm1 plan " vfio host
+expect host-excludes-machine "gpuswitchctl -H alice@gpu-box --m" 
+: > $FAKE_DIR/calls
+expect host-gpus "gpuswitchctl -H alice@gpu-box vfio " 0000:0a:00 0000:0b:00
+expect host-eq-gpus "gpuswitchctl --host=alice@gpu-box:2222 holders " 0000:0a:00 0000:0b:00
+expect machine-gpus "gpuswitchctl vfio --machine vm1 " 0000:0a:00 0000:0b:00
+want_calls=$'-H alice@gpu-box --json status\n-H alice@gpu-box:2222 --json status\n-M vm1 --json status'
+if [[ "$(<$FAKE_DIR/calls)" == "$want_calls" ]]; then
+        print "PASS transport-passed-on"; (( pass++ ))
+else
+        print "FAIL transport-passed-on: ${(q+)$(<$FAKE_DIR/calls)} want ${(q+)want_calls}"; (( failed++ ))
+fi
 touch $FAKE_DIR/down
 expect daemon-down "gpuswitchctl vfio "
 rm -f $FAKE_DIR/down
