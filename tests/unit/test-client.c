@@ -199,6 +199,8 @@ static void test_holders(void) {
         CHECK_STR(s, want);
         free(s);
         close(sv[1]);
+}
+
 /* -H's argument as the unixexec: address, or -EINVAL; the forms are
  * those of systemd 252's test-bus-address. */
 static void remote_ok(const char *host, const char *want) {
