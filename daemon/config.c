@@ -197,8 +197,7 @@ char *config_error_message(const Config *c, const GpuConfig *gc, const char *key
 
 static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group, Config *c,
                              char **error_message) {
-        static const char *const known[] = { "DefaultMode", "HostDriver", "AllowBootVga", "StopServices", "Companions",
-                                              "DesktopAccess", NULL };
+        static const char *const known[] = { "DefaultMode", "HostDriver", "AllowBootVga", "StopServices", "Companions", "DesktopAccess", NULL };
         const char *addr = group + strlen(GROUP_GPU_PREFIX);
         g_autofree char *mode = NULL, *driver = NULL, *services = NULL, *companions = NULL;
         GpuConfig *s, *n;
