@@ -1,8 +1,9 @@
 #!/bin/bash
 # vmtest: systemd
 # DesktopAccess=no (issue 13): gpuswitch's tmpfiles.d file makes
-# /run/udev/rules.d; the hardened unit's daemon writes its udev rule there
-# at start, one line for the GPU, and has udevd tag the GPU's DRM card
+# /run/udev/rules.d; the hardened unit's daemon, which may write there and
+# in no other folder of /run but its own, writes its udev rule there at
+# start, one line for the GPU, and has udevd tag the GPU's DRM card
 # mutter-device-ignore at once; after a switch to vfio and back the card,
 # made anew, has the tag again; the other GPU's card (the bochs-display)
 # never has it.  A restart with the same config leaves the file alone;
@@ -58,6 +59,17 @@ mark=$(journal_mark)
 systemctl restart $UNIT
 [ "$(systemctl is-active $UNIT)" = active ] && result daemon-started PASS \
         || { result daemon-started FAIL; journalctl -u $UNIT --no-pager -o cat -n 40; }
+# the unit may write the rules folder and nothing else of /run but its
+# own folder: tried in the daemon's own mount namespace.  (A bare
+# ProtectSystem=strict unit with ProtectProc= has /run writable on systemd
+# 252: the unit says ReadOnlyPaths=/run.)
+pid=$(systemctl show -P MainPID $UNIT)
+in_unit() { nsenter -t "$pid" -m -- "$@"; }
+writable() { in_unit sh -c "touch '$1/probe' 2>/dev/null && rm '$1/probe'"; }   # FOLDER, in the unit
+writable /run/udev/rules.d && result unit-writes-rules-folder PASS || result unit-writes-rules-folder FAIL
+writable /run/gpuswitch && result unit-writes-own-run-folder PASS || result unit-writes-own-run-folder FAIL
+! writable /run/udev && ! writable /run && result unit-not-rest-of-run PASS \
+        || result unit-not-rest-of-run FAIL "$(awk '$5 ~ "^/run"' /proc/"$pid"/mountinfo)"
 want="SUBSYSTEM==\"drm\", KERNELS==\"$SLOT.[0-7]\", TAG+=\"$TAG\""
 echo "rule file:"; cat "$RULE" 2>&1 | sed 's/^/    /'
 [ "$(rule_lines)" = "$want" ] && result rule-one-line PASS || result rule-one-line FAIL "$(rule_lines 2>&1)"
