@@ -4,10 +4,13 @@
  *
  * Checks (ids in --json): iommu, vfio-pci, config, daemon, then per managed
  * GPU (or the one named) iommu-group, boot-vga, nvidia-modeset, then
- * egl-vendor, flatpak-gl, nvidia-services, authorization.  The per-GPU
- * checks ask the daemon which GPUs it manages; when it cannot be reached,
- * they run on the GPUs it would manage by the config (Gpus=, Gpus=auto),
- * and are "skipped" when the config does not parse either.  Every rule the
+ * per GPU compositor (one for each compositor holding it, from the
+ * daemon's ListHolders), then egl-vendor, flatpak-gl, nvidia-services,
+ * authorization.  The per-GPU checks ask the daemon which GPUs it
+ * manages; when it cannot be reached, they run on the GPUs it would manage
+ * by the config (Gpus=, Gpus=auto), and are "skipped" when the config does
+ * not parse either (compositor, which needs the daemon's holder scan, is
+ * skipped without it).  Every rule the
  * daemon applies is applied with the daemon's own code (gpuswitch-rules),
  * so doctor and gpuswitchd cannot disagree.
  *
@@ -179,6 +182,32 @@ static bool service_states(sd_bus *bus, char **states, char **reason) {
         return true;
 }
 
+/* The daemon's ListHolders of a GPU, into holders (DoctorHolder); false
+ * with reason set when it did not answer. */
+static bool list_holders(sd_bus *bus, const char *address, GArray *holders, char **reason) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *comm, *node;
+        uint32_t pid, uid;
+        int r;
+
+        r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE,
+                               "ListHolders", &error, &reply, "s", address);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
+                DoctorHolder h = { .pid = pid, .comm = g_strdup(comm), .node = g_strdup(node) };
+
+                g_array_append_val(holders, h);
+        }
+        if (r < 0) {
+                *reason = g_strdup_printf("the daemon did not list what holds %s: %s", address,
+                                          sd_bus_error_is_set(&error) ? error.message : strerror(-r));
+                return false;
+        }
+        return true;
+}
+
 /* polkit's answer for org.gpuswitch1.switch, asked for this process's own
  * bus name without interaction, as the daemon would ask it. */
 static AuthAnswer authorization(sd_bus *bus, char **reason) {
@@ -343,6 +372,25 @@ int doctor_run(sd_bus *bus, const char *gpu, bool json) {
                 g_ptr_array_add(checks, doctor_check_boot_vga(config, gpus->pdata[i]));
                 g_ptr_array_add(checks, doctor_check_nvidia("/", gpus->pdata[i]));
         }
+
+        for (size_t i = 0; have_gpus && i < gpus->len; i++) {
+                g_autoptr(GArray) holders = g_array_new(FALSE, FALSE, sizeof(DoctorHolder));
+                g_autofree char *reason = NULL;
+                bool known;
+
+                g_array_set_clear_func(holders, (GDestroyNotify) doctor_holder_done);
+                if (daemon_up)
+                        known = list_holders(bus, ((Gpu *) gpus->pdata[i])->address, holders, &reason);
+                else {
+                        known = false;
+                        reason = g_strdup("needs the daemon's holder scan: the daemon does not answer");
+                }
+                doctor_check_compositors("/", config, gpus->pdata[i], (Gpu **) gpus->pdata, gpus->len,
+                                         (DoctorHolder *) holders->data, holders->len, known ? NULL : reason,
+                                         checks);
+        }
+        if (!have_gpus)
+                g_ptr_array_add(checks, doctor_check_skipped("compositor", "Desktop compositor", gpus_reason));
 
         g_ptr_array_add(checks, doctor_check_egl_vendor("/"));
         g_ptr_array_add(checks, doctor_check_flatpak("/", g_get_home_dir()));

@@ -3,6 +3,7 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <systemd/sd-bus.h>
 
@@ -63,6 +64,28 @@ Check *doctor_check_nvidia(const char *root, const Gpu *gpu);
 Check *doctor_check_egl_vendor(const char *root);
 /* home: the user's home folder (below root too). */
 Check *doctor_check_flatpak(const char *root, const char *home);
+
+/* A process holding one of a GPU's nodes, as ListHolders tells it. */
+typedef struct DoctorHolder {
+        uint32_t pid;
+        char *comm;
+        char *node;
+} DoctorHolder;
+void doctor_holder_done(DoctorHolder *h);
+
+/* The DRM cards below root's /sys/class/drm that are of none of gpus, the
+ * ones a desktop should use: "/dev/dri/card0:/dev/dri/card2", in the
+ * colon-separated form KWIN_DRM_DEVICES, WLR_DRM_DEVICES and AQ_DRM_DEVICES
+ * take; NULL when there is none. */
+char *doctor_other_cards(const char *root, Gpu *const *gpus, size_t n_gpus);
+/* Appends to checks one "compositor" check for each desktop compositor or
+ * X server among the holders of gpu, with the fix for that one (the cards
+ * to use: those of none of gpus, the GPUs managed), or one that is ok when
+ * there is none.  reason set: the holders are not known, skipped for it.
+ * config NULL: it does not parse. */
+void doctor_check_compositors(const char *root, const Config *config, const Gpu *gpu, Gpu *const *gpus,
+                              size_t n_gpus, const DoctorHolder *holders, size_t n_holders, const char *reason,
+                              GPtrArray *checks);
 
 /* The NVIDIA services that keep GPUs open and whether gpuswitchd stops them
  * (StopServices=, by default for a GPU on nvidia).  active_states[i] is

@@ -197,7 +197,7 @@ char *config_error_message(const Config *c, const GpuConfig *gc, const char *key
 
 static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group, Config *c,
                              char **error_message) {
-        static const char *const known[] = { "DefaultMode", "HostDriver", "AllowBootVga", "StopServices", "Companions", NULL };
+        static const char *const known[] = { "DefaultMode", "HostDriver", "AllowBootVga", "StopServices", "Companions", "DesktopAccess", NULL };
         const char *addr = group + strlen(GROUP_GPU_PREFIX);
         g_autofree char *mode = NULL, *driver = NULL, *services = NULL, *companions = NULL;
         GpuConfig *s, *n;
@@ -208,7 +208,7 @@ static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group
                 return -ENOMEM;
         c->sections = n;
         s = &c->sections[c->n_sections];
-        *s = (GpuConfig) { .default_mode = DEFAULT_MODE_KEEP };
+        *s = (GpuConfig) { .default_mode = DEFAULT_MODE_KEEP, .desktop_access = true };
 
         if (pci_address_parse(addr, &s->slot) < 0 || s->slot.function >= 0)
                 return fail(error_message, "%s: [%s]: '%s' is not a PCI slot address such as 0000:0a:00",
@@ -275,6 +275,9 @@ static int parse_gpu_section(GKeyFile *kf, const char *origin, const char *group
                         return r;
         }
 
+        r = parse_bool(kf, origin, group, "DesktopAccess", &s->desktop_access, error_message);
+        if (r < 0)
+                return r;
         return parse_bool(kf, origin, group, "AllowBootVga", &s->allow_boot_vga, error_message);
 }
 

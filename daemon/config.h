@@ -20,6 +20,7 @@ typedef struct GpuConfig {
         char **stop_services;     /* StopServices=, NULL-terminated; NULL: the default */
         PciAddress *companions;   /* Companions=: functions outside the slot that move with it */
         size_t n_companions;
+        bool desktop_access;      /* DesktopAccess=: false tags its DRM nodes for the desktop to leave alone */
 } GpuConfig;
 
 typedef struct Config {

@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include "config.h"
+#include "desktop-rule.h"
 #include "gpu-rules.h"
 #include "errors.h"
 #include "instance-lock.h"
@@ -125,6 +126,8 @@ static int run(int argc, char *argv[]) {
                         return log_error_errno(r, "finding the GPUs to manage");
         }
         if (!config_error) {
+                /* before the boot switches, and so before the display manager */
+                (void) desktop_rule_apply(m->config, DESKTOP_RULE_DIR, &m->sysfs, "udevadm");
                 if (m->n_gpus == 0)
                         log_notice("no GPU to manage (Gpus=%s in %s)", m->config->gpus_auto ? "auto" : "list",
                                    arg_config);

@@ -127,6 +127,20 @@ int main(void) {
         CHECK(c && config_find_gpu(c, &a) && config_find_gpu(c, &a)->allow_boot_vga);
         CHECK_STR(c->sections[0].address, "0000:0a:00");
         config_free(c);
+        /* DesktopAccess=: yes unless said no */
+        c = parse_ok("[Gpu 0000:0a:00]\nDefaultMode=host\n[Gpu 0000:0b:00]\nDesktopAccess=no\n"
+                     "[Gpu 0000:0c:00]\nDesktopAccess=yes\n");
+        CHECK(c && c->sections[0].desktop_access);
+        CHECK(c && !c->sections[1].desktop_access);
+        CHECK(c && c->sections[2].desktop_access);
+        config_free(c);
+        c = parse_ok("[Gpu 0000:0a:00]\nDesktopAccess= false \n");
+        CHECK(c && !c->sections[0].desktop_access);
+        config_free(c);
+        parse_bad("[Gpu 0000:0a:00]\nDesktopAccess=never\n",
+                  "test.conf: [Gpu 0000:0a:00]: DesktopAccess='never' is not a boolean (yes or no)");
+        parse_bad("[Gpu 0000:0a:00]\nDesktopAccess=\n", "DesktopAccess=''");
+        parse_bad("[Gpu 0000:0a:00]\nDesktopAcess=no\n", "unknown key 'DesktopAcess'");
         parse_bad("this is not an ini file\n", "test.conf");
         /* a message quoting bytes that are not UTF-8 is still UTF-8 (it may go out on the bus) */
         for (const char *const *t = (const char *const[]) { "[Gpu 0000:0a:00]\nDefaultMode=\xff\n",

@@ -495,6 +495,144 @@ static void test_find_gpus(void) {
         teardown();
 }
 
+/* A DRM card in the fake /sys/class/drm, its device link naming device. */
+static void drm_card(const char *name, const char *device) {
+        g_autofree char *dir = g_strdup_printf("/sys/class/drm/%s", name);
+        g_autofree char *link = g_strdup_printf("%s/device", dir);
+        g_autofree char *target = g_strdup_printf("../../../devices/pci0000:00/%s", device);
+
+        mkdir_at(dir);
+        CHECK_INT(symlink(target, at(link)), 0);
+}
+
+/* The compositor checks of the standard GPU for one holder list. */
+static GPtrArray *compositor_checks(const Config *config, const DoctorHolder *holders, size_t n, const char *reason) {
+        GPtrArray *checks = g_ptr_array_new_with_free_func((GDestroyNotify) check_free);
+        _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
+
+        doctor_check_compositors(root, config, gpu, &gpu, 1, holders, n, reason, checks);
+        return checks;
+}
+
+/* The one check for a compositor holding card1: its fix */
+static char *compositor_fix(const Config *config, const char *comm) {
+        const DoctorHolder h[] = { { 300, (char *) comm, (char *) "/dev/dri/card1" } };
+        g_autoptr(GPtrArray) checks = compositor_checks(config, h, 1, NULL);
+        const Check *c = checks->pdata[0];
+
+        CHECK_INT(checks->len, 1);
+        CHECK_STR(c->id, "compositor");
+        CHECK_INT(c->verdict, VERDICT_WARNING);
+        CHECK_CONTAINS(c->detail, "PID 300) holds /dev/dri/card1 of 0000:01:00");
+        return g_strdup(c->fix);
+}
+
+static void test_compositor(void) {
+        setup();
+        /* card0: another GPU; card1 and its connector: the managed one;
+         * card2: a platform framebuffer; card10 last, not between 1 and 2 */
+        drm_card("card0", "0000:00:02.0");
+        drm_card("card1", "0000:01:00.0");
+        drm_card("card1-DP-1", "0000:01:00.0");
+        drm_card("renderD128", "0000:01:00.0");
+        mkdir_at("/sys/class/drm/card2");
+        CHECK_INT(symlink("../../../devices/platform/simple-framebuffer.0", at("/sys/class/drm/card2/device")), 0);
+        drm_card("card10", "0000:05:00.0");
+        {
+                _cleanup_(gpu_freep) Gpu *gpu = gpu_new(NULL);
+                g_autofree char *cards = doctor_other_cards(root, &gpu, 1), *all = doctor_other_cards(root, NULL, 0);
+
+                CHECK_STR(cards, "/dev/dri/card0:/dev/dri/card2:/dev/dri/card10");
+                CHECK_STR(all, "/dev/dri/card0:/dev/dri/card1:/dev/dri/card2:/dev/dri/card10");
+        }
+        {
+                /* GNOME with two nodes: one line; a CUDA program is no compositor */
+                const DoctorHolder h[] = {
+                        { 100, (char *) "gnome-shell", (char *) "/dev/dri/card1" },
+                        { 200, (char *) "cuda-app", (char *) "/dev/nvidia0" },
+                        { 100, (char *) "gnome-shell", (char *) "/dev/dri/renderD128" },
+                };
+                g_autoptr(GPtrArray) checks = compositor_checks(NULL, h, G_N_ELEMENTS(h), NULL);
+                const Check *c = checks->pdata[0];
+
+                CHECK_INT(checks->len, 1);
+                CHECK_INT(c->verdict, VERDICT_WARNING);
+                CHECK_STR(c->detail, "GNOME Shell (gnome-shell, PID 100) holds /dev/dri/card1, /dev/dri/renderD128 "
+                                     "of 0000:01:00: a switch to vfio would fail, or end it with --force");
+                CHECK_CONTAINS(c->fix, "DesktopAccess=no in [Gpu 0000:01:00] of /etc/gpuswitch/gpuswitch.conf");
+                CHECK_CONTAINS(c->fix, "mutter-device-ignore");
+        }
+        {
+                /* two compositors: a line each */
+                const DoctorHolder h[] = {
+                        { 100, (char *) "gnome-shell", (char *) "/dev/dri/card1" },
+                        { 101, (char *) "Xwayland", (char *) "/dev/dri/renderD128" },
+                };
+                g_autoptr(GPtrArray) checks = compositor_checks(NULL, h, G_N_ELEMENTS(h), NULL);
+
+                CHECK_INT(checks->len, 2);
+                CHECK_CONTAINS(((Check *) checks->pdata[1])->detail, "Xwayland (Xwayland, PID 101)");
+                CHECK_CONTAINS(((Check *) checks->pdata[1])->fix, "egl-vendor");
+        }
+        {
+                g_autofree char *mutter = compositor_fix(NULL, "mutter");
+                g_autofree char *kwin = compositor_fix(NULL, "kwin_wayland");
+                g_autofree char *sway = compositor_fix(NULL, "sway");
+                g_autofree char *labwc = compositor_fix(NULL, "labwc");
+                g_autofree char *river = compositor_fix(NULL, "river");
+                g_autofree char *wayfire = compositor_fix(NULL, "wayfire");
+                g_autofree char *cage = compositor_fix(NULL, "cage");
+                g_autofree char *hypr = compositor_fix(NULL, "Hyprland");
+                g_autofree char *xorg = compositor_fix(NULL, "Xorg");
+                g_autofree char *kwin_x11 = compositor_fix(NULL, "kwin_x11");
+
+                CHECK_CONTAINS(mutter, "DesktopAccess=no in [Gpu 0000:01:00]");
+                CHECK_CONTAINS(kwin, "KWIN_DRM_DEVICES=/dev/dri/card0:/dev/dri/card2:/dev/dri/card10 ");
+                CHECK(kwin && !strstr(kwin, "WLR_") && !strstr(kwin, "AQ_"));
+                CHECK_CONTAINS(sway, "start sway with WLR_DRM_DEVICES=/dev/dri/card0:/dev/dri/card2:/dev/dri/card10 ");
+                CHECK_CONTAINS(labwc, "WLR_DRM_DEVICES=/dev/dri/card0:");
+                CHECK_CONTAINS(river, "WLR_DRM_DEVICES=/dev/dri/card0:");
+                CHECK_CONTAINS(wayfire, "WLR_DRM_DEVICES=/dev/dri/card0:");
+                CHECK_CONTAINS(cage, "WLR_DRM_DEVICES=/dev/dri/card0:");
+                CHECK_CONTAINS(hypr, "start Hyprland with AQ_DRM_DEVICES=/dev/dri/card0:/dev/dri/card2:/dev/dri/card10 ");
+                CHECK_CONTAINS(xorg, "Option \"AutoAddGPU\" \"false\"");
+                CHECK_CONTAINS(kwin_x11, "AutoAddGPU");
+        }
+        /* DesktopAccess=no set already: GNOME opened the GPU before it */
+        put(CONF, "[Daemon]\nGpus=0000:01:00\n[Gpu 0000:01:00]\nDesktopAccess=no\n");
+        {
+                _cleanup_(config_freep) Config *config = config_new();
+                g_autofree char *fix = compositor_fix(config, "gnome-shell");
+
+                CHECK_CONTAINS(fix, "DesktopAccess=no is set");
+                CHECK_CONTAINS(fix, "log out and in again");
+        }
+        {
+                /* no compositor among the holders, or none at all: ok */
+                const DoctorHolder h[] = { { 200, (char *) "gnome-shell-cal", (char *) "/dev/dri/card1" } };
+                g_autoptr(GPtrArray) some = compositor_checks(NULL, h, 1, NULL);
+                g_autoptr(GPtrArray) none = compositor_checks(NULL, NULL, 0, NULL);
+                g_autoptr(GPtrArray) unknown = compositor_checks(NULL, NULL, 0, "the daemon does not answer");
+
+                CHECK_INT(some->len, 1);
+                CHECK_INT(((Check *) some->pdata[0])->verdict, VERDICT_OK);
+                CHECK_STR(((Check *) some->pdata[0])->detail, "no desktop compositor or X server holds 0000:01:00");
+                CHECK_INT(none->len, 1);
+                CHECK_INT(((Check *) none->pdata[0])->verdict, VERDICT_OK);
+                CHECK_INT(unknown->len, 1);
+                CHECK_INT(((Check *) unknown->pdata[0])->verdict, VERDICT_SKIPPED);
+                CHECK_STR(((Check *) unknown->pdata[0])->detail, "the daemon does not answer");
+        }
+        /* no other card: nothing to name */
+        rm_rf(at("/sys/class/drm"));
+        {
+                g_autofree char *kwin = compositor_fix(NULL, "kwin_wayland");
+
+                CHECK_CONTAINS(kwin, "no other GPU has a DRM card here");
+        }
+        teardown();
+}
+
 static void test_egl_vendor(void) {
         setup();
         put("/usr/share/glvnd/egl_vendor.d/50_mesa.json", "{}");
@@ -682,6 +820,7 @@ int main(void) {
         test_boot_vga();
         test_nvidia();
         test_find_gpus();
+        test_compositor();
         test_egl_vendor();
         test_flatpak();
         test_services();
