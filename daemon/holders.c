@@ -17,6 +17,7 @@
 
 #include <glib.h>
 
+#include "holder-session.h"
 #include "util.h"
 
 #define NVIDIA_MAJOR 195
@@ -606,6 +607,10 @@ static const char *const compositors[] = {
 };
 
 const char *holder_hint(const Holder *h, char *buf, size_t len) {
+        const char *session_hint = holder_session_hint(h, buf, len);
+
+        if (session_hint)
+                return session_hint;
         if (h->pid == 1)
                 return "systemd keeps the descriptors systemd-logind handed to a graphical session's compositor "
                        "(its fd store): log out of the session that uses this GPU, or keep the desktop off it; "
@@ -636,7 +641,7 @@ const char *holder_hint(const Holder *h, char *buf, size_t len) {
 }
 
 char *holders_describe(const Holder *h, size_t n) {
-        char *s = NULL, hint_buf[256];
+        char *s = NULL, hint_buf[512];
         size_t len = 0;
         FILE *f = open_memstream(&s, &len);
 
@@ -647,6 +652,9 @@ char *holders_describe(const Holder *h, size_t n) {
 
                 fprintf(f, "%s  %d %s (uid %u) holds %s", i ? "\n" : "", (int) h[i].pid, h[i].comm,
                         (unsigned) h[i].uid, h[i].node);
+                if (h[i].session_controller)
+                        fprintf(f, " for %s's session %s, through systemd-logind", h[i].session_user,
+                                h[i].session);
                 if (hint)
                         fprintf(f, "\n    %s", hint);
         }
