@@ -194,22 +194,23 @@ static int read_proc_file(const char *proc_root, pid_t pid, const char *name, ch
  * session's scope (a compositor started by the login), of its audit
  * session (logind takes the audit session's ID as its own), of its user
  * (GNOME and Plasma run the compositor as a service of the user's systemd:
- * only the user tells then).  0: not that session's. */
+ * only the user tells then).  0: not that session's, as one in another
+ * session's scope. */
 static int controller_score(const char *proc_root, const Holder *h, const LogindSession *s) {
-        char buf[1024], want[128];
+        char buf[1024];
         int score = 0;
 
-        if (s->scope[0] && read_proc_file(proc_root, h->pid, "cgroup", buf, sizeof buf) >= 0) {
-                snprintf(want, sizeof want, "/%s", s->scope);
-                for (const char *p = strstr(buf, want); p; p = strstr(p + 1, want)) {
-                        char after = p[strlen(want)];
+        if (read_proc_file(proc_root, h->pid, "cgroup", buf, sizeof buf) >= 0)
+                for (const char *p = strstr(buf, "/session-"); p; p = strstr(p + 1, "/session-")) {
+                        size_t len = strcspn(p + 1, "/\n");
 
-                        if (after == '/' || after == '\n' || after == 0) {
-                                score += 4;
-                                break;
-                        }
+                        if (len <= strlen("session-.scope") || strncmp(p + 1 + len - 6, ".scope", 6) != 0)
+                                continue;
+                        if (len != strlen(s->scope) || strncmp(p + 1, s->scope, len) != 0)
+                                return 0;
+                        score += 4;
+                        break;
                 }
-        }
         if (read_proc_file(proc_root, h->pid, "sessionid", buf, sizeof buf) >= 0 && streq(buf, s->id))
                 score += 2;
         if (h->uid == s->uid)
@@ -217,13 +218,33 @@ static int controller_score(const char *proc_root, const Holder *h, const Logind
         return score;
 }
 
+/* /proc/PID/stat: "PID (COMM) STATE PPID ...", COMM may hold anything. */
+static pid_t parent_of(const char *proc_root, pid_t pid) {
+        char buf[512], *p;
+        int ppid;
+
+        if (read_proc_file(proc_root, pid, "stat", buf, sizeof buf) < 0 || !(p = strrchr(buf, ')')) ||
+            sscanf(p + 1, " %*c %d", &ppid) != 1)
+                return 0;
+        return ppid;
+}
+
+static bool is_ancestor(const char *proc_root, pid_t ancestor, pid_t pid) {
+        for (unsigned depth = 0; depth < 64 && pid > 1; depth++) {
+                pid = parent_of(proc_root, pid);
+                if (pid == ancestor)
+                        return true;
+        }
+        return false;
+}
+
 static bool is_logind(const Holder *h) {
         return streq(h->unit, LOGIND_UNIT);
 }
 
-/* The best candidate among the holders of session s's device devnum, or
- * -1: the one most surely of the session; of two alike, one that is no
- * other session's controller yet. */
+/* The holder of session s's device devnum most surely of the session, or
+ * -1.  Of two alike (a compositor and the Xwayland it started, both in the
+ * session), the one that started the other, else the older PID. */
 static ssize_t find_controller(const HolderSources *src, const DeviceNode *nodes, size_t n_nodes, Holder *h,
                                size_t n, const LogindSession *s, dev_t devnum) {
         ssize_t best = -1;
@@ -235,11 +256,15 @@ static ssize_t find_controller(const HolderSources *src, const DeviceNode *nodes
 
                 if (h[i].protected || !node || node->devnum != devnum)
                         continue;
-                score = controller_score(src->proc_root, &h[i], s) * 2 + !h[i].session_controller;
-                if (score > 1 && score > best_score) {
-                        best = (ssize_t) i;
-                        best_score = score;
-                }
+                score = controller_score(src->proc_root, &h[i], s);
+                if (score == 0 || score < best_score)
+                        continue;
+                if (score == best_score && (is_ancestor(src->proc_root, h[best].pid, h[i].pid) ||
+                                            (!is_ancestor(src->proc_root, h[i].pid, h[best].pid) &&
+                                             h[best].pid < h[i].pid)))
+                        continue;
+                best = (ssize_t) i;
+                best_score = score;
         }
         return best;
 }
