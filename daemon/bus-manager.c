@@ -6,6 +6,7 @@
 #include "bus.h"
 #include "bus-errors.h"
 #include "errors.h"
+#include "holder-session.h"
 #include "holders.h"
 #include "manager.h"
 #include "nvidia.h"
@@ -249,6 +250,13 @@ static int holders_work(void *userdata) {
         r = holders_scan("/proc", nodes, n_nodes, &q->holders, &q->n_holders);
         if (r < 0)
                 return log_error_errno(r, "%s: scanning for holders", q->snapshot->address);
+        /* PID 1's and logind's copies of a session's device are its
+         * controller's: as the switch counts them (the fd stores' names
+         * are for the switch's message only) */
+        r = holders_attribute(&(HolderSources) { .proc_root = "/proc", .sessions_dir = LOGIND_SESSIONS_DIR },
+                              nodes, n_nodes, &q->holders, &q->n_holders);
+        if (r < 0)
+                return log_error_errno(r, "%s: naming the holders behind systemd-logind", q->snapshot->address);
         return 0;
 }
 

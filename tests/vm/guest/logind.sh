@@ -82,8 +82,14 @@ echo "$OUT" | grep -qE "^ *1 systemd|^ *$LOGIND systemd-logind|never ends" \
 echo "$OUT" | grep -q -- "--force" && result suggests-force PASS || result suggests-force FAIL "$OUT"
 all_original && result still-on-host PASS || result still-on-host FAIL "$(state)"
 
+run $CTL holders
+echo "$OUT" | grep -q "$COMP python3" && ! echo "$OUT" | grep -qE "^ *1 systemd|systemd-logind" \
+        && result holders-lists-controller-only PASS || result holders-lists-controller-only FAIL "$OUT"
+
 run $CTL vfio --force
 expect_rc force-switches 0
+echo "$OUT" | grep -qE "^ *1 systemd|systemd-logind" && result force-announces-controller-only FAIL "$OUT" \
+        || result force-announces-controller-only PASS
 all_on vfio-pci && result all-on-vfio PASS "$(state)" || result all-on-vfio FAIL "$(state)"
 [ ! -d /proc/"$COMP" ] && result compositor-ended PASS || result compositor-ended FAIL
 [ "$(systemctl show -P MainPID systemd-logind.service)" = "$LOGIND" ] && result logind-same-pid PASS \
