@@ -83,7 +83,7 @@ echo "$OUT" | grep -q -- "--force" && result suggests-force PASS || result sugge
 all_original && result still-on-host PASS || result still-on-host FAIL "$(state)"
 
 run $CTL holders
-echo "$OUT" | grep -q "$COMP python3" && ! echo "$OUT" | grep -qE "^ *1 systemd|systemd-logind" \
+echo "$OUT" | grep -qE "^ *$COMP +alice +python3 +card" && ! echo "$OUT" | grep -qE "^ *1 +root|systemd-logind" \
         && result holders-lists-controller-only PASS || result holders-lists-controller-only FAIL "$OUT"
 
 run $CTL vfio --force
