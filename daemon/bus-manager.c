@@ -6,6 +6,7 @@
 #include "bus.h"
 #include "bus-errors.h"
 #include "errors.h"
+#include "holder-session.h"
 #include "holders.h"
 #include "holders-cache.h"
 #include "holders-calls.h"
@@ -278,6 +279,17 @@ static int holders_scan_run(void *input, Holder **ret, size_t *ret_n) {
         r = holders_scan("/proc", nodes, n_nodes, ret, ret_n);
         if (r < 0)
                 return log_error_errno(r, "%s: scanning for holders", s->snapshot->address);
+        /* PID 1's and logind's copies of a session's device are its
+         * controller's: as the switch counts them (the fd stores' names
+         * are for the switch's message only) */
+        r = holders_attribute(&(HolderSources) { .proc_root = "/proc", .sessions_dir = LOGIND_SESSIONS_DIR },
+                              nodes, n_nodes, ret, ret_n);
+        if (r < 0) {
+                holders_free(*ret, *ret_n);
+                *ret = NULL;
+                *ret_n = 0;
+                return log_error_errno(r, "%s: naming the holders behind systemd-logind", s->snapshot->address);
+        }
         return 0;
 }
 

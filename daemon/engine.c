@@ -9,6 +9,8 @@
 #include "switch.h"
 
 #define HOLDERS_TERM_TIMEOUT_MS 5000
+#define HOLDERS_RELEASE_TIMEOUT_MS 5000
+#define HOLDERS_RELEASE_POLL_MS 100
 
 static const char *const origin_table[_SWITCH_ORIGIN_MAX] = {
         [SWITCH_ORIGIN_BUS] = "bus",
@@ -99,6 +101,80 @@ static size_t holders_pick(Holder *h, size_t n, bool blocking_only) {
         return k;
 }
 
+static HolderSources holder_sources(const SwitchContext *c) {
+        return (HolderSources) {
+                .proc_root = c->proc_root,
+                .sessions_dir = c->sessions_dir,
+                .fdstore_units = c->fdstore_units,
+        };
+}
+
+/* The holders, with PID 1's and logind's copies of a session's devices
+ * counted as its controller's (holder-session.h). */
+static int scan_holders(const SwitchContext *c, const DeviceNode *nodes, size_t n_nodes, bool attribute,
+                        Holder **ret, size_t *ret_n) {
+        HolderSources src = holder_sources(c);
+        int r;
+
+        r = holders_scan(c->proc_root, nodes, n_nodes, ret, ret_n);
+        if (r < 0 || !attribute)
+                return r;
+        r = holders_attribute(&src, nodes, n_nodes, ret, ret_n);
+        if (r < 0) {
+                holders_free(*ret, *ret_n);
+                *ret = NULL;
+                *ret_n = 0;
+        }
+        return r;
+}
+
+/* The ended holders' files close as they exit; a session's controller
+ * leaves copies behind for a moment: logind drops its session devices
+ * once the controller's bus connection is gone, closes its descriptor and
+ * has PID 1 drop the one in its fd store.  Returns 0 once nothing holds
+ * the GPU any more (nothing that blocks the unbind, with keep_holders), or
+ * -EADDRINUSE with *error set. */
+static int wait_released(Run *run, const DeviceNode *nodes, size_t n_nodes, SwitchError *error) {
+        const SwitchContext *c = run->c;
+        unsigned timeout_ms = c->holders_release_ms ?: HOLDERS_RELEASE_TIMEOUT_MS;
+        _cleanup_free_ char *who = NULL;
+        Holder *holders = NULL;
+        size_t n = 0;
+        int r;
+
+        for (uint64_t waited = 0;; waited += HOLDERS_RELEASE_POLL_MS) {
+                r = scan_holders(c, nodes, n_nodes, false, &holders, &n);
+                if (r < 0)
+                        return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_CHECK_HOLDERS, NULL, r,
+                                                "%s: scanning for processes holding it: %s; nothing was changed",
+                                                c->gpu->address, strerror(-r));
+                /* with keep_holders those that only lose the device stay */
+                if (holders_pick(holders, n, c->keep_holders) == 0) {
+                        holders_free(holders, n);
+                        return 0;
+                }
+                holders_free(holders, n);
+                holders = NULL;
+                if (waited >= timeout_ms)
+                        break;
+                (void) usleep(HOLDERS_RELEASE_POLL_MS * 1000);
+        }
+        r = scan_holders(c, nodes, n_nodes, true, &holders, &n);
+        if (r >= 0) {
+                size_t k = holders_pick(holders, n, c->keep_holders);
+
+                if (k == 0) {
+                        holders_free(holders, n);
+                        return 0;
+                }
+                who = holders_describe(holders, k);
+        }
+        holders_free(holders, n);
+        return switch_error_set(error, SWITCH_ERROR_IN_USE, SWITCH_STEP_CHECK_HOLDERS, NULL, EADDRINUSE,
+                                "%s is still in use %u ms after its holders were ended, nothing was changed:\n%s",
+                                c->gpu->address, timeout_ms, strempty(who));
+}
+
 /* An unbind of a driver whose device is held open may wait for the holders
  * to let go (nvidia's remove() waits forever): never start one.  Without a
  * flag any holder refuses the switch; keep_holders leaves those that only
@@ -119,7 +195,7 @@ static int step_check_holders(Run *run, SwitchError *error) {
                 return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_CHECK_HOLDERS, NULL, r,
                                         "%s: finding its device nodes: %s; nothing was changed", c->gpu->address,
                                         strerror(-r));
-        r = holders_scan(c->proc_root, nodes, n_nodes, &holders, &n);
+        r = scan_holders(c, nodes, n_nodes, true, &holders, &n);
         if (r < 0)
                 return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_CHECK_HOLDERS, NULL, r,
                                         "%s: scanning for processes holding it: %s; nothing was changed",
@@ -162,6 +238,8 @@ static int step_check_holders(Run *run, SwitchError *error) {
                 (void) holders_terminate(holders, n_act, HOLDERS_TERM_TIMEOUT_MS);
         }
         holders_free(holders, n);
+        if (r >= 0 && c->terminate_holders)
+                r = wait_released(run, nodes, n_nodes, error);
         return r;
 }
 

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "gpu.h"
+#include "holder-session.h"
 #include "plan.h"
 #include "switch-error.h"
 #include "switch-record.h"
@@ -62,6 +63,15 @@ typedef struct SwitchContext {
         char *const *stop_services;    /* NULL-terminated, or NULL */
         const SwitchServices *services;
         const SwitchObserver *observer;
+        /* Who holds the GPU through systemd-logind and PID 1's fd store
+         * (holder-session.h): logind's session files (NULL: not read) and
+         * the question to systemd (NULL: not asked). */
+        const char *sessions_dir;
+        FdStoreUnitsFunc fdstore_units;
+        /* After its holders were ended, how long the GPU may stay held
+         * (logind and PID 1 let go of a session's copies after its
+         * controller exited); 0: HOLDERS_RELEASE_TIMEOUT_MS. */
+        unsigned holders_release_ms;
 } SwitchContext;
 
 /* The steps this switch is made of, in order; returns how many. */

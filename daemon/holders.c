@@ -18,6 +18,7 @@
 
 #include <glib.h>
 
+#include "holder-session.h"
 #include "util.h"
 #include "vm-name.h"
 
@@ -712,6 +713,10 @@ static const char *const compositors[] = {
 };
 
 const char *holder_hint(const Holder *h, char *buf, size_t len) {
+        const char *session_hint = holder_session_hint(h, buf, len);
+
+        if (session_hint)
+                return session_hint;
         if (h->pid == 1)
                 return "systemd keeps the descriptors systemd-logind handed to a graphical session's compositor "
                        "(its fd store): log out of the session that uses this GPU, or keep the desktop off it; "
@@ -742,7 +747,7 @@ const char *holder_hint(const Holder *h, char *buf, size_t len) {
 }
 
 char *holders_describe(const Holder *h, size_t n) {
-        char *s = NULL, hint_buf[256];
+        char *s = NULL, hint_buf[512];
         size_t len = 0;
         FILE *f = open_memstream(&s, &len);
 
@@ -751,8 +756,12 @@ char *holders_describe(const Holder *h, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 const char *hint = holder_hint(&h[i], hint_buf, sizeof hint_buf);
 
-                fprintf(f, "%s  %d %s (uid %u) holds %s (%s)", i ? "\n" : "", (int) h[i].pid, h[i].comm,
-                        (unsigned) h[i].uid, h[i].node, h[i].blocks ? "blocks the unbind" : "would lose the device");
+                fprintf(f, "%s  %d %s (uid %u) holds %s", i ? "\n" : "", (int) h[i].pid, h[i].comm,
+                        (unsigned) h[i].uid, h[i].node);
+                if (h[i].session_controller)
+                        fprintf(f, " for %s's session %s, through systemd-logind", h[i].session_user,
+                                h[i].session);
+                fprintf(f, " (%s)", h[i].blocks ? "blocks the unbind" : "would lose the device");
                 if (hint)
                         fprintf(f, "\n    %s", hint);
         }

@@ -41,6 +41,15 @@ typedef struct Holder {
          * /proc, or it ended during the scan), and then never signalled. */
         int pidfd;
         bool blocks;             /* its node's DeviceNode.blocks */
+        /* Set by holders_attribute() (holder-session.c): */
+        char session[32];        /* the logind session whose device this is ("2"), or "" */
+        char session_user[32];   /* its user */
+        bool session_controller; /* it is that session's controller: logind and PID 1 keep copies for it */
+        /* PID 1: the services whose fd store may keep it (", " between
+         * them), when it keeps more copies than logind's sessions account for */
+        char fdstore[192];
+        bool fdstore_exact;      /* systemd said which descriptors they keep (DumpUnitFileDescriptorStore) */
+        bool fdstore_unnamed;    /* more copies than the sessions account for, and no service to name */
 } Holder;
 
 /* Closes the holders' pidfds and frees the list. */

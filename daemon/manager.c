@@ -229,6 +229,8 @@ static SwitchContext switch_context(Manager *m, SwitchOrigin origin, SwitchTarge
                 .state_dir = switch_record_dir(),
                 .proc_root = "/proc",
                 .services = &switch_services_systemd,
+                .sessions_dir = LOGIND_SESSIONS_DIR,
+                .fdstore_units = fdstore_units_systemd,
         };
 }
 

@@ -5,6 +5,8 @@
  * again, no record left), for a switch over the bus, at boot and in the
  * recovery after a crash. */
 #include <glib.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -113,10 +115,14 @@ static bool record_exists(Machine *m) {
 }
 
 static bool terminate_holders, keep_holders;
+static const char *sessions_dir;
+static unsigned release_ms;
+/* the observer's step for run(); NULL: watch_step */
+static int (*run_step)(SwitchStep step, void *userdata);
 
 static int run(Machine *m, SwitchOrigin origin, SwitchTarget target, Watch *w, const SwitchRecord *rec,
                SwitchError *e) {
-        SwitchObserver o = { .step = watch_step, .userdata = w };
+        SwitchObserver o = { .step = run_step ? run_step : watch_step, .userdata = w };
         SwitchContext c = {
                 .origin = origin,
                 .target = target,
@@ -130,6 +136,8 @@ static int run(Machine *m, SwitchOrigin origin, SwitchTarget target, Watch *w, c
                 .observer = &o,
                 .terminate_holders = terminate_holders,
                 .keep_holders = keep_holders,
+                .sessions_dir = sessions_dir,
+                .holders_release_ms = release_ms,
         };
 
         w->state_dir = m->state_dir;
@@ -420,6 +428,32 @@ static void set_cgroup(Machine *m, int pid, const char *line) {
         CHECK_INT(g_file_set_contents(p, line, -1, NULL), 1);
 }
 
+static char release_root[1024];
+static int release_pids[4];
+static size_t n_release_pids;
+
+/* The holders let go a moment after the check began, in release_pids'
+ * order (a compositor exits, then logind and PID 1 drop their copies). */
+static void *release_later(void *userdata) {
+        char p[2048];
+
+        usleep(300 * 1000);
+        for (size_t i = 0; i < n_release_pids; i++) {
+                snprintf(p, sizeof p, "%s/%d/fd/3", release_root, release_pids[i]);
+                (void) unlink(p);
+                usleep(50 * 1000);
+        }
+        return NULL;
+}
+
+static pthread_t release_thread;
+
+static int release_at_check(SwitchStep step, void *userdata) {
+        if (step == SWITCH_STEP_CHECK_HOLDERS)
+                CHECK_INT(pthread_create(&release_thread, NULL, release_later, NULL), 0);
+        return watch_step(step, userdata);
+}
+
 /* keep_holders: holders that only lose the device (the DRM node of
  * bochs-drm, a USB node below the xHCI) are left running and the switch
  * completes; one that blocks (ALSA's control node) refuses it, naming only
@@ -481,9 +515,18 @@ static void test_keep_holders(void) {
         switch_error_done(&e);
         terminate_holders = true;
         w = watch();
+        /* the ended holder exits (a simulated one is not signalled), and
+         * the switch waits for it only: card0's and the USB node's stay */
+        snprintf(release_root, sizeof release_root, "%s", m.proc_root);
+        release_pids[0] = 4444;
+        n_release_pids = 1;
+        run_step = release_at_check;
         CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), 0);
+        run_step = NULL;
+        CHECK_INT(pthread_join(release_thread, NULL), 0);
         CHECK_STR(fake_state(m.k), VFIO_STATE);
         back_to_host(&m);
+        hold_node(&m, "0000:01:00.1", "sound/card0/controlC0", "/dev/urandom", 4444);
         set_cgroup(&m, 4444, "0::/init.scope\n");
         m.k->n_writes = 0;
         w = watch();
@@ -493,6 +536,108 @@ static void test_keep_holders(void) {
         CHECK_INT(m.k->n_writes, 0);
         CHECK_STR(fake_state(m.k), HOST_STATE);
         terminate_holders = keep_holders = false;
+        machine_done(&m);
+}
+
+/* A fake process holding /dev/full (the fake card0) in cgroup. */
+static void session_process(Machine *m, int pid, const char *cgroup) {
+        char p[2048];
+
+        snprintf(p, sizeof p, "%s/%d/fd", m->proc_root, pid);
+        CHECK_INT(g_mkdir_with_parents(p, 0755), 0);
+        snprintf(p, sizeof p, "%s/%d/fd/3", m->proc_root, pid);
+        CHECK_INT(symlink("/dev/full", p), 0);
+        snprintf(p, sizeof p, "%s/%d/comm", m->proc_root, pid);
+        CHECK_INT(g_file_set_contents(p, pid == 1 ? "systemd\n" : pid == 12 ? "systemd-logind\n" : "kwin_wayland\n",
+                                      -1, NULL), 1);
+        snprintf(p, sizeof p, "%s/%d/cgroup", m->proc_root, pid);
+        CHECK_INT(g_file_set_contents(p, cgroup, -1, NULL), 1);
+}
+
+/* A compositor took the card through systemd-logind: PID 1 and logind hold
+ * copies for its session.  The refusal names it with its session, not PID
+ * 1 or logind; asked to end the holders, the switch waits for logind and
+ * PID 1 to let go, and refuses, naming who still holds it, when they do
+ * not; once they do, it goes on. */
+static void test_session_holder(void) {
+        _cleanup_(switch_error_done) SwitchError e = SWITCH_ERROR_INIT;
+        struct stat st;
+        char p[2048], dev[32], sessions[1100];
+        Machine m;
+        Watch w = watch();
+
+        machine_init(&m);
+        CHECK_INT(stat("/dev/full", &st), 0);
+        snprintf(p, sizeof p, "mkdir -p %s/devices/pci0000:00/0000:01:00.0/drm/card0", m.k->root);
+        CHECK_INT(system(p), 0);
+        snprintf(dev, sizeof dev, "%u:%u\n", major(st.st_rdev), minor(st.st_rdev));
+        fake_put_attr(m.k, "0000:01:00.0", "drm/card0/dev", dev);
+        session_process(&m, 1, "0::/init.scope\n");
+        session_process(&m, 12, "0::/system.slice/systemd-logind.service\n");
+        session_process(&m, 4300, "0::/user.slice/user-1001.slice/session-2.scope\n");
+        snprintf(sessions, sizeof sessions, "%s/sessions", m.k->root);
+        CHECK_INT(mkdir(sessions, 0755), 0);
+        snprintf(p, sizeof p, "%s/2", sessions);
+        {
+                g_autofree char *text = g_strdup_printf("UID=%u\nUSER=alice\nSCOPE=session-2.scope\nSEAT=seat0\n"
+                                                        "CONTROLLER=:1.42\nDEVICES=%u:%u \n", (unsigned) getuid(),
+                                                        major(st.st_rdev), minor(st.st_rdev));
+
+                CHECK_INT(g_file_set_contents(p, text, -1, NULL), 1);
+        }
+        sessions_dir = sessions;
+
+        CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), -EADDRINUSE);
+        CHECK_INT(e.kind, SWITCH_ERROR_IN_USE);
+        CHECK_CONTAINS(e.message, "4300 kwin_wayland");
+        CHECK_CONTAINS(e.message, "alice's session 2, through systemd-logind");
+        CHECK_CONTAINS(e.message, "switch with --force");
+        CHECK(e.message && !strstr(e.message, "systemd-logind (uid") && !strstr(e.message, "never ends"));
+
+        /* --force: the fake compositor cannot be signalled (not pinned) and
+         * nothing lets go */
+        switch_error_done(&e);
+        terminate_holders = true;
+        release_ms = 300;
+        w = watch();
+        CHECK_INT(run(&m, SWITCH_ORIGIN_BUS, SWITCH_TARGET_VFIO, &w, NULL, &e), -EADDRINUSE);
+        CHECK_INT(e.kind, SWITCH_ERROR_IN_USE);
+        CHECK_CONTAINS(e.message, "still in use 300 ms after its holders were ended");
+        CHECK_CONTAINS(e.message, "4300 kwin_wayland");
+        CHECK_STR(fake_state(m.k), HOST_STATE);
+        CHECK(!record_exists(&m));
+
+        /* they let go while the switch waits: it goes on */
+        switch_error_done(&e);
+        snprintf(release_root, sizeof release_root, "%s", m.proc_root);
+        memcpy(release_pids, (int[]) { 4300, 12, 1 }, 3 * sizeof(int));
+        n_release_pids = 3;
+        release_ms = 5000;
+        w = watch();
+        {
+                SwitchObserver o = { .step = release_at_check, .userdata = &w };
+                SwitchContext c = {
+                        .origin = SWITCH_ORIGIN_BUS,
+                        .target = SWITCH_TARGET_VFIO,
+                        .gpu = m.gpu,
+                        .sysfs = &m.k->sysfs,
+                        .state_dir = m.state_dir,
+                        .proc_root = m.proc_root,
+                        .stop_services = units,
+                        .services = &fake_services,
+                        .observer = &o,
+                        .terminate_holders = true,
+                        .sessions_dir = sessions,
+                        .holders_release_ms = release_ms,
+                };
+
+                CHECK_INT(engine_run(&c, &e), 0);
+                pthread_join(release_thread, NULL);
+        }
+        CHECK_STR(fake_state(m.k), VFIO_STATE);
+        terminate_holders = false;
+        release_ms = 0;
+        sessions_dir = NULL;
         machine_done(&m);
 }
 
@@ -607,6 +752,7 @@ int main(void) {
         test_services_refuse();
         test_holder();
         test_keep_holders();
+        test_session_holder();
         test_recovery();
         test_record_list();
         TEST_MAIN_END();
