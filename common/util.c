@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdarg.h>
 
@@ -22,6 +23,31 @@ int read_one_line_file(const char *path, char **ret) {
         buf[strcspn(buf, "\n")] = 0;
         *ret = strdup(buf);
         return *ret ? 0 : -ENOMEM;
+}
+
+int write_file_atomic(const char *path, const char *data, size_t len) {
+        char tmp[PATH_MAX];
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if ((size_t) snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp)
+                return -ENAMETOOLONG;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        /* mkostemp() makes 0600, and the daemon's UMask= is 0077: what it
+         * writes for others (its config, udev rules) is world-readable */
+        if (fchmod(fd, 0644) < 0 || write(fd, data, len) != (ssize_t) len || fsync(fd) < 0) {
+                r = errno ? -errno : -EIO;
+                (void) unlink(tmp);
+                return r;
+        }
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                (void) unlink(tmp);
+                return r;
+        }
+        return 0;
 }
 
 int write_string_file(const char *path, const char *value) {

@@ -39,6 +39,11 @@ static inline bool isempty(const char *s) { return !s || !*s; }
 int read_one_line_file(const char *path, char **ret);
 /* Writes value in one write(2), as sysfs wants; returns 0 or -errno. */
 int write_string_file(const char *path, const char *value);
+/* Replaces path with data, mode 0644: written and fsync()ed next to it
+ * under a name "PATH.XXXXXX", then renamed over it, so that a reader sees
+ * the old file or the new, never part of one (and a program that reads
+ * only "*.conf" or "*.rules" never the temporary one).  0 or -errno. */
+int write_file_atomic(const char *path, const char *data, size_t len);
 /* The last path element of a symlink's target ("…/drivers/vfio-pci" -> "vfio-pci");
  * -ENOENT if there is no link. */
 int readlink_basename(const char *path, char **ret);

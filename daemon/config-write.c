@@ -26,37 +26,10 @@ static char *find_group(GKeyFile *kf, const PciAddress *slot) {
         return g_strdup_printf("Gpu %s", address);
 }
 
-/* Next to the file, then rename(2): readers see the old file or the new. */
-static int write_atomically(const char *path, const char *data, size_t len) {
-        g_autofree char *dir = g_path_get_dirname(path);
-        g_autofree char *tmp = g_strdup_printf("%s.XXXXXX", path);
-        _cleanup_close_ int fd = -1;
-        int r;
-
-        if (g_mkdir_with_parents(dir, 0755) < 0)
-                return -errno;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        /* mkostemp makes 0600 (and the unit's UMask= is 0077): the config is
-         * world-readable, as an administrator's own would be. */
-        if (fchmod(fd, 0644) < 0 || write(fd, data, len) != (ssize_t) len || fsync(fd) < 0) {
-                r = errno ? -errno : -EIO;
-                (void) unlink(tmp);
-                return r;
-        }
-        if (rename(tmp, path) < 0) {
-                r = -errno;
-                (void) unlink(tmp);
-                return r;
-        }
-        return 0;
-}
-
 int config_set_default_mode(const char *path, const PciAddress *slot, DefaultMode mode, char **error_message) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) err = NULL;
-        g_autofree char *group = NULL, *data = NULL;
+        g_autofree char *group = NULL, *data = NULL, *dir = g_path_get_dirname(path);
         _cleanup_(config_freep) Config *check = NULL;
         gsize len = 0;
         int r;
@@ -87,7 +60,7 @@ int config_set_default_mode(const char *path, const PciAddress *slot, DefaultMod
         if (r < 0)
                 return r;
 
-        r = write_atomically(path, data, len);
+        r = g_mkdir_with_parents(dir, 0755) < 0 ? -errno : write_file_atomic(path, data, len);
         if (r < 0)
                 *error_message = g_strdup_printf("%s: writing it: %s", path, g_strerror(-r));
         return r;

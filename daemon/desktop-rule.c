@@ -30,31 +30,6 @@ int desktop_rule_text(const Config *c, char **ret) {
         return 0;
 }
 
-/* Next to the file, then rename(2): udevd reads the old rules or the new.
- * The temporary name does not end in .rules, so udevd never reads it. */
-static int write_atomically(const char *path, const char *text) {
-        g_autofree char *tmp = g_strdup_printf("%s.XXXXXX", path);
-        size_t len = strlen(text);
-        _cleanup_close_ int fd = -1;
-        int r;
-
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        /* udev rules are world-readable (the unit's UMask= is 0077) */
-        if (fchmod(fd, 0644) < 0 || write(fd, text, len) != (ssize_t) len || fsync(fd) < 0) {
-                r = errno ? -errno : -EIO;
-                (void) unlink(tmp);
-                return r;
-        }
-        if (rename(tmp, path) < 0) {
-                r = -errno;
-                (void) unlink(tmp);
-                return r;
-        }
-        return 0;
-}
-
 /* `udevadm ARGS...`, waited for; the daemon's blocked stop signals are not
  * the child's.  0, or -errno / -EPROTO when it failed. */
 static int run_udevadm(const char *udevadm, const char *const *args) {
@@ -123,7 +98,8 @@ int desktop_rule_apply(const Config *c, const char *dir, Sysfs *sysfs, const cha
                 return 0;
 
         if (text) {
-                r = write_atomically(path, text);
+                /* the temporary name does not end in .rules: udevd never reads it */
+                r = write_file_atomic(path, text, strlen(text));
                 if (r < 0)
                         return log_error_errno(r, "DesktopAccess=no: writing the udev rule %s (the desktop may "
                                                "open the GPU)", path);
