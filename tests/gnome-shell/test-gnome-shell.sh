@@ -1,0 +1,273 @@
+#!/bin/bash
+# The Quick Settings extension (applets/gnome-shell/) in Debian's real
+# gnome-shell: headless, a virtual monitor, its own session bus, as an
+# ordinary user (nobody), against bench/simulated-gpuswitchd (the daemon's
+# vtables, polkit check, jobs and signals over the simulated kernel) on a
+# private system bus with gpuswitch's bus policy and a stand-in polkit
+# whose answers the test sets (polkit-standin.js).  The menu is driven and
+# read through org.gnome.Shell.Eval (--unsafe-mode); the Mode is read
+# from the bus with busctl.  Screenshots of the open menu go to RESULTS.
+#
+#   test-gnome-shell.sh BUILD_DIR RESULTS_DIR
+#
+# Exit 77 (skipped) without gnome-shell, jq or root.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=$(cd "${1:?usage: test-gnome-shell.sh BUILD_DIR RESULTS_DIR}" && pwd)
+results=${2:?}
+UUID=gpuswitch@gpuswitch.org
+GPU=0000:01:00
+USER_ID=65534 # nobody: the desktop's user
+SIM=$build/bench/simulated-gpuswitchd
+CTL=$build/client/gpuswitchctl
+
+for t in gnome-shell gnome-extensions jq gjs dbus-daemon busctl setpriv; do
+        command -v $t >/dev/null || { echo "SKIP: no $t"; exit 77; }
+done
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the daemon owns org.gpuswitch1, the desktop runs as nobody)"; exit 77; }
+[ -x "$SIM" ] || { echo "SKIP: no $SIM (GPUSWITCH_BENCH=OFF)"; exit 77; }
+
+mkdir -p "$results"
+rm -f "$results"/*.png
+dir=$(mktemp -d /tmp/gpuswitch-gnome-shell.XXXXXX)
+chmod 755 "$dir"
+pids=()
+passed=0 failed=0
+cleanup() {
+        for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+        wait 2>/dev/null
+        cp "$dir/shell.log" "$results/gnome-shell.log" 2>/dev/null
+        cp "$dir/daemon.log" "$results/daemon.log" 2>/dev/null
+        rm -rf "$dir"
+}
+trap cleanup EXIT
+check() { # DESCRIPTION COMMAND...
+        if "${@:2}"; then
+                passed=$((passed + 1)); echo "ok: $1"
+        else
+                failed=$((failed + 1)); echo "FAILED: $1"
+        fi
+}
+t0=$EPOCHREALTIME
+elapsed() { echo $(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )); }
+
+# --- the system side: bus, polkit, daemon (root) ---
+cat >"$dir/system.conf" <<EOC
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+        "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+        <type>system</type>
+        <listen>unix:path=$dir/system</listen>
+        <auth>EXTERNAL</auth>
+        <policy context="default">
+                <allow user="*"/>
+                <deny own="*"/>
+                <deny send_type="method_call"/>
+                <allow send_type="signal"/>
+                <allow send_requested_reply="true" send_type="method_return"/>
+                <allow send_requested_reply="true" send_type="error"/>
+                <allow receive_type="method_call"/>
+                <allow receive_type="method_return"/>
+                <allow receive_type="error"/>
+                <allow receive_type="signal"/>
+                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+        </policy>
+        <include>$top/dbus/org.gpuswitch1.conf</include>
+        <policy user="root"><allow own="org.freedesktop.PolicyKit1"/></policy>
+        <policy context="default"><allow send_destination="org.freedesktop.PolicyKit1"/></policy>
+</busconfig>
+EOC
+dbus-daemon --config-file="$dir/system.conf" --nofork --nopidfile --nosyslog >/dev/null 2>"$dir/system-bus.log" & pids+=($!)
+for _ in $(seq 100); do [ -S "$dir/system" ] && break; sleep 0.05; done
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/system
+has_owner() { busctl --system status "$1" >/dev/null 2>&1; }
+
+answers=$dir/polkit-answers polkit_log=$dir/polkit.log
+printf 'org.gpuswitch1.switch yes\n' >"$answers"
+: >"$polkit_log"
+gjs "$here/polkit-standin.js" "$answers" "$polkit_log" >/dev/null 2>"$dir/polkit.err" & pids+=($!)
+
+mkdir -p "$dir/sim" "$dir/state"
+start_daemon() {
+        GPUSWITCH_STATE_DIR=$dir/state GPUSWITCH_RUNTIME_DIR=$dir/state TMPDIR=$dir/sim \
+                "$SIM" 20 >/dev/null 2>>"$dir/daemon.log" & DAEMON=$!
+        pids+=($DAEMON)
+        for _ in $(seq 200); do has_owner org.gpuswitch1 && return 0; sleep 0.05; done
+        return 1
+}
+start_daemon || { echo "simulated-gpuswitchd did not start"; cat "$dir/daemon.log"; exit 1; }
+for _ in $(seq 200); do has_owner org.freedesktop.PolicyKit1 && break; sleep 0.05; done
+bus_mode() {
+        busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${GPU//:/_} org.gpuswitch1.Gpu Mode 2>/dev/null |
+                sed 's/^s "\(.*\)"$/\1/'
+}
+
+# --- the desktop: session bus and gnome-shell as nobody ---
+home=$dir/home
+ext_dir=$home/.local/share/gnome-shell/extensions/$UUID
+mkdir -p "$home/runtime" "$(dirname "$ext_dir")"
+shell_version=$(gnome-shell --version | grep -o '[0-9]*' | head -1)
+flavour=esm
+[ "$shell_version" -lt 45 ] && flavour=legacy
+cp -r "$build/applets/gnome-shell/$flavour" "$ext_dir"
+chown -R $USER_ID:$USER_ID "$home"
+chmod 700 "$home/runtime"
+user_env=(env -i PATH=/usr/bin:/bin HOME="$home" XDG_RUNTIME_DIR="$home/runtime"
+        DBUS_SESSION_BUS_ADDRESS=unix:path=$home/runtime/bus DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS"
+        GSETTINGS_BACKEND=memory LIBGL_ALWAYS_SOFTWARE=1 XDG_SESSION_TYPE=wayland LANG=C.UTF-8 NO_AT_BRIDGE=1)
+as_user=(setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups "${user_env[@]}")
+as_user() { "${as_user[@]}" "$@"; }
+# A session bus without service folders: nothing is activated (at-spi,
+# the calendar server...), so that nothing outlives the test.
+cat >"$dir/session.conf" <<EOC
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+        "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+        <type>session</type>
+        <listen>unix:path=$home/runtime/bus</listen>
+        <auth>EXTERNAL</auth>
+        <policy context="default">
+                <allow send_destination="*" eavesdrop="true"/>
+                <allow eavesdrop="true"/>
+                <allow own="*"/>
+        </policy>
+</busconfig>
+EOC
+"${as_user[@]}" dbus-daemon --config-file="$dir/session.conf" --nofork --nopidfile --nosyslog \
+        >/dev/null 2>"$dir/session-bus.log" & pids+=($!)
+for _ in $(seq 100); do [ -S "$home/runtime/bus" ] && break; sleep 0.05; done
+"${as_user[@]}" gnome-shell --headless --virtual-monitor 1024x768 --wayland --no-x11 --unsafe-mode >"$dir/shell.log" 2>&1 &
+pids+=($!)
+
+# Eval: the JavaScript's value as JSON; fails when Eval fails.
+js() {
+        local out
+        out=$(as_user busctl --address=unix:path=$home/runtime/bus --json=short call org.gnome.Shell /org/gnome/Shell \
+                org.gnome.Shell Eval s "$1" 2>/dev/null) || return 1
+        [ "$(jq -r '.data[0]' <<<"$out")" = true ] || { echo "Eval failed: $out" >&2; return 1; }
+        jq -r '.data[1]' <<<"$out"
+}
+for _ in $(seq 300); do js '"up"' >/dev/null && break; sleep 0.1; done
+js '"up"' >/dev/null || { echo "gnome-shell did not start:"; tail -30 "$dir/shell.log"; exit 1; }
+echo "gnome-shell $(gnome-shell --version | cut -d' ' -f3) up after $(elapsed) ms, extension build: $flavour"
+
+EXT="Main.extensionManager.lookup('$UUID')"
+IND="$EXT.stateObj.indicator"
+js "global.settings.set_strv('enabled-extensions', ['$UUID']); 'ok'" >/dev/null
+enabled() { [ "$(js "$EXT ? $EXT.state : -1")" = 1 ]; }
+for _ in $(seq 100); do enabled && break; sleep 0.1; done
+check "the extension is enabled (state 1)" enabled
+js "$EXT.error || ''" | sed 's/^/extension error: /'
+
+describe() { js "JSON.stringify($IND.describe())" | jq -r 'fromjson'; }
+gpu_field() { describe | jq -r ".gpus[0].$1"; }
+has_item() { describe | jq -e --arg t "$1" '.gpus[0].items | any(.text == $t)' >/dev/null; }
+activate() { [ "$(js "$IND.activate('$GPU', '$1')")" = true ]; }
+# within SECONDS CMD...: CMD succeeds before SECONDS have passed
+within() {
+        local deadline=$(( ${EPOCHREALTIME/./} + $(awk -v s="$1" 'BEGIN { print int(s * 1000000) }') ))
+        shift
+        while :; do
+                "$@" && return 0
+                [ "${EPOCHREALTIME/./}" -lt $deadline ] || return 1
+                sleep 0.05
+        done
+}
+mode_is() { [ "$(bus_mode)" = "$1" ]; }
+gpus_shown() { [ "$(describe | jq '.gpus | length')" = "$1" ]; }
+shown_mode_is() { [ "$(gpu_field mode)" = "$1" ] && has_item "Mode: $2"; }
+not_running_shown() { [ "$(describe | jq -r '.notRunning')" = "GPU: gpuswitchd is not running" ] && gpus_shown 0; }
+open_menu() {
+        js "Main.panel.statusArea.quickSettings.menu.open(0); $IND.toggleOf('$GPU')?.menu.open(0); 'ok'" >/dev/null
+}
+shot() { # NAME: the open menu, as it is now
+        open_menu
+        sleep 0.5
+        as_user gdbus call --session --dest org.gnome.Shell --object-path /org/gnome/Shell/Screenshot \
+                --method org.gnome.Shell.Screenshot.Screenshot false false "$home/$1.png" >/dev/null &&
+                cp "$home/$1.png" "$results/$1.png"
+        check "screenshot $1.png" test -s "$results/$1.png"
+}
+notified() { js "JSON.stringify(Main.messageTray.getSources().flatMap(s => s.notifications).map(n => n.title + ' / ' + n.bannerBodyText))" |
+        jq -r 'fromjson[]' | grep -qF "$1"; }
+lacks_item() { ! has_item "$1"; }
+polkit_asked() { grep -q "^$1 1 $2\$" "$polkit_log"; }   # ACTION ANSWER, with AllowUserInteraction
+
+# 1. The menu appears and shows host.
+check "one GPU item, no 'not running'" within 5 gpus_shown 1
+check "the item shows host" shown_mode_is host Host
+check "the toggle reads 'GPU: Host', unchecked" \
+        test "$(describe | jq -r '.gpus[0] | "\(.label) \(.checked)"')" = "GPU: Host false"
+check "the menu offers vfio" has_item "Give to virtual machines (vfio-pci)"
+shot 01-host
+
+# 2. Choosing vfio switches; the menu follows.
+check "vfio chosen from the menu" activate "Give to virtual machines (vfio-pci)"
+check "Mode becomes vfio on the bus" within 10 mode_is vfio
+check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
+check "the toggle is checked" test "$(gpu_field checked)" = true
+check "polkit was asked for switch, interaction allowed" polkit_asked org.gpuswitch1.switch yes
+check "the outcome: switched" within 2 has_item "Switched to VFIO (virtual machines)"
+shot 02-vfio
+
+# 3. Not authorized: a notification, nothing switched.
+printf 'org.gpuswitch1.switch no\n' >"$answers"
+check "host chosen from the menu" activate "Use on the host"
+check "the menu says not authorized" within 5 has_item "Not authorized"
+check "a notification says not authorized" within 2 notified "Not authorized"
+check "the GPU stayed on vfio" mode_is vfio
+shot 03-not-authorized
+printf 'org.gpuswitch1.switch yes\n' >"$answers"
+
+# 4. A switch made with gpuswitchctl shows within a second.
+"$CTL" -q host || echo "gpuswitchctl host failed"
+t=$EPOCHREALTIME
+check "gpuswitchctl host: the menu shows host within a second" within 1 shown_mode_is host Host
+echo "the menu followed gpuswitchctl in $(( (${EPOCHREALTIME/./} - ${t/./}) / 1000 )) ms"
+shot 04-switched-elsewhere
+
+# 5. A holder: the simulated kernel's VGA function gets a DRM node whose
+# device number is /dev/full's (1:7), and a process of nobody's holds
+# /dev/full open: the daemon's holder scan of this machine's /proc finds it.
+fake=$(echo "$dir"/sim/gpuswitch-test-*)
+node_dir=$fake/devices/pci0000:00/0000:01:00.0/drm/card0
+mkdir -p "$node_dir" && echo 1:7 >"$node_dir/dev"
+setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups sleep 300 </dev/full >/dev/null & HOLDER=$!
+pids+=($HOLDER)
+sleep 0.2
+check "vfio chosen with a holder" activate "Give to virtual machines (vfio-pci)"
+check "the menu lists the holder with its user" \
+        within 5 has_item "sleep (PID $HOLDER, nobody) holds card0"
+check "the menu offers 'End them and switch'" has_item "End them and switch"
+check "the GPU stayed on host" mode_is host
+shot 05-holder
+printf 'org.gpuswitch1.switch yes\norg.gpuswitch1.terminate-holders yes\n' >"$answers"
+check "'End them and switch' chosen" activate "End them and switch"
+check "Mode becomes vfio on the bus" within 10 mode_is vfio
+check "the holder was ended" within 5 sh -c "! kill -0 $HOLDER 2>/dev/null"
+check "polkit was asked for terminate-holders" polkit_asked org.gpuswitch1.terminate-holders yes
+check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
+check "no holder listed any more" lacks_item "End them and switch"
+shot 06-ended-and-switched
+
+# 6. The daemon stops: "not running"; it starts again: back.
+kill $DAEMON; wait $DAEMON 2>/dev/null
+check "daemon stopped: the menu says gpuswitchd is not running" within 3 not_running_shown
+shot 07-not-running
+start_daemon || echo "simulated-gpuswitchd did not start again"
+check "daemon started again: the GPU is back, on host" within 5 shown_mode_is host Host
+check "no 'not running' any more" test "$(describe | jq -r '.notRunning')" = null
+shot 08-back
+
+# 7. No JavaScript error from the extension in the shell's journal.
+js "$EXT.error || ''" >"$dir/ext-error"
+check "the extension has no error" test "$(cat "$dir/ext-error")" = '""'
+check "no JS error or warning naming the extension in the shell's log" \
+        sh -c "! grep -n -e '$UUID' -e 'gpuswitch' '$dir/shell.log'"
+grep -n -B2 -A8 -e "$UUID" -e gpuswitch "$dir/shell.log" | head -40
+
+echo "test-gnome-shell: $passed passed, $failed failed, $(elapsed) ms; screenshots in $results"
+[ $failed = 0 ]
