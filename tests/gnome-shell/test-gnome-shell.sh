@@ -91,15 +91,17 @@ printf 'org.gpuswitch1.switch yes\n' >"$answers"
 gjs "$here/polkit-standin.js" "$answers" "$polkit_log" >/dev/null 2>"$dir/polkit.err" & pids+=($!)
 
 mkdir -p "$dir/sim" "$dir/state"
-start_daemon() {
-        GPUSWITCH_STATE_DIR=$dir/state GPUSWITCH_RUNTIME_DIR=$dir/state TMPDIR=$dir/sim \
-                "$SIM" 20 >/dev/null 2>>"$dir/daemon.log" & DAEMON=$!
+start_daemon() { # [WRITE_DELAY_MS [FAIL_AT]]
+        rm -rf "$dir"/sim/*
+        GPUSWITCH_STATE_DIR=$dir/state GPUSWITCH_RUNTIME_DIR=$dir/state TMPDIR=$dir/sim GPUSWITCH_TEST_FAIL_AT=${2:-} \
+                "$SIM" "${1:-20}" >/dev/null 2>>"$dir/daemon.log" & DAEMON=$!
         pids+=($DAEMON)
         for _ in $(seq 200); do has_owner org.gpuswitch1 && return 0; sleep 0.05; done
         return 1
 }
 start_daemon || { echo "simulated-gpuswitchd did not start"; cat "$dir/daemon.log"; exit 1; }
 for _ in $(seq 200); do has_owner org.freedesktop.PolicyKit1 && break; sleep 0.05; done
+stop_daemon() { kill $DAEMON; wait $DAEMON 2>/dev/null; }
 bus_mode() {
         busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${GPU//:/_} org.gpuswitch1.Gpu Mode 2>/dev/null |
                 sed 's/^s "\(.*\)"$/\1/'
@@ -160,6 +162,11 @@ js "global.settings.set_strv('enabled-extensions', ['$UUID']); 'ok'" >/dev/null
 enabled() { [ "$(js "$EXT ? $EXT.state : -1")" = 1 ]; }
 for _ in $(seq 100); do enabled && break; sleep 0.1; done
 check "the extension is enabled (state 1)" enabled
+# the shell's own start-up notifications (no screen lock without GDM...)
+# and the overview out of the pictures
+clear_notifications() { js "Main.messageTray.getSources().forEach(s => s.destroy()); 'ok'" >/dev/null; }
+clear_notifications
+js "Main.overview.hide(); 'ok'" >/dev/null
 js "$EXT.error || ''" | sed 's/^/extension error: /'
 
 describe() { js "JSON.stringify($IND.describe())" | jq -r 'fromjson'; }
@@ -167,10 +174,12 @@ gpu_field() { describe | jq -r ".gpus[0].$1"; }
 has_item() { describe | jq -e --arg t "$1" '.gpus[0].items | any(.text == $t)' >/dev/null; }
 activate() { [ "$(js "$IND.activate('$GPU', '$1')")" = true ]; }
 # within SECONDS CMD...: CMD succeeds before SECONDS have passed
+# (WITHIN_AT: when the attempt that succeeded began)
 within() {
         local deadline=$(( ${EPOCHREALTIME/./} + $(awk -v s="$1" 'BEGIN { print int(s * 1000000) }') ))
         shift
         while :; do
+                WITHIN_AT=$EPOCHREALTIME
                 "$@" && return 0
                 [ "${EPOCHREALTIME/./}" -lt $deadline ] || return 1
                 sleep 0.05
@@ -178,7 +187,7 @@ within() {
 }
 mode_is() { [ "$(bus_mode)" = "$1" ]; }
 gpus_shown() { [ "$(describe | jq '.gpus | length')" = "$1" ]; }
-shown_mode_is() { [ "$(gpu_field mode)" = "$1" ] && has_item "Mode: $2"; }
+shown_mode_is() { describe | jq -e --arg m "$1" --arg t "Mode: $2" '.gpus[0] | .mode == $m and any(.items[]; .text == $t)' >/dev/null; }
 not_running_shown() { [ "$(describe | jq -r '.notRunning')" = "GPU: gpuswitchd is not running" ] && gpus_shown 0; }
 open_menu() {
         js "Main.panel.statusArea.quickSettings.menu.open(0); $IND.toggleOf('$GPU')?.menu.open(0); 'ok'" >/dev/null
@@ -193,6 +202,7 @@ shot() { # NAME: the open menu, as it is now
 }
 notified() { js "JSON.stringify(Main.messageTray.getSources().flatMap(s => s.notifications).map(n => n.title + ' / ' + n.bannerBodyText))" |
         jq -r 'fromjson[]' | grep -qF "$1"; }
+has_item_prefix() { describe | jq -e --arg t "$1" '.gpus[0].items | any((.text // "") | startswith($t))' >/dev/null; }
 lacks_item() { ! has_item "$1"; }
 polkit_asked() { grep -q "^$1 1 $2\$" "$polkit_log"; }   # ACTION ANSWER, with AllowUserInteraction
 
@@ -220,13 +230,14 @@ check "the menu says not authorized" within 5 has_item "Not authorized"
 check "a notification says not authorized" within 2 notified "Not authorized"
 check "the GPU stayed on vfio" mode_is vfio
 shot 03-not-authorized
+clear_notifications
 printf 'org.gpuswitch1.switch yes\n' >"$answers"
 
 # 4. A switch made with gpuswitchctl shows within a second.
 "$CTL" -q host || echo "gpuswitchctl host failed"
 t=$EPOCHREALTIME
 check "gpuswitchctl host: the menu shows host within a second" within 1 shown_mode_is host Host
-echo "the menu followed gpuswitchctl in $(( (${EPOCHREALTIME/./} - ${t/./}) / 1000 )) ms"
+echo "the menu showed gpuswitchctl's switch when read $(( (${WITHIN_AT/./} - ${t/./}) / 1000 )) ms after it returned (that read ended at $(( (${EPOCHREALTIME/./} - ${t/./}) / 1000 )) ms)"
 shot 04-switched-elsewhere
 
 # 5. A holder: the simulated kernel's VGA function gets a DRM node whose
@@ -254,7 +265,7 @@ check "no holder listed any more" lacks_item "End them and switch"
 shot 06-ended-and-switched
 
 # 6. The daemon stops: "not running"; it starts again: back.
-kill $DAEMON; wait $DAEMON 2>/dev/null
+stop_daemon
 check "daemon stopped: the menu says gpuswitchd is not running" within 3 not_running_shown
 shot 07-not-running
 start_daemon || echo "simulated-gpuswitchd did not start again"
@@ -262,7 +273,29 @@ check "daemon started again: the GPU is back, on host" within 5 shown_mode_is ho
 check "no 'not running' any more" test "$(describe | jq -r '.notRunning')" = null
 shot 08-back
 
-# 7. No JavaScript error from the extension in the shell's journal.
+# 7. A switch under way shows its step without blocking the shell; one that
+# fails is rolled back, and says so.  The daemon again, each kernel write
+# taking a second.
+stop_daemon
+start_daemon 1000 || echo "simulated-gpuswitchd did not start again"
+check "the slow daemon's GPU is shown" within 5 shown_mode_is host Host
+check "vfio chosen (slow kernel)" activate "Give to virtual machines (vfio-pci)"
+check "the menu shows the step under way" within 3 has_item_prefix "Step: 0000:01:00"
+check "the toggle is insensitive while switching" test "$(gpu_field reactive)" = false
+check "the shell answers meanwhile" test "$(js '1 + 1')" = 2
+shot 09-switching
+check "the switch ends on vfio" within 20 mode_is vfio
+check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
+stop_daemon
+start_daemon 20 0000:01:00.1/probe || echo "simulated-gpuswitchd did not start again"
+check "the failing daemon's GPU is shown" within 5 shown_mode_is host Host
+check "vfio chosen (the probe of 01:00.1 fails)" activate "Give to virtual machines (vfio-pci)"
+check "the menu says rolled back" within 10 has_item_prefix "Failed, rolled back: "
+check "a notification says so" within 2 notified "Failed, rolled back"
+check "the GPU is back on host" mode_is host
+shot 10-rolled-back
+
+# 8. No JavaScript error from the extension in the shell's journal.
 js "$EXT.error || ''" >"$dir/ext-error"
 check "the extension has no error" test "$(cat "$dir/ext-error")" = '""'
 check "no JS error or warning naming the extension in the shell's log" \
