@@ -17,7 +17,8 @@ if [ "${1:-}" != --build-only ]; then
             clang libclang-rt-14-dev llvm   # libFuzzer targets (fuzz/) and their symbolizer
             valgrind                        # memcheck of the daemon in the guest
             lsof driverctl                  # the peers bench/ measures against (fuser is psmisc's)
-            libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu)  # the hook under a real libvirtd
+            libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu  # the hook under a real libvirtd
+            gnome-shell gnome-shell-extension-prefs jq gettext)  # the GNOME Shell extension in a real gnome-shell
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do

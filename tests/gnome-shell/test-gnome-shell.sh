@@ -240,25 +240,30 @@ check "gpuswitchctl host: the menu shows host within a second" within 1 shown_mo
 echo "the menu showed gpuswitchctl's switch when read $(( (${WITHIN_AT/./} - ${t/./}) / 1000 )) ms after it returned (that read ended at $(( (${EPOCHREALTIME/./} - ${t/./}) / 1000 )) ms)"
 shot 04-switched-elsewhere
 
-# 5. A holder: the simulated kernel's VGA function gets a DRM node whose
-# device number is /dev/full's (1:7), and a process of nobody's holds
-# /dev/full open: the daemon's holder scan of this machine's /proc finds it.
+# 5. Holders: the simulated kernel's VGA function gets a DRM node whose
+# device number is that of a pseudo-terminal of the test's own, which
+# script(1) and its sleep (nobody's) hold open: the daemon's holder scan of
+# this machine's /proc finds them, and no other process has that node open.
+setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups script -q -c 'exec sleep 300' /dev/null \
+        </dev/null >/dev/null 2>&1 & SCRIPT=$!
+pids+=($SCRIPT)
+for _ in $(seq 100); do HOLDER=$(pgrep -P $SCRIPT -x sleep) && break; sleep 0.05; done
+pts=$(readlink "/proc/$HOLDER/fd/0")
 fake=$(echo "$dir"/sim/gpuswitch-test-*)
 node_dir=$fake/devices/pci0000:00/0000:01:00.0/drm/card0
-mkdir -p "$node_dir" && echo 1:7 >"$node_dir/dev"
-setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups sleep 300 </dev/full >/dev/null & HOLDER=$!
-pids+=($HOLDER)
-sleep 0.2
+mkdir -p "$node_dir" && printf '%d:%d\n' 0x$(stat -c %t "$pts") 0x$(stat -c %T "$pts") >"$node_dir/dev"
+echo "holders: script $SCRIPT and sleep $HOLDER, on $pts ($(cat "$node_dir/dev"))"
 check "vfio chosen with a holder" activate "Give to virtual machines (vfio-pci)"
-check "the menu lists the holder with its user" \
+check "the menu lists the holders with their user" \
         within 5 has_item "sleep (PID $HOLDER, nobody) holds card0"
+check "... both" has_item "script (PID $SCRIPT, nobody) holds card0"
 check "the menu offers 'End them and switch'" has_item "End them and switch"
 check "the GPU stayed on host" mode_is host
 shot 05-holder
 printf 'org.gpuswitch1.switch yes\norg.gpuswitch1.terminate-holders yes\n' >"$answers"
 check "'End them and switch' chosen" activate "End them and switch"
 check "Mode becomes vfio on the bus" within 10 mode_is vfio
-check "the holder was ended" within 5 sh -c "! kill -0 $HOLDER 2>/dev/null"
+check "the holders were ended" within 5 sh -c "! kill -0 $HOLDER 2>/dev/null && ! kill -0 $SCRIPT 2>/dev/null"
 check "polkit was asked for terminate-holders" polkit_asked org.gpuswitch1.terminate-holders yes
 check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
 check "no holder listed any more" lacks_item "End them and switch"
