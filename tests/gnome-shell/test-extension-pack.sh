@@ -39,6 +39,18 @@ for flavour in esm legacy; do
         check "$flavour: the zip has metadata.json, extension.js, client.js, menu.js" \
                 python3 -c 'import sys, zipfile; n = set(zipfile.ZipFile(sys.argv[1]).namelist()); sys.exit(not {"metadata.json", "extension.js", "client.js", "menu.js"} <= n)' "$zip"
 done
+# Each module parses in gjs (the shell's own modules are not there: only
+# their ImportError is expected).
+if command -v gjs >/dev/null; then
+        for flavour in esm legacy; do
+                for f in "$built/$flavour"/*.js; do
+                        mode=(); [ $flavour = esm ] && mode=(-m)
+                        check "$flavour: ${f##*/} parses in gjs" \
+                                bash -c '! (cd "$(dirname "$1")" && timeout 20 gjs "${@:2}" "$(basename "$1")" 2>&1) | grep -E "SyntaxError|ReferenceError|TypeError|Failed to parse|No such file"' \
+                                bash "$f" "${mode[@]}"
+                done
+        done
+fi
 check "esm: no imports.* (GNOME 45 refuses them)" sh -c "! grep -n 'imports\\.' '$built'/esm/*.js"
 check "esm: the entry point is a default export" grep -q '^export default class' "$built/esm/extension.js"
 check "legacy: no import or export statement" sh -c "! grep -nE '^(import|export) ' '$built'/legacy/*.js"
