@@ -28,7 +28,7 @@ done
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the daemon owns org.gpuswitch1, the desktop runs as nobody)"; exit 77; }
 [ -x "$SIM" ] || { echo "SKIP: no $SIM (GPUSWITCH_BENCH=OFF)"; exit 77; }
 
-mkdir -p "$results"
+mkdir -p "$results" && results=$(cd "$results" && pwd)
 rm -f "$results"/*.png
 dir=$(mktemp -d /tmp/gpuswitch-gnome-shell.XXXXXX)
 chmod 755 "$dir"
@@ -238,6 +238,7 @@ printf 'org.gpuswitch1.switch yes\n' >"$answers"
 t=$EPOCHREALTIME
 check "gpuswitchctl host: the menu shows host within a second" within 1 shown_mode_is host Host
 echo "the menu showed gpuswitchctl's switch when read $(( (${WITHIN_AT/./} - ${t/./}) / 1000 )) ms after it returned (that read ended at $(( (${EPOCHREALTIME/./} - ${t/./}) / 1000 )) ms)"
+check "the last outcome from the menu is gone" lacks_item "Not authorized"
 shot 04-switched-elsewhere
 
 # 5. Holders: the simulated kernel's VGA function gets a DRM node whose

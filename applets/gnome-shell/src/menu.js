@@ -53,6 +53,7 @@ class GpuToggle extends QuickMenuToggle {
         this.gpu = gpu;
         this._pending = '';     // the mode we asked for, while our call runs
         this._outcome = '';
+        this._outcomeMode = '';
         this._holders = null;   // [{pid, uid, command, node}] after GpuInUse
         this._holdersMode = '';
 
@@ -89,12 +90,20 @@ class GpuToggle extends QuickMenuToggle {
         this._holders = null;
         this.sync();
         const address = this.gpu.address;
+        const before = this.gpu.mode;
         this._client.switchGpu(address, mode, flags, e => {
             this._pending = '';
             if (!e)
                 this._outcome = _('Switched to %s').format(modeText(mode));
             else
                 this._failed(address, mode, e);
+            // An outcome is about the mode it left (the reply may come
+            // before the last PropertiesChanged): a switch made elsewhere
+            // afterwards clears it.
+            if (!e)
+                this._outcomeMode = mode;
+            else
+                this._outcomeMode = this.gpu.mode === 'switching' ? before : this.gpu.mode;
             this.sync();
         });
     }
@@ -107,7 +116,8 @@ class GpuToggle extends QuickMenuToggle {
             this._client.listHolders(address, (le, holders) => {
                 if (le)
                     this._outcome = `${this._outcome} (${le.message})`;
-                this._holders = holders;
+                else
+                    this._holders = holders;
                 this._holdersMode = mode;
                 this.sync();
             });
@@ -152,6 +162,10 @@ class GpuToggle extends QuickMenuToggle {
     sync() {
         const {gpu} = this;
         const mode = gpu.mode;
+        if (!this._pending && mode !== 'switching' && this._outcome && mode !== this._outcomeMode) {
+            this._outcome = '';
+            this._holders = null;
+        }
         const busy = this._pending !== '' || mode === 'switching';
         const title = this._client.gpus.length > 1 ? _('GPU %s').format(gpu.address.replace(/^0000:/, ''))
             : _('GPU');
