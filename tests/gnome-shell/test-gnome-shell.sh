@@ -203,6 +203,10 @@ shot() { # NAME: the open menu, as it is now
 notified() { js "JSON.stringify(Main.messageTray.getSources().flatMap(s => s.notifications).map(n => n.title + ' / ' + n.bannerBodyText))" |
         jq -r 'fromjson[]' | grep -qF "$1"; }
 has_item_prefix() { describe | jq -e --arg t "$1" '.gpus[0].items | any((.text // "") | startswith($t))' >/dev/null; }
+item_has() { # PREFIX TEXT...: an item starting with PREFIX has every TEXT
+        describe | jq -e --arg p "$1" --args '.gpus[0].items | any((.text // "") as $t |
+                ($t | startswith($p)) and all($ARGS.positional[]; . as $w | $t | contains($w)))' "${@:2}" >/dev/null
+}
 lacks_item() { ! has_item "$1"; }
 polkit_asked() { grep -q "^$1 1 $2\$" "$polkit_log"; }   # ACTION ANSWER, with AllowUserInteraction
 
@@ -269,6 +273,20 @@ check "polkit was asked for terminate-holders" polkit_asked org.gpuswitch1.termi
 check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
 check "no holder listed any more" lacks_item "End them and switch"
 shot 06-ended-and-switched
+# on vfio, the menu says who uses the GPU when it opens (a VM's QEMU, here
+# a sleep of nobody's on the same node)
+setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups script -q -c 'exec sleep 300' /dev/null \
+        </dev/null >/dev/null 2>&1 & SCRIPT=$!
+pids+=($SCRIPT)
+for _ in $(seq 100); do USER_PID=$(pgrep -P $SCRIPT -x sleep) && break; sleep 0.05; done
+pts=$(readlink "/proc/$USER_PID/fd/0")
+printf '%d:%d\n' 0x$(stat -c %t "$pts") 0x$(stat -c %T "$pts") >"$node_dir/dev"
+js "Main.panel.statusArea.quickSettings.menu.close(0); 'ok'" >/dev/null
+open_menu
+check "on vfio the menu says who uses the GPU" \
+        within 5 item_has "Used by: " "script (PID $SCRIPT, nobody)" "sleep (PID $USER_PID, nobody)"
+shot 06b-used-by
+kill $SCRIPT $USER_PID 2>/dev/null
 
 # 6. The daemon stops: "not running"; it starts again: back.
 stop_daemon

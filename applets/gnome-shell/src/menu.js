@@ -61,7 +61,11 @@ class GpuToggle extends QuickMenuToggle {
         this._stepItem = infoItem();
         this._defaultItem = infoItem();
         this._outcomeItem = infoItem();
-        for (const item of [this._modeItem, this._stepItem, this._defaultItem, this._outcomeItem])
+        // On vfio: who has it (QEMU through /dev/vfio/N), read when the menu
+        // opens.  The API names processes; which VM is not in it yet.
+        this._usersItem = infoItem();
+        this._users = [];
+        for (const item of [this._modeItem, this._stepItem, this._usersItem, this._defaultItem, this._outcomeItem])
             this.menu.addMenuItem(item);
         this.menu.addMenuItem(new PopupMenu.PopupSeparatorMenuItem());
 
@@ -78,8 +82,24 @@ class GpuToggle extends QuickMenuToggle {
         this.menu.addMenuItem(this._holdersSection);
 
         this.connect('clicked', () => this.switchTo(this.gpu.mode === 'vfio' ? 'host' : 'vfio', 0));
+        this.menu.connect('open-state-changed', (m, open) => {
+            if (open)
+                this._readUsers();
+        });
         this.connect('destroy', () => this.menu.destroy());
         this.sync();
+    }
+
+    _readUsers() {
+        if (this.gpu.mode !== 'vfio') {
+            this._users = [];
+            this.sync();
+            return;
+        }
+        this._client.listHolders(this.gpu.address, (e, holders) => {
+            this._users = e ? [] : holders;
+            this.sync();
+        });
     }
 
     switchTo(mode, flags) {
@@ -177,6 +197,10 @@ class GpuToggle extends QuickMenuToggle {
         this._modeItem.label.text = _('Mode: %s').format(modeText(mode));
         this._stepItem.label.text = mode === 'switching' && gpu.step ? _('Step: %s').format(gpu.step) : '';
         this._stepItem.visible = this._stepItem.label.text !== '';
+        const users = mode === 'vfio' ? this._users : [];
+        this._usersItem.label.text = users.length ? _('Used by: %s').format(users.map(h =>
+            _('%s (PID %d, %s)').format(h.command, h.pid, userName(h.uid))).join(', ')) : '';
+        this._usersItem.visible = users.length > 0;
         this._defaultItem.label.text = _('At boot: %s').format(modeText(gpu.defaultMode));
         this._outcomeItem.label.text = this._pending ? _('Switching to %s…').format(modeText(this._pending))
             : this._outcome;
