@@ -86,7 +86,12 @@ class GpuToggle extends QuickMenuToggle {
             if (open)
                 this._readUsers();
         });
-        this.connect('destroy', () => this.menu.destroy());
+        // calls outlive the item when the daemon goes away meanwhile
+        this._gone = false;
+        this.connect('destroy', () => {
+            this._gone = true;
+            this.menu.destroy();
+        });
         this.sync();
     }
 
@@ -97,6 +102,8 @@ class GpuToggle extends QuickMenuToggle {
             return;
         }
         this._client.listHolders(this.gpu.address, (e, holders) => {
+            if (this._gone)
+                return;
             this._users = e ? [] : holders;
             this.sync();
         });
@@ -112,6 +119,8 @@ class GpuToggle extends QuickMenuToggle {
         const address = this.gpu.address;
         const before = this.gpu.mode;
         this._client.switchGpu(address, mode, flags, e => {
+            if (this._gone)
+                return;
             this._pending = '';
             if (!e)
                 this._outcome = _('Switched to %s').format(modeText(mode));
@@ -134,6 +143,8 @@ class GpuToggle extends QuickMenuToggle {
         case `${ERROR_PREFIX}GpuInUse`:
             this._outcome = _('Not switched: programs are using the GPU');
             this._client.listHolders(address, (le, holders) => {
+                if (this._gone)
+                    return;
                 if (le)
                     this._outcome = `${this._outcome} (${le.message})`;
                 else
