@@ -18,7 +18,8 @@ if [ "${1:-}" != --build-only ]; then
             valgrind                        # memcheck of the daemon in the guest
             lsof driverctl                  # the peers bench/ measures against (fuser is psmisc's)
             libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu  # the hook under a real libvirtd
-            openssh-server)                 # sshd for gpuswitchctl -H in the guest (guest/remote.sh)
+            openssh-server                  # sshd for gpuswitchctl -H in the guest (guest/remote.sh)
+            gnome-shell gnome-shell-extension-prefs jq gettext)  # the GNOME Shell extension in a real gnome-shell
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do

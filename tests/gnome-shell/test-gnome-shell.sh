@@ -1,0 +1,330 @@
+#!/bin/bash
+# The Quick Settings extension (applets/gnome-shell/) in Debian's real
+# gnome-shell: headless, a virtual monitor, its own session bus, as an
+# ordinary user (nobody), against bench/simulated-gpuswitchd (the daemon's
+# vtables, polkit check, jobs and signals over the simulated kernel) on a
+# private system bus with gpuswitch's bus policy and a stand-in polkit
+# whose answers the test sets (polkit-standin.js).  The menu is driven and
+# read through org.gnome.Shell.Eval (--unsafe-mode); the Mode is read
+# from the bus with busctl.  Screenshots of the open menu go to RESULTS.
+#
+#   test-gnome-shell.sh BUILD_DIR RESULTS_DIR
+#
+# Exit 77 (skipped) without gnome-shell, jq or root.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=$(cd "${1:?usage: test-gnome-shell.sh BUILD_DIR RESULTS_DIR}" && pwd)
+results=${2:?}
+UUID=gpuswitch@gpuswitch.org
+GPU=0000:01:00
+USER_ID=65534 # nobody: the desktop's user
+SIM=$build/bench/simulated-gpuswitchd
+CTL=$build/client/gpuswitchctl
+
+for t in gnome-shell gnome-extensions jq gjs dbus-daemon busctl setpriv; do
+        command -v $t >/dev/null || { echo "SKIP: no $t"; exit 77; }
+done
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the daemon owns org.gpuswitch1, the desktop runs as nobody)"; exit 77; }
+[ -x "$SIM" ] || { echo "SKIP: no $SIM (GPUSWITCH_BENCH=OFF)"; exit 77; }
+
+mkdir -p "$results" && results=$(cd "$results" && pwd)
+rm -f "$results"/*.png
+dir=$(mktemp -d /tmp/gpuswitch-gnome-shell.XXXXXX)
+chmod 755 "$dir"
+pids=()
+passed=0 failed=0
+cleanup() {
+        for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+        wait 2>/dev/null
+        cp "$dir/shell.log" "$results/gnome-shell.log" 2>/dev/null
+        cp "$dir/daemon.log" "$results/daemon.log" 2>/dev/null
+        rm -rf "$dir"
+}
+trap cleanup EXIT
+check() { # DESCRIPTION COMMAND...
+        if "${@:2}"; then
+                passed=$((passed + 1)); echo "ok: $1"
+        else
+                failed=$((failed + 1)); echo "FAILED: $1"
+        fi
+}
+t0=$EPOCHREALTIME
+elapsed() { echo $(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )); }
+
+# --- the system side: bus, polkit, daemon (root) ---
+cat >"$dir/system.conf" <<EOC
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+        "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+        <type>system</type>
+        <listen>unix:path=$dir/system</listen>
+        <auth>EXTERNAL</auth>
+        <policy context="default">
+                <allow user="*"/>
+                <deny own="*"/>
+                <deny send_type="method_call"/>
+                <allow send_type="signal"/>
+                <allow send_requested_reply="true" send_type="method_return"/>
+                <allow send_requested_reply="true" send_type="error"/>
+                <allow receive_type="method_call"/>
+                <allow receive_type="method_return"/>
+                <allow receive_type="error"/>
+                <allow receive_type="signal"/>
+                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+        </policy>
+        <include>$top/dbus/org.gpuswitch1.conf</include>
+        <policy user="root"><allow own="org.freedesktop.PolicyKit1"/></policy>
+        <policy context="default"><allow send_destination="org.freedesktop.PolicyKit1"/></policy>
+</busconfig>
+EOC
+dbus-daemon --config-file="$dir/system.conf" --nofork --nopidfile --nosyslog >/dev/null 2>"$dir/system-bus.log" & pids+=($!)
+for _ in $(seq 100); do [ -S "$dir/system" ] && break; sleep 0.05; done
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/system
+has_owner() { busctl --system status "$1" >/dev/null 2>&1; }
+
+answers=$dir/polkit-answers polkit_log=$dir/polkit.log
+printf 'org.gpuswitch1.switch yes\n' >"$answers"
+: >"$polkit_log"
+gjs "$here/polkit-standin.js" "$answers" "$polkit_log" >/dev/null 2>"$dir/polkit.err" & pids+=($!)
+
+mkdir -p "$dir/sim" "$dir/state"
+start_daemon() { # [WRITE_DELAY_MS [FAIL_AT]]
+        rm -rf "$dir"/sim/*
+        GPUSWITCH_STATE_DIR=$dir/state GPUSWITCH_RUNTIME_DIR=$dir/state TMPDIR=$dir/sim GPUSWITCH_TEST_FAIL_AT=${2:-} \
+                "$SIM" "${1:-20}" >/dev/null 2>>"$dir/daemon.log" & DAEMON=$!
+        pids+=($DAEMON)
+        for _ in $(seq 200); do has_owner org.gpuswitch1 && return 0; sleep 0.05; done
+        return 1
+}
+start_daemon || { echo "simulated-gpuswitchd did not start"; cat "$dir/daemon.log"; exit 1; }
+for _ in $(seq 200); do has_owner org.freedesktop.PolicyKit1 && break; sleep 0.05; done
+stop_daemon() { kill $DAEMON; wait $DAEMON 2>/dev/null; }
+bus_mode() {
+        busctl --system get-property org.gpuswitch1 /org/gpuswitch1/gpu/${GPU//:/_} org.gpuswitch1.Gpu Mode 2>/dev/null |
+                sed 's/^s "\(.*\)"$/\1/'
+}
+
+# --- the desktop: session bus and gnome-shell as nobody ---
+home=$dir/home
+ext_dir=$home/.local/share/gnome-shell/extensions/$UUID
+mkdir -p "$home/runtime" "$(dirname "$ext_dir")"
+shell_version=$(gnome-shell --version | grep -o '[0-9]*' | head -1)
+flavour=esm
+[ "$shell_version" -lt 45 ] && flavour=legacy
+cp -r "$build/applets/gnome-shell/$flavour" "$ext_dir"
+chown -R $USER_ID:$USER_ID "$home"
+chmod 700 "$home/runtime"
+user_env=(env -i PATH=/usr/bin:/bin HOME="$home" XDG_RUNTIME_DIR="$home/runtime"
+        DBUS_SESSION_BUS_ADDRESS=unix:path=$home/runtime/bus DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS"
+        GSETTINGS_BACKEND=memory LIBGL_ALWAYS_SOFTWARE=1 XDG_SESSION_TYPE=wayland LANG=C.UTF-8 NO_AT_BRIDGE=1)
+as_user=(setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups "${user_env[@]}")
+as_user() { "${as_user[@]}" "$@"; }
+# A session bus without service folders: nothing is activated (at-spi,
+# the calendar server...), so that nothing outlives the test.
+cat >"$dir/session.conf" <<EOC
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+        "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+        <type>session</type>
+        <listen>unix:path=$home/runtime/bus</listen>
+        <auth>EXTERNAL</auth>
+        <policy context="default">
+                <allow send_destination="*" eavesdrop="true"/>
+                <allow eavesdrop="true"/>
+                <allow own="*"/>
+        </policy>
+</busconfig>
+EOC
+"${as_user[@]}" dbus-daemon --config-file="$dir/session.conf" --nofork --nopidfile --nosyslog \
+        >/dev/null 2>"$dir/session-bus.log" & pids+=($!)
+for _ in $(seq 100); do [ -S "$home/runtime/bus" ] && break; sleep 0.05; done
+"${as_user[@]}" gnome-shell --headless --virtual-monitor 1024x768 --wayland --no-x11 --unsafe-mode >"$dir/shell.log" 2>&1 &
+pids+=($!)
+
+# Eval: the JavaScript's value as JSON; fails when Eval fails.
+js() {
+        local out
+        out=$(as_user busctl --address=unix:path=$home/runtime/bus --json=short call org.gnome.Shell /org/gnome/Shell \
+                org.gnome.Shell Eval s "$1" 2>/dev/null) || return 1
+        [ "$(jq -r '.data[0]' <<<"$out")" = true ] || { echo "Eval failed: $out" >&2; return 1; }
+        jq -r '.data[1]' <<<"$out"
+}
+for _ in $(seq 300); do js '"up"' >/dev/null && break; sleep 0.1; done
+js '"up"' >/dev/null || { echo "gnome-shell did not start:"; tail -30 "$dir/shell.log"; exit 1; }
+echo "gnome-shell $(gnome-shell --version | cut -d' ' -f3) up after $(elapsed) ms, extension build: $flavour"
+
+EXT="Main.extensionManager.lookup('$UUID')"
+IND="$EXT.stateObj.indicator"
+js "global.settings.set_strv('enabled-extensions', ['$UUID']); 'ok'" >/dev/null
+enabled() { [ "$(js "$EXT ? $EXT.state : -1")" = 1 ]; }
+for _ in $(seq 100); do enabled && break; sleep 0.1; done
+check "the extension is enabled (state 1)" enabled
+# the shell's own start-up notifications (no screen lock without GDM...)
+# and the overview out of the pictures
+clear_notifications() { js "Main.messageTray.getSources().forEach(s => s.destroy()); 'ok'" >/dev/null; }
+clear_notifications
+js "Main.overview.hide(); 'ok'" >/dev/null
+js "$EXT.error || ''" | sed 's/^/extension error: /'
+
+describe() { js "JSON.stringify($IND.describe())" | jq -r 'fromjson'; }
+gpu_field() { describe | jq -r ".gpus[0].$1"; }
+has_item() { describe | jq -e --arg t "$1" '.gpus[0].items | any(.text == $t)' >/dev/null; }
+activate() { [ "$(js "$IND.activate('$GPU', '$1')")" = true ]; }
+# within SECONDS CMD...: CMD succeeds before SECONDS have passed
+# (WITHIN_AT: when the attempt that succeeded began)
+within() {
+        local deadline=$(( ${EPOCHREALTIME/./} + $(awk -v s="$1" 'BEGIN { print int(s * 1000000) }') ))
+        shift
+        while :; do
+                WITHIN_AT=$EPOCHREALTIME
+                "$@" && return 0
+                [ "${EPOCHREALTIME/./}" -lt $deadline ] || return 1
+                sleep 0.05
+        done
+}
+mode_is() { [ "$(bus_mode)" = "$1" ]; }
+gpus_shown() { [ "$(describe | jq '.gpus | length')" = "$1" ]; }
+shown_mode_is() { describe | jq -e --arg m "$1" --arg t "Mode: $2" '.gpus[0] | .mode == $m and any(.items[]; .text == $t)' >/dev/null; }
+not_running_shown() { [ "$(describe | jq -r '.notRunning')" = "GPU: gpuswitchd is not running" ] && gpus_shown 0; }
+open_menu() {
+        js "Main.panel.statusArea.quickSettings.menu.open(0); $IND.toggleOf('$GPU')?.menu.open(0); 'ok'" >/dev/null
+}
+shot() { # NAME: the open menu, as it is now
+        open_menu
+        sleep 0.5
+        as_user gdbus call --session --dest org.gnome.Shell --object-path /org/gnome/Shell/Screenshot \
+                --method org.gnome.Shell.Screenshot.Screenshot false false "$home/$1.png" >/dev/null &&
+                cp "$home/$1.png" "$results/$1.png"
+        check "screenshot $1.png" test -s "$results/$1.png"
+}
+notified() { js "JSON.stringify(Main.messageTray.getSources().flatMap(s => s.notifications).map(n => n.title + ' / ' + n.bannerBodyText))" |
+        jq -r 'fromjson[]' | grep -qF "$1"; }
+has_item_prefix() { describe | jq -e --arg t "$1" '.gpus[0].items | any((.text // "") | startswith($t))' >/dev/null; }
+item_has() { # PREFIX TEXT...: an item starting with PREFIX has every TEXT
+        describe | jq -e --arg p "$1" --args '.gpus[0].items | any((.text // "") as $t |
+                ($t | startswith($p)) and all($ARGS.positional[]; . as $w | $t | contains($w)))' "${@:2}" >/dev/null
+}
+lacks_item() { ! has_item "$1"; }
+polkit_asked() { grep -q "^$1 1 $2\$" "$polkit_log"; }   # ACTION ANSWER, with AllowUserInteraction
+
+# 1. The menu appears and shows host.
+check "one GPU item, no 'not running'" within 5 gpus_shown 1
+check "the item shows host" shown_mode_is host Host
+check "the toggle reads 'GPU: Host', unchecked" \
+        test "$(describe | jq -r '.gpus[0] | "\(.label) \(.checked)"')" = "GPU: Host false"
+check "the menu offers vfio" has_item "Give to virtual machines (vfio-pci)"
+shot 01-host
+
+# 2. Choosing vfio switches; the menu follows.
+check "vfio chosen from the menu" activate "Give to virtual machines (vfio-pci)"
+check "Mode becomes vfio on the bus" within 10 mode_is vfio
+check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
+check "the toggle is checked" test "$(gpu_field checked)" = true
+check "polkit was asked for switch, interaction allowed" polkit_asked org.gpuswitch1.switch yes
+check "the outcome: switched" within 2 has_item "Switched to VFIO (virtual machines)"
+shot 02-vfio
+
+# 3. Not authorized: a notification, nothing switched.
+printf 'org.gpuswitch1.switch no\n' >"$answers"
+check "host chosen from the menu" activate "Use on the host"
+check "the menu says not authorized" within 5 has_item "Not authorized"
+check "a notification says not authorized" within 2 notified "Not authorized"
+check "the GPU stayed on vfio" mode_is vfio
+shot 03-not-authorized
+clear_notifications
+printf 'org.gpuswitch1.switch yes\n' >"$answers"
+
+# 4. A switch made with gpuswitchctl shows within a second.
+"$CTL" -q host || echo "gpuswitchctl host failed"
+t=$EPOCHREALTIME
+check "gpuswitchctl host: the menu shows host within a second" within 1 shown_mode_is host Host
+echo "the menu showed gpuswitchctl's switch when read $(( (${WITHIN_AT/./} - ${t/./}) / 1000 )) ms after it returned (that read ended at $(( (${EPOCHREALTIME/./} - ${t/./}) / 1000 )) ms)"
+check "the last outcome from the menu is gone" lacks_item "Not authorized"
+shot 04-switched-elsewhere
+
+# 5. Holders: the simulated kernel's VGA function gets a DRM node whose
+# device number is that of a pseudo-terminal of the test's own, which
+# script(1) and its sleep (nobody's) hold open: the daemon's holder scan of
+# this machine's /proc finds them, and no other process has that node open.
+setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups script -q -c 'exec sleep 300' /dev/null \
+        </dev/null >/dev/null 2>&1 & SCRIPT=$!
+pids+=($SCRIPT)
+for _ in $(seq 100); do HOLDER=$(pgrep -P $SCRIPT -x sleep) && break; sleep 0.05; done
+pts=$(readlink "/proc/$HOLDER/fd/0")
+fake=$(echo "$dir"/sim/gpuswitch-test-*)
+node_dir=$fake/devices/pci0000:00/0000:01:00.0/drm/card0
+mkdir -p "$node_dir" && printf '%d:%d\n' 0x$(stat -c %t "$pts") 0x$(stat -c %T "$pts") >"$node_dir/dev"
+echo "holders: script $SCRIPT and sleep $HOLDER, on $pts ($(cat "$node_dir/dev"))"
+check "vfio chosen with a holder" activate "Give to virtual machines (vfio-pci)"
+check "the menu lists the holders with their user" \
+        within 5 has_item "sleep (PID $HOLDER, nobody) holds card0"
+check "... both" has_item "script (PID $SCRIPT, nobody) holds card0"
+check "the menu offers 'End them and switch'" has_item "End them and switch"
+check "the GPU stayed on host" mode_is host
+shot 05-holder
+printf 'org.gpuswitch1.switch yes\norg.gpuswitch1.terminate-holders yes\n' >"$answers"
+check "'End them and switch' chosen" activate "End them and switch"
+check "Mode becomes vfio on the bus" within 10 mode_is vfio
+check "the holders were ended" within 5 sh -c "! kill -0 $HOLDER 2>/dev/null && ! kill -0 $SCRIPT 2>/dev/null"
+check "polkit was asked for terminate-holders" polkit_asked org.gpuswitch1.terminate-holders yes
+check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
+check "no holder listed any more" lacks_item "End them and switch"
+shot 06-ended-and-switched
+# on vfio, the menu says who uses the GPU when it opens (a VM's QEMU, here
+# a sleep of nobody's on the same node)
+setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups script -q -c 'exec sleep 300' /dev/null \
+        </dev/null >/dev/null 2>&1 & SCRIPT=$!
+pids+=($SCRIPT)
+for _ in $(seq 100); do USER_PID=$(pgrep -P $SCRIPT -x sleep) && break; sleep 0.05; done
+pts=$(readlink "/proc/$USER_PID/fd/0")
+printf '%d:%d\n' 0x$(stat -c %t "$pts") 0x$(stat -c %T "$pts") >"$node_dir/dev"
+js "Main.panel.statusArea.quickSettings.menu.close(0); 'ok'" >/dev/null
+open_menu
+check "on vfio the menu says who uses the GPU" \
+        within 5 item_has "Used by: " "script (PID $SCRIPT, nobody)" "sleep (PID $USER_PID, nobody)"
+shot 06b-used-by
+kill $SCRIPT $USER_PID 2>/dev/null
+
+# 6. The daemon stops: "not running"; it starts again: back.
+stop_daemon
+check "daemon stopped: the menu says gpuswitchd is not running" within 3 not_running_shown
+shot 07-not-running
+start_daemon || echo "simulated-gpuswitchd did not start again"
+check "daemon started again: the GPU is back, on host" within 5 shown_mode_is host Host
+check "no 'not running' any more" test "$(describe | jq -r '.notRunning')" = null
+shot 08-back
+
+# 7. A switch under way shows its step without blocking the shell; one that
+# fails is rolled back, and says so.  The daemon again, each kernel write
+# taking a second.
+stop_daemon
+start_daemon 1000 || echo "simulated-gpuswitchd did not start again"
+check "the slow daemon's GPU is shown" within 5 shown_mode_is host Host
+check "vfio chosen (slow kernel)" activate "Give to virtual machines (vfio-pci)"
+check "the menu shows the step under way" within 3 has_item_prefix "Step: 0000:01:00"
+check "the toggle is insensitive while switching" test "$(gpu_field reactive)" = false
+check "the shell answers meanwhile" test "$(js '1 + 1')" = 2
+shot 09-switching
+check "the switch ends on vfio" within 20 mode_is vfio
+check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
+stop_daemon
+start_daemon 20 0000:01:00.1/probe || echo "simulated-gpuswitchd did not start again"
+check "the failing daemon's GPU is shown" within 5 shown_mode_is host Host
+check "vfio chosen (the probe of 01:00.1 fails)" activate "Give to virtual machines (vfio-pci)"
+check "the menu says rolled back" within 10 has_item_prefix "Failed, rolled back: "
+check "a notification says so" within 2 notified "Failed, rolled back"
+check "the GPU is back on host" mode_is host
+shot 10-rolled-back
+
+# 8. No JavaScript error from the extension in the shell's journal.
+js "$EXT.error || ''" >"$dir/ext-error"
+check "the extension has no error" test "$(cat "$dir/ext-error")" = '""'
+check "no JS error or warning naming the extension in the shell's log" \
+        sh -c "! grep -n -e '$UUID' -e 'gpuswitch' '$dir/shell.log'"
+grep -n -B2 -A8 -e "$UUID" -e gpuswitch "$dir/shell.log" | head -40
+
+echo "test-gnome-shell: $passed passed, $failed failed, $(elapsed) ms; screenshots in $results"
+[ $failed = 0 ]
