@@ -15,6 +15,7 @@
 #include "plan.h"
 #include "polkit.h"
 #include "util.h"
+#include "vm-watch.h"
 
 #ifndef GPUSWITCH_VERSION
 #define GPUSWITCH_VERSION "unknown"
@@ -329,6 +330,7 @@ static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error
                 .mode = switch_target_to_string(managed_gpu_state(g) == GPU_STATE_VFIO ? SWITCH_TARGET_HOST
                                                                                      : SWITCH_TARGET_VFIO),
         };
+        vm_watch_look_now(g->vm_watch);
         return holders_calls_start(m->holders_calls, &q, msg, error);
 }
 

@@ -23,6 +23,7 @@ struct VmWatch {
         sd_event_source *exit_source; /* the VM's pidfd */
         int pidfd;
         bool scanning, scan_again;
+        uint64_t last_scan_usec;     /* CLOCK_MONOTONIC, when the last look began */
         uint64_t generation;         /* counts state changes, so a look begun before one is not taken */
 };
 
@@ -172,6 +173,7 @@ static void start_scan(VmWatch *w) {
                 return;
         }
         w->scanning = true;
+        (void) sd_event_now(g->manager->event, CLOCK_MONOTONIC, &w->last_scan_usec);
 }
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -208,6 +210,19 @@ void vm_watch_state_changed(VmWatch *w) {
                 w->scan_again = true;
         else
                 schedule(w, VM_WATCH_SETTLE_USEC);
+}
+
+void vm_watch_look_now(VmWatch *w) {
+        uint64_t now, next;
+
+        if (!w || !on_vfio(w->gpu) || w->pidfd >= 0 || w->scanning ||
+            sd_event_now(w->gpu->manager->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        /* a second after the last look at the soonest: callers cannot make
+         * it scan /proc more often than that */
+        next = w->last_scan_usec > 0 ? w->last_scan_usec + G_USEC_PER_SEC : now;
+        w->backoff_usec = 0;
+        schedule(w, next > now ? next - now : 0);
 }
 
 int vm_watch_new(ManagedGpu *g, VmWatch **ret) {

@@ -19,6 +19,12 @@ void vm_watch_free(VmWatch *w);
  * forget the VM. */
 void vm_watch_state_changed(VmWatch *w);
 
+/* Someone asked who holds the GPU (ListHolders: an applet opening its
+ * menu, gpuswitchctl holders): with none known, look now rather than at
+ * the end of the backoff, or a second after the last look if that was
+ * sooner. */
+void vm_watch_look_now(VmWatch *w);
+
 /* The VM: its libvirt domain or QEMU's -name, else its command (no PID: a
  * property is the same for every caller, and other users' processes are
  * shown only to those allowed to switch); "" for none. */

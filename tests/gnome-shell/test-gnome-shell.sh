@@ -286,7 +286,22 @@ open_menu
 check "on vfio the menu says who uses the GPU" \
         within 5 item_has "Used by: " "script (PID $SCRIPT, nobody)" "sleep (PID $USER_PID, nobody)"
 shot 06b-used-by
+# the VM holding it (VirtualMachine): the process with the function's VFIO
+# group open, here the same script and sleep (the daemon names a process
+# that is no QEMU by its command)
+group=$(basename "$(readlink "$fake/bus/pci/devices/0000:01:00.0/iommu_group")")
+mkdir -p "$fake/class/vfio/$group" && cp "$node_dir/dev" "$fake/class/vfio/$group/dev"
+# (a node is one device number: card0 takes one nothing has open)
+echo 511:511 >"$node_dir/dev"
+# the daemon looks for it at the next step of its backoff (up to a minute
+# apart), or a second after anyone asks ListHolders, as gpuswitchctl does
+"$CTL" -q holders >/dev/null
+vm_named() { has_item "Held by the VM sleep" || has_item "Held by the VM script"; }
+check "on vfio the menu names the VM holding the VFIO group" within 5 vm_named
+shot 06c-held-by-vm
 kill $SCRIPT $USER_PID 2>/dev/null
+no_vm_named() { ! vm_named; }
+check "the VM gone: the menu names none" within 15 no_vm_named
 
 # 6. The daemon stops: "not running"; it starts again: back.
 stop_daemon

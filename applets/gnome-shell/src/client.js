@@ -77,6 +77,12 @@ export class Gpu {
     get defaultMode() {
         return this._get('DefaultMode', '');
     }
+
+    // the VM holding it (its libvirt domain, QEMU's -name); '' for none
+    // or a daemon without the property
+    get virtualMachine() {
+        return this._get('VirtualMachine', '');
+    }
 }
 
 // onChanged() is called after every change: the daemon starting or

@@ -63,9 +63,11 @@ class GpuToggle extends QuickMenuToggle {
         this._outcomeItem = infoItem();
         // On vfio: who has it (QEMU through /dev/vfio/N), read when the menu
         // opens.  The API names processes; which VM is not in it yet.
+        this._vmItem = infoItem();
         this._usersItem = infoItem();
         this._users = [];
-        for (const item of [this._modeItem, this._stepItem, this._usersItem, this._defaultItem, this._outcomeItem])
+        for (const item of [this._modeItem, this._stepItem, this._vmItem, this._usersItem, this._defaultItem,
+            this._outcomeItem])
             this.menu.addMenuItem(item);
         this.menu.addMenuItem(new PopupMenu.PopupSeparatorMenuItem());
 
@@ -208,6 +210,8 @@ class GpuToggle extends QuickMenuToggle {
         this._modeItem.label.text = _('Mode: %s').format(modeText(mode));
         this._stepItem.label.text = mode === 'switching' && gpu.step ? _('Step: %s').format(gpu.step) : '';
         this._stepItem.visible = this._stepItem.label.text !== '';
+        this._vmItem.label.text = gpu.virtualMachine ? _('Held by the VM %s').format(gpu.virtualMachine) : '';
+        this._vmItem.visible = this._vmItem.label.text !== '';
         const users = mode === 'vfio' ? this._users : [];
         this._usersItem.label.text = users.length ? _('Used by: %s').format(users.map(h =>
             _('%s (PID %d, %s)').format(h.command, h.pid, userName(h.uid))).join(', ')) : '';
