@@ -122,6 +122,8 @@ doctor_with() { # COMM: doctor's output while a process of that name holds the c
         for i in $(seq 50); do pid=$(pgrep -n -x "$1") && break; sleep 0.1; done
         run $CTL doctor
         kill "$pid"; rm -f "/tmp/$1"
+        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        sleep 1.2   # ListHolders hands out a scan for a second: the next doctor gets a new one
         STANDIN=$pid
 }
 # doctor's line names the stand-in: "WHO (COMM, PID N) holds NODE of SLOT",

@@ -28,7 +28,7 @@ reload_bus() { dbus-send --system --print-reply --dest=org.freedesktop.DBus / or
 stop_daemon() { pkill -x gpuswitchd; for _ in $(seq 50); do pgrep -x gpuswitchd >/dev/null || break; sleep 0.1; done; }
 
 configure "" "AllowBootVga=yes"
-ALL_IDS='["iommu", "vfio-pci", "config", "daemon", "iommu-group", "boot-vga", "nvidia-modeset", "egl-vendor", "flatpak-gl", "nvidia-services", "authorization"]'
+ALL_IDS='["iommu", "vfio-pci", "config", "daemon", "iommu-group", "boot-vga", "nvidia-modeset", "compositor", "egl-vendor", "flatpak-gl", "nvidia-services", "authorization"]'
 
 # ---- vfio-pci not findable (before anything loads it) ------------------------
 check vfio-pci-not-loaded-yet test ! -e /sys/module/vfio_pci
@@ -168,7 +168,7 @@ has no-daemon-boot-vga-from-config "^ok +Boot VGA \\($SLOT\\) +the boot VGA devi
 has no-daemon-iommu-runs '^ok +IOMMU +enabled'
 has no-daemon-vfio-runs '^ok +vfio-pci '
 has no-daemon-authorization-runs '^ok +Authorization +root'
-has no-daemon-summary '^0 warnings, 1 failure, 2 skipped$'
+has no-daemon-summary '^0 warnings, 1 failure, 3 skipped$'   # the compositor check needs the daemon too
 run_json as_user alice $CTL --json doctor
 expect_rc no-daemon-json-exit-1 1
 jcheck no-daemon-json 'c["daemon"]["verdict"] == "fail" and c["daemon"]["fix"] and c["iommu-group"]["verdict"] == "ok" and c["iommu"]["verdict"] == "ok" and c["authorization"]["verdict"] == "ok" and d["failures"] == 1'
@@ -176,7 +176,7 @@ jcheck no-daemon-json 'c["daemon"]["verdict"] == "fail" and c["daemon"]["fix"] a
 configure "" "AllowBootVga=on"
 run $CTL doctor
 has no-daemon-bad-config-skipped '^skip +IOMMU group +needs the daemon, which does not answer, or a config it accepts'
-has no-daemon-bad-config-summary '^0 warnings, 2 failures, 4 skipped$'
+has no-daemon-bad-config-summary '^0 warnings, 2 failures, 5 skipped$'
 cp /tmp/good.conf /etc/gpuswitch/gpuswitch.conf
 mv /tmp/org.gpuswitch1.service "$ACTIVATION"
 reload_bus
