@@ -134,24 +134,34 @@ full)
         phase vm-prepare tests/vm/run-vm-test.sh --prepare --work "$B/vmwork" || { cat "$R/vm-prepare.log"; exit 1; }
         # The guest scripts by kind, a boot a kind; a kind of more than
         # $PER_BOOT scripts is dealt out over several boots, so that the two
-        # workers get even shares.  The boots with the most scripts first.
-        PER_BOOT=7
-        declare -A kinds=() boot_scripts=()
+        # workers get even shares: the longest script first, each to the boot
+        # with the least time so far (a script's "# vmtest-seconds: N" line,
+        # measured under TCG, else DEFAULT_SECONDS).  The longest boots first.
+        PER_BOOT=7 DEFAULT_SECONDS=20
+        declare -A kinds=() boot_scripts=() boot_seconds=()
         while IFS=$'\t' read -r kind script; do
                 [ "$(basename "$script")" = demo.sh ] && continue
                 kinds[$kind]+="$script "
         done < <(tests/vm/run-vm-test.sh --kinds $(printf -- '--script %s ' tests/vm/guest/*.sh))
+        seconds_of() { local n; n=$(sed -n 's/^# vmtest-seconds: \([0-9]\+\)$/\1/p' "$1"); echo "${n:-$DEFAULT_SECONDS}"; }
         for k in "${!kinds[@]}"; do
                 set -- ${kinds[$k]}
-                n=$(( ($# + PER_BOOT - 1) / PER_BOOT )) i=0
-                for s in "$@"; do
-                        b=$k; [ $n = 1 ] || b=$k-$((i % n + 1))
-                        boot_scripts[$b]+="$s "; i=$((i + 1))
-                done
+                n=$(( ($# + PER_BOOT - 1) / PER_BOOT ))
+                while read -r secs s; do
+                        b=$k
+                        if [ $n != 1 ]; then
+                                b=$k-1
+                                for ((i = 2; i <= n; i++)); do
+                                        [ "${boot_seconds[$k-$i]:-0}" -lt "${boot_seconds[$b]:-0}" ] && b=$k-$i
+                                done
+                        fi
+                        boot_scripts[$b]+="$s "
+                        boot_seconds[$b]=$(( ${boot_seconds[$b]:-0} + secs ))
+                done < <(for s in "$@"; do echo "$(seconds_of "$s") $s"; done | sort -k1,1rn -k2)
         done
         boots=()
         while read -r _ b; do boots+=("$b"); done < <(for b in "${!boot_scripts[@]}"; do
-                set -- ${boot_scripts[$b]}; echo "$# $b"; done | sort -k1,1rn -k2)
+                echo "${boot_seconds[$b]} $b"; done | sort -k1,1rn -k2)
         # The phases, taken in this order by two workers, one a core, the
         # longest first so that the two end together: the boots of more than
         # one script, the unit tests, the package (before the boot that

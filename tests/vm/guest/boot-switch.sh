@@ -1,5 +1,6 @@
 #!/bin/bash
 # vmtest: systemd
+# vmtest-seconds: 60
 # Every switch through one engine (issue 12): DefaultMode=vfio at boot
 # stops the service holding the GPU (a stand-in nvidia-persistenced), writes
 # the switch record and moves the GPU; a daemon SIGKILLed in the middle of

@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest-seconds: 100
 # gpuswitchctl for people and scripts (issue 4): every verb's human and
 # --json output against the daemon, the error paths (no such GPU, not
 # authorized, the daemon unreachable) for each, colour only on a terminal,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest-seconds: 55
 # Shell completion against the real daemon: in an interactive bash on a
 # pseudo-terminal, as an ordinary user, with the bash-completion package
 # loading the installed completion on demand, "gpuswitchctl vfio <TAB>"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # vmtest: systemd
 # vmtest: deb
+# vmtest-seconds: 45
 # The Debian package (tools/build-deb.sh) as a Debian machine gets it: no
 # staging tree, dpkg installs the .deb ($VMTEST_DEB); its postinst creates the
 # gpuswitch group and enables and starts gpuswitchd.service; the packaged

@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest-seconds: 45
 # gpuswitchctl doctor in the guest: every check on a good setup (as root and
 # as alice, before and after the group rule), and on broken ones: vfio-pci
 # missing from the module tree, the boot VGA not allowed, a config mistake

@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest-seconds: 45
 # The daemon, installed as on a user's machine, with dbus-daemon and polkitd:
 # the acceptance tests of switching a GPU (issue 2).  Runs as PID 1's child
 # inside the QEMU guest, never on the host: it rebinds PCI devices.

@@ -1,5 +1,6 @@
 #!/bin/bash
 # vmtest: systemd
+# vmtest-seconds: 90
 # The hardened gpuswitchd.service (issues 5 and 12): its exposure as
 # systemd-analyze rates the installed unit (at most 2.0), the sandbox in
 # force on the running daemon (no CAP_SYS_MODULE, read-only

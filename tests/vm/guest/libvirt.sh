@@ -1,5 +1,6 @@
 #!/bin/bash
 # vmtest: systemd
+# vmtest-seconds: 150
 # The libvirt hook under a real libvirtd (Debian's libvirt-daemon-system),
 # found where libvirt looks for it (/etc/libvirt/hooks/qemu.d/gpuswitch):
 # domains that pass the GPU's function 0 through, with managed='no' and with

@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest-seconds: 70
 # ListHolders bounded (issue 13): root holds the GPU's DRM node; alice, whom
 # polkit does not let switch, fires 200 ListHolders calls at once, each on
 # a connection of its own.  The daemon's threads stay under its cap

@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest-seconds: 200
 # The daemon under load (issue 5): 10,000 method calls from 50 clients,
 # invalid ones mixed in, while root switches the GPU to vfio-pci and back
 # over and over.  The daemon must never crash (one PID throughout, no

@@ -1,5 +1,6 @@
 #!/bin/bash
 # vmtest: systemd
+# vmtest-seconds: 90
 # Holders as on a real desktop (issue 13).  A stand-in compositor in a
 # logind session on seat0 takes the GPU's DRM node through systemd-logind
 # (TakeControl, TakeDevice): logind keeps a descriptor of its own and one in

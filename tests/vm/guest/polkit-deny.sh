@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest-seconds: 90
 # Every mutating method denied to an unauthorized caller by the real polkitd
 # (issue 5): Switch to vfio, Switch back to host, Switch with
 # terminate-holders (a real holder present) and SetDefaultMode, called with

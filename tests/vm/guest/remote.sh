@@ -1,5 +1,6 @@
 #!/bin/bash
 # vmtest: systemd
+# vmtest-seconds: 100
 # gpuswitchctl -H (issue 14): root runs `gpuswitchctl -H alice@localhost`
 # through a real sshd in the guest (a throwaway host key and config, keys
 # only, the options in root's ~/.ssh/config) and systemd-stdio-bridge on the

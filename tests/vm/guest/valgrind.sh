@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest-seconds: 50
 # The daemon under valgrind's memcheck for a switch round trip, a few reads
 # and a refused call, then stopped with SIGTERM: no memory error and no leak
 # (definite, indirect or possible; glib's and libsystemd's one-time
