@@ -36,36 +36,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The system bus's rules (Debian's system.conf: deny by default, replies
-# and signals allowed), gpuswitch's policy, and the floor's name for root.
-cat >"$dir/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
-        "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-        <type>system</type>
-        <listen>unix:path=$dir/bus</listen>
-        <auth>EXTERNAL</auth>
-        <policy context="default">
-                <allow user="*"/>
-                <deny own="*"/>
-                <deny send_type="method_call"/>
-                <allow send_type="signal"/>
-                <allow send_requested_reply="true" send_type="method_return"/>
-                <allow send_requested_reply="true" send_type="error"/>
-                <allow receive_type="method_call"/>
-                <allow receive_type="method_return"/>
-                <allow receive_type="error"/>
-                <allow receive_type="signal"/>
-                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-        </policy>
-        <include>$top/dbus/org.gpuswitch1.conf</include>
-        <policy user="root"><allow own="$FLOOR"/></policy>
-        <policy context="default"><allow send_destination="$FLOOR"/></policy>
-        <limit name="max_replies_per_connection">50000</limit>
-</busconfig>
-EOF
+# The system bus's rules, gpuswitch's policy, and the floor's name for root.
+. "$top/tests/lib/private-system-bus.sh"
+private_system_bus_conf "$dir/bus" "        <policy user=\"root\"><allow own=\"$FLOOR\"/></policy>
+        <policy context=\"default\"><allow send_destination=\"$FLOOR\"/></policy>
+        <limit name=\"max_replies_per_connection\">50000</limit>" >"$dir/bus.conf"
 dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile --nosyslog 2>"$dir/bus.log" & pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/bus" ] && break; sleep 0.05; done
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus

@@ -24,29 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
-        "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-        <type>system</type>
-        <listen>unix:path=$dir/bus</listen>
-        <auth>EXTERNAL</auth>
-        <policy context="default">
-                <allow user="*"/>
-                <deny own="*"/>
-                <deny send_type="method_call"/>
-                <allow send_type="signal"/>
-                <allow send_requested_reply="true" send_type="method_return"/>
-                <allow send_requested_reply="true" send_type="error"/>
-                <allow receive_type="method_call"/>
-                <allow receive_type="method_return"/>
-                <allow receive_type="error"/>
-                <allow receive_type="signal"/>
-                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-        </policy>
-        <include>$top/dbus/org.gpuswitch1.conf</include>
-</busconfig>
-CONF
+. "$top/tests/lib/private-system-bus.sh"
+private_system_bus_conf "$dir/bus" >"$dir/bus.conf"
 dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile --nosyslog 2>"$dir/bus.log" & pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/bus" ] && break; sleep 0.05; done
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus

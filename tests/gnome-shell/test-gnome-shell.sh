@@ -53,33 +53,9 @@ t0=$EPOCHREALTIME
 elapsed() { echo $(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )); }
 
 # --- the system side: bus, polkit, daemon (root) ---
-cat >"$dir/system.conf" <<EOC
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
-        "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-        <type>system</type>
-        <listen>unix:path=$dir/system</listen>
-        <auth>EXTERNAL</auth>
-        <policy context="default">
-                <allow user="*"/>
-                <deny own="*"/>
-                <deny send_type="method_call"/>
-                <allow send_type="signal"/>
-                <allow send_requested_reply="true" send_type="method_return"/>
-                <allow send_requested_reply="true" send_type="error"/>
-                <allow receive_type="method_call"/>
-                <allow receive_type="method_return"/>
-                <allow receive_type="error"/>
-                <allow receive_type="signal"/>
-                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-                <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-        </policy>
-        <include>$top/dbus/org.gpuswitch1.conf</include>
-        <policy user="root"><allow own="org.freedesktop.PolicyKit1"/></policy>
-        <policy context="default"><allow send_destination="org.freedesktop.PolicyKit1"/></policy>
-</busconfig>
-EOC
+. "$top/tests/lib/private-system-bus.sh"
+private_system_bus_conf "$dir/system" '        <policy user="root"><allow own="org.freedesktop.PolicyKit1"/></policy>
+        <policy context="default"><allow send_destination="org.freedesktop.PolicyKit1"/></policy>' >"$dir/system.conf"
 dbus-daemon --config-file="$dir/system.conf" --nofork --nopidfile --nosyslog >/dev/null 2>"$dir/system-bus.log" & pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/system" ] && break; sleep 0.05; done
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/system
