@@ -22,6 +22,14 @@ find_bdf() { # VENDOR DEVICE -> the first function with those IDs
         done
         return 1
 }
+find_class() { # VENDOR DEVICE CLASS -> the first function with those IDs and that class
+        local d v i c
+        for d in /sys/bus/pci/devices/*; do
+                read -r v < "$d/vendor"; read -r i < "$d/device"; read -r c < "$d/class"
+                [ "$v" = "$1" ] && [ "$i" = "$2" ] && [ "$c" = "$3" ] && { echo "${d##*/}"; return 0; }
+        done
+        return 1
+}
 gpu_fns() {
         echo "$(find_bdf 0x1234 0x1111) $(find_bdf 0x8086 0x293e) $(find_bdf 0x1b36 0x000d) $(find_bdf 0x1234 0x11e8)"
 }

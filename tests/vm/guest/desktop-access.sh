@@ -20,14 +20,6 @@ UNIT=gpuswitchd.service
 RULE=/run/udev/rules.d/70-gpuswitch-desktop.rules
 TAG=mutter-device-ignore
 
-find_class() { # VENDOR DEVICE CLASS -> the first function with those IDs and that class
-        local d v i c
-        for d in /sys/bus/pci/devices/*; do
-                read -r v < "$d/vendor"; read -r i < "$d/device"; read -r c < "$d/class"
-                [ "$v" = "$1" ] && [ "$i" = "$2" ] && [ "$c" = "$3" ] && { echo "${d##*/}"; return 0; }
-        done
-        return 1
-}
 VGA2=$(find_class 0x1234 0x1111 0x038000)
 card_of() { # FUNCTION -> /dev/dri/cardN of its DRM card
         local c

@@ -11,14 +11,6 @@
 . "$(dirname "$0")/../guest-lib.sh"
 . "$(dirname "$0")/../gpu-lib.sh"
 
-find_class() { # VENDOR DEVICE CLASS -> the first function with those IDs and that class
-        local d v i c
-        for d in /sys/bus/pci/devices/*; do
-                read -r v < "$d/vendor"; read -r i < "$d/device"; read -r c < "$d/class"
-                [ "$v" = "$1" ] && [ "$i" = "$2" ] && [ "$c" = "$3" ] && { echo "${d##*/}"; return 0; }
-        done
-        return 1
-}
 # bochs-display has the VGA's IDs, with class "other display controller"
 VGA2=$(find_class 0x1234 0x1111 0x038000)
 HDA2=$(find_bdf 0x8086 0x2668)
