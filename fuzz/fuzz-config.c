@@ -18,17 +18,11 @@
 #include "config-write.h"
 #include "config.h"
 #include "fuzz-guard.h"
+#include "fuzz-assert.h"
 #include "util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(cond) do {                                                       \
-        if (!(cond)) {                                                          \
-                fprintf(stderr, "%s:%d: %s does not hold\n", __FILE__, __LINE__, #cond); \
-                abort();                                                        \
-        }                                                                       \
-} while (0)
 
 static char *dir, *conf;
 

@@ -11,16 +11,10 @@
 #include <stdlib.h>
 
 #include "domain-xml.h"
+#include "fuzz-assert.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(cond) do {                                                       \
-        if (!(cond)) {                                                          \
-                fprintf(stderr, "%s:%d: %s does not hold\n", __FILE__, __LINE__, #cond); \
-                abort();                                                        \
-        }                                                                       \
-} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         g_autofree PciAddress *slots = NULL;
