@@ -294,10 +294,19 @@ static int holders_scan_run(void *input, Holder **ret, size_t *ret_n) {
         return 0;
 }
 
+/* The VM holding the GPU, when the scan found one: named without a scan
+ * of the watch's own. */
+static void holders_scanned(void *userdata, const Holder *h, size_t n) {
+        ManagedGpu *g = userdata;
+
+        vm_watch_holders_scanned(g->vm_watch, h, n);
+}
+
 static const HoldersCacheOps holders_scan_ops = {
         .prepare = holders_scan_prepare,
         .scan = holders_scan_run,
         .input_free = holders_scan_free,
+        .scanned = holders_scanned,
 };
 
 static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -330,7 +339,6 @@ static int method_list_holders(sd_bus_message *msg, void *userdata, sd_bus_error
                 .mode = switch_target_to_string(managed_gpu_state(g) == GPU_STATE_VFIO ? SWITCH_TARGET_HOST
                                                                                      : SWITCH_TARGET_VFIO),
         };
-        vm_watch_look_now(g->vm_watch);
         return holders_calls_start(m->holders_calls, &q, msg, error);
 }
 

@@ -183,6 +183,8 @@ static void scan_done(int result, void *userdata) {
                 c->key = s->key;
                 c->made_usec = now_usec();
                 c->valid = true;
+                if (c->ops.scanned)
+                        c->ops.scanned(c->userdata, c->holders, c->n);
         }
         scan_free(s);
 

@@ -21,6 +21,9 @@ typedef struct HoldersCacheOps {
         /* On a worker thread (WORK_SCAN). */
         int (*scan)(void *input, Holder **ret, size_t *ret_n);
         void (*input_free)(void *input);
+        /* On the loop, after each scan that succeeded, before the callers
+         * get it (optional): others may use what it found. */
+        void (*scanned)(void *userdata, const Holder *h, size_t n);
 } HoldersCacheOps;
 
 /* On the loop: the result, valid during the call only, or a negative

@@ -23,7 +23,6 @@ struct VmWatch {
         sd_event_source *exit_source; /* the VM's pidfd */
         int pidfd;
         bool scanning, scan_again;
-        uint64_t last_scan_usec;     /* CLOCK_MONOTONIC, when the last look began */
         uint64_t generation;         /* counts state changes, so a look begun before one is not taken */
 };
 
@@ -173,7 +172,6 @@ static void start_scan(VmWatch *w) {
                 return;
         }
         w->scanning = true;
-        (void) sd_event_now(g->manager->event, CLOCK_MONOTONIC, &w->last_scan_usec);
 }
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -212,17 +210,26 @@ void vm_watch_state_changed(VmWatch *w) {
                 schedule(w, VM_WATCH_SETTLE_USEC);
 }
 
-void vm_watch_look_now(VmWatch *w) {
-        uint64_t now, next;
+void vm_watch_holders_scanned(VmWatch *w, const Holder *h, size_t n) {
+        ManagedGpu *g = w ? w->gpu : NULL;
 
-        if (!w || !on_vfio(w->gpu) || w->pidfd >= 0 || w->scanning ||
-            sd_event_now(w->gpu->manager->event, CLOCK_MONOTONIC, &now) < 0)
+        /* a look of its own under way answers the same question */
+        if (!g || !on_vfio(g) || w->pidfd >= 0 || w->scanning)
                 return;
-        /* a second after the last look at the soonest: callers cannot make
-         * it scan /proc more often than that */
-        next = w->last_scan_usec > 0 ? w->last_scan_usec + G_USEC_PER_SEC : now;
-        w->backoff_usec = 0;
-        schedule(w, next > now ? next - now : 0);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_close_ int pidfd = -1;
+
+                if (strncmp(h[i].node, "vfio", 4) != 0)
+                        continue;
+                set_name(w, h[i].vm[0] ? h[i].vm : h[i].comm);
+                pidfd = h[i].pidfd >= 0 ? fcntl(h[i].pidfd, F_DUPFD_CLOEXEC, 3) : -1;
+                if (pidfd >= 0 && sd_event_add_io(g->manager->event, &w->exit_source, pidfd, EPOLLIN, on_vm_exit, w) >= 0) {
+                        w->pidfd = TAKE_FD(pidfd);
+                        if (w->timer)
+                                (void) sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
+                }
+                return;
+        }
 }
 
 int vm_watch_new(ManagedGpu *g, VmWatch **ret) {

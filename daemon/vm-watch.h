@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stddef.h>
+
+#include "holders.h"
+
 typedef struct ManagedGpu ManagedGpu;
 typedef struct VmWatch VmWatch;
 
@@ -19,11 +23,11 @@ void vm_watch_free(VmWatch *w);
  * forget the VM. */
 void vm_watch_state_changed(VmWatch *w);
 
-/* Someone asked who holds the GPU (ListHolders: an applet opening its
- * menu, gpuswitchctl holders): with none known, look now rather than at
- * the end of the backoff, or a second after the last look if that was
- * sooner. */
-void vm_watch_look_now(VmWatch *w);
+/* A scan of the GPU's holders made for someone else (ListHolders: an
+ * applet opening its menu, gpuswitchctl holders) found these: with no VM
+ * known, one holding a VFIO node is taken, so that a VM started since the
+ * last look is named without a scan of its own. */
+void vm_watch_holders_scanned(VmWatch *w, const Holder *h, size_t n);
 
 /* The VM: its libvirt domain or QEMU's -name, else its command (no PID: a
  * property is the same for every caller, and other users' processes are

@@ -270,7 +270,8 @@ mkdir -p "$fake/class/vfio/$group" && cp "$node_dir/dev" "$fake/class/vfio/$grou
 # (a node is one device number: card0 takes one nothing has open)
 echo 511:511 >"$node_dir/dev"
 # the daemon looks for it at the next step of its backoff (up to a minute
-# apart), or a second after anyone asks ListHolders, as gpuswitchctl does
+# apart), and takes it from any ListHolders scan meanwhile, as
+# gpuswitchctl's asks for
 "$CTL" -q holders >/dev/null
 vm_named() { has_item "Held by the VM sleep" || has_item "Held by the VM script"; }
 check "on vfio the menu names the VM holding the VFIO group" within 5 vm_named

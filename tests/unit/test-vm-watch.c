@@ -16,6 +16,7 @@
 #include <glib.h>
 
 #include "fake-sysfs.h"
+#include "holders.h"
 #include "manager.h"
 #include "testlib.h"
 #include "util.h"
@@ -78,6 +79,33 @@ static pid_t holder_start(int slave) {
         return pid;
 }
 
+/* The holder has exec'ed: its comm is QEMU's. */
+static bool wait_exec(pid_t pid) {
+        char p[64];
+
+        snprintf(p, sizeof p, "/proc/%d/comm", (int) pid);
+        for (int i = 0; i < 500; i++) {
+                g_autofree char *comm = NULL;
+
+                if (g_file_get_contents(p, &comm, NULL, NULL) && g_str_has_prefix(comm, "qemu-system"))
+                        return true;
+                usleep(10 * 1000);
+        }
+        return false;
+}
+
+/* What ListHolders' scan hands the watch: every holder of the GPU's nodes. */
+static void scan_for_list_holders(Manager *m, ManagedGpu *g) {
+        _cleanup_free_ DeviceNode *nodes = NULL;
+        Holder *h = NULL;
+        size_t n_nodes = 0, n = 0;
+
+        CHECK_INT(gpu_device_nodes(&m->sysfs, g->state, &nodes, &n_nodes), 0);
+        CHECK_INT(holders_scan("/proc", nodes, n_nodes, &h, &n), 0);
+        vm_watch_holders_scanned(g->vm_watch, h, n);
+        holders_free(h, n);
+}
+
 int main(int argc, char *argv[]) {
         static const char conf[] = "[Daemon]\nGpus=0000:01:00\n";
         _cleanup_(fake_kernel_freep) FakeKernel *k = NULL;
@@ -137,14 +165,15 @@ int main(int argc, char *argv[]) {
         CHECK_INT(waitpid(holder, &status, 0), holder);
         CHECK(wait_name(m, g, "", 5));
 
-        /* a VM started later is found by the backoff's next look, or at
-         * once when someone asks ListHolders */
+        /* a VM started later: the next look of the backoff is a second
+         * away, but a scan made for ListHolders names it at once */
         slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
         CHECK(slave >= 0);
         holder = holder_start(slave);
         close(slave);
-        vm_watch_look_now(g->vm_watch);
-        CHECK(wait_name(m, g, "win11", 3));
+        CHECK(wait_exec(holder));
+        scan_for_list_holders(m, g);
+        CHECK_STR(vm_watch_name(g->vm_watch), "win11");
 
         /* the VM holds the group: host is refused (a holder that blocks the
          * unbind), the name stays */
@@ -160,7 +189,6 @@ int main(int argc, char *argv[]) {
         CHECK_INT(waitpid(holder, &status, 0), holder);
         CHECK(wait_name(m, g, "", 5));
         switch_to(m, g, SWITCH_TARGET_HOST);
-        vm_watch_look_now(g->vm_watch);
         CHECK(wait_name(m, g, "", 2));
         close(master);
         return test_failures ? EXIT_FAILURE : EXIT_SUCCESS;
