@@ -18,7 +18,10 @@
  * Its VGA function has a DRM node, card0 (226:0): ListHolders scans this
  * machine's /proc for it.
  * $GPUSWITCH_TEST_FAIL_AT=FUNCTION/STEP (steps override, unbind, probe,
- * bind) makes that write of the simulated kernel fail with EIO. */
+ * bind) makes that write of the simulated kernel fail with EIO.
+ * $GPUSWITCH_TEST_CONFIG names a gpuswitch.conf to use instead of the
+ * built-in one (StepTimeoutSec=, or Gpus= naming a slot the simulated
+ * kernel lacks: no GPU managed). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -63,7 +66,18 @@ static int run(unsigned delay_ms, const char *state_dir) {
         r = manager_new(&m);
         if (r < 0)
                 return log_error_errno(r, "setting up");
-        r = config_parse(config_text, strlen(config_text), "simulated", &m->config, &err);
+        if (!isempty(getenv("GPUSWITCH_TEST_CONFIG"))) {
+                g_autoptr(GError) e = NULL;
+                g_autofree char *text = NULL;
+                size_t len;
+
+                if (!g_file_get_contents(getenv("GPUSWITCH_TEST_CONFIG"), &text, &len, &e)) {
+                        log_error("%s", e->message);
+                        return -EIO;
+                }
+                r = config_parse(text, len, getenv("GPUSWITCH_TEST_CONFIG"), &m->config, &err);
+        } else
+                r = config_parse(config_text, strlen(config_text), "simulated", &m->config, &err);
         if (r < 0) {
                 log_error("%s", strempty(err));
                 return r;
@@ -75,8 +89,8 @@ static int run(unsigned delay_ms, const char *state_dir) {
         r = manager_discover(m, NULL);
         if (r < 0)
                 return log_error_errno(r, "finding the simulated GPU");
-        if (m->n_gpus != 1)
-                return log_error_errno(ENODEV, "finding the simulated GPU");
+        if (m->n_gpus > 1)
+                return log_error_errno(EINVAL, "the simulated kernel has one GPU, %zu found", m->n_gpus);
 
         r = manager_exit_on_signals(m);
         (void) gs_errors_register();
