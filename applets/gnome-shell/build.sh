@@ -11,7 +11,7 @@ flavour=${1:?usage: build.sh esm|legacy VERSION OUT_DIR} version=${2:?} out=${3:
 UUID=gpuswitch@gpuswitch.org
 DOMAIN=gnome-shell-extension-gpuswitch
 case $flavour in
-        esm) versions='"45", "46", "47", "48"' ;;
+        esm) versions='"45", "46", "47", "48", "49"' ;;
         legacy) versions='"43", "44"' ;;
         *) echo "build.sh: esm or legacy, not $flavour" >&2; exit 2 ;;
 esac

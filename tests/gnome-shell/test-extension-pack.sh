@@ -19,7 +19,7 @@ check() {
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-declare -A versions=([esm]='["45","46","47","48"]' [legacy]='["43","44"]')
+declare -A versions=([esm]='["45","46","47","48","49"]' [legacy]='["43","44"]')
 for flavour in esm legacy; do
         d=$built/$flavour
         check "$flavour: metadata.json parses, uuid $UUID" \

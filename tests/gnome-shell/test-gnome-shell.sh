@@ -311,7 +311,36 @@ check "a notification says so" within 2 notified "Failed, rolled back"
 check "the GPU is back on host" mode_is host
 shot 10-rolled-back
 
-# 8. No JavaScript error from the extension in the shell's journal.
+# 8. A step that outlasts StepTimeoutSec=: the reply is Timeout, naming
+# the step; the switch goes on in the daemon, and the menu tells its end.
+clear_notifications
+printf '[Daemon]\nGpus=%s\nStepTimeoutSec=1\n\n[Gpu %s]\nDefaultMode=keep\n' $GPU $GPU >"$dir/timeout.conf"
+stop_daemon
+GPUSWITCH_TEST_CONFIG=$dir/timeout.conf start_daemon 2000 || echo "simulated-gpuswitchd did not start again"
+check "the timing-out daemon's GPU is shown" within 5 shown_mode_is host Host
+check "vfio chosen (each kernel write takes 2 s, a step may take 1 s)" activate "Give to virtual machines (vfio-pci)"
+check "the menu says timed out, naming the function and the step" \
+        within 5 item_has "Timed out: " "$GPU" "has not finished after 1 s"
+check "a notification says so" within 2 notified "Timed out: "
+check "the step under way is still shown" has_item_prefix "Step: $GPU"
+check "the shell answers meanwhile" test "$(js '1 + 1')" = 2
+shot 11-timed-out
+check "the switch goes on and ends on vfio" within 40 mode_is vfio
+check "the menu tells how the switch that timed out ended" \
+        within 2 has_item "Switched to VFIO (virtual machines) after the time-out"
+clear_notifications
+
+# 9. No GPU managed (Gpus= names a slot this machine lacks): nothing shown,
+# neither an item nor "not running" nor the panel icon.
+printf '[Daemon]\nGpus=0000:0a:00\n' >"$dir/no-gpu.conf"
+stop_daemon
+GPUSWITCH_TEST_CONFIG=$dir/no-gpu.conf start_daemon || echo "simulated-gpuswitchd did not start again"
+check "no GPU managed: no item" within 5 gpus_shown 0
+check "... and no 'not running'" test "$(describe | jq -r '.notRunning')" = null
+check "... and no panel icon" test "$(describe | jq -r '.icon')" = false
+shot 12-no-gpu
+
+# 10. No JavaScript error from the extension in the shell's journal.
 js "$EXT.error || ''" >"$dir/ext-error"
 check "the extension has no error" test "$(cat "$dir/ext-error")" = '""'
 check "no JS error or warning naming the extension in the shell's log" \

@@ -95,12 +95,22 @@ export class GpuSwitchClient {
         this.running = false;
         this.error = '';        // why ListGpus failed (BadConfig...)
         this.gpus = [];
+        // GPUs appearing and going while the daemon runs (plugged in,
+        // removed, a rescan): the Manager's Gpus property changes.
+        this._gpusChanged = Gio.DBus.system.signal_subscribe(BUS_NAME, 'org.freedesktop.DBus.Properties',
+            'PropertiesChanged', MANAGER_PATH, MANAGER_IFACE, Gio.DBusSignalFlags.NONE,
+            (conn, sender, path, iface, signal, params) => {
+                const [, changed, invalidated] = params.deepUnpack();
+                if (this.running && ('Gpus' in changed || invalidated.includes('Gpus')))
+                    this._listGpus();
+            });
         // AUTO_START: a bus-activatable daemon is started, as any client would.
         this._watch = Gio.bus_watch_name(Gio.BusType.SYSTEM, BUS_NAME, Gio.BusNameWatcherFlags.AUTO_START,
             () => this._appeared(), () => this._vanished());
     }
 
     destroy() {
+        Gio.DBus.system.signal_unsubscribe(this._gpusChanged);
         Gio.bus_unwatch_name(this._watch);
         this._cancellable.cancel();
         this._dropGpus();
@@ -121,11 +131,15 @@ export class GpuSwitchClient {
         this._onChanged();
     }
 
-    // The GPUs are read again each time the daemon starts: its list is
-    // fixed for the life of the process.
     _appeared() {
-        const generation = ++this._generation;
         this.running = true;
+        this._listGpus();
+    }
+
+    // The GPUs, read again when the daemon starts and when its list
+    // changes; a list read before the last change is dropped.
+    _listGpus() {
+        const generation = ++this._generation;
         Gio.DBus.system.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'ListGpus', null,
             new GLib.VariantType('(a(osss))'), Gio.DBusCallFlags.NO_AUTO_START, CALL_TIMEOUT_MS,
             this._cancellable, (conn, res) => {

@@ -32,6 +32,20 @@ function modeText(mode) {
     }
 }
 
+// A toggle with a title alone (43) takes the grid's two columns, for the
+// mode to fit beside the name.
+const COL_SPAN = HAS_SUBTITLE ? 1 : 2;
+
+// Where GNOME 45 and later put an extension's toggles: before the
+// background apps, which end the menu.  GNOME 43 and 44 add them last.
+function addToggle(qsMenu, toggle) {
+    const sibling = Main.panel.statusArea.quickSettings._backgroundApps?.quickSettingsItems?.at(-1);
+    if (sibling && qsMenu.insertItemBefore)
+        qsMenu.insertItemBefore(toggle, sibling, COL_SPAN);
+    else
+        qsMenu.addItem(toggle, COL_SPAN);
+}
+
 function setTitle(toggle, title, subtitle) {
     if (HAS_SUBTITLE)
         toggle.set({title, subtitle});
@@ -54,6 +68,9 @@ class GpuToggle extends QuickMenuToggle {
         this._pending = '';     // the mode we asked for, while our call runs
         this._outcome = '';
         this._outcomeMode = '';
+        // the mode of a switch whose step timed out: it goes on in the
+        // daemon, and its end is told when the GPU leaves "switching"
+        this._timedOutTo = '';
         this._holders = null;   // [{pid, uid, command, node}] after GpuInUse
         this._holdersMode = '';
 
@@ -116,6 +133,7 @@ class GpuToggle extends QuickMenuToggle {
             return;
         this._pending = mode;
         this._outcome = '';
+        this._timedOutTo = '';
         this._holders = null;
         this.sync();
         const address = this.gpu.address;
@@ -160,6 +178,7 @@ class GpuToggle extends QuickMenuToggle {
             break;
         case `${ERROR_PREFIX}Timeout`:
             this._outcome = _('Timed out: %s').format(e.message);
+            this._timedOutTo = mode;
             break;
         case 'org.freedesktop.DBus.Error.AccessDenied':
         case 'org.freedesktop.DBus.Error.InteractiveAuthorizationRequired':
@@ -195,6 +214,13 @@ class GpuToggle extends QuickMenuToggle {
     sync() {
         const {gpu} = this;
         const mode = gpu.mode;
+        if (this._timedOutTo && !this._pending && mode !== 'switching') {
+            this._outcome = mode === this._timedOutTo
+                ? _('Switched to %s after the time-out').format(modeText(mode))
+                : _('The switch that timed out ended on %s').format(modeText(mode));
+            this._outcomeMode = mode;
+            this._timedOutTo = '';
+        }
         if (!this._pending && mode !== 'switching' && this._outcome && mode !== this._outcomeMode) {
             this._outcome = '';
             this._holders = null;
@@ -243,7 +269,7 @@ class GpuSwitchIndicator extends SystemIndicator {
 
         this._notRunning = new QuickToggle({iconName: ICON, reactive: false, visible: false});
         setTitle(this._notRunning, _('GPU'), _('gpuswitchd is not running'));
-        this._qsMenu.addItem(this._notRunning, HAS_SUBTITLE ? 1 : 2);
+        addToggle(this._qsMenu, this._notRunning);
 
         this._client = new GpuSwitchClient(() => this._sync());
         this.connect('destroy', () => {
@@ -270,7 +296,7 @@ class GpuSwitchIndicator extends SystemIndicator {
             } else {
                 toggle = new GpuToggle(client, gpu);
                 this._toggles.set(gpu.path, toggle);
-                this._qsMenu.addItem(toggle, HAS_SUBTITLE ? 1 : 2);
+                addToggle(this._qsMenu, toggle);
             }
         }
         for (const toggle of this._toggles.values())
