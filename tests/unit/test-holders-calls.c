@@ -21,6 +21,7 @@
 #include "holders-calls.h"
 #include "holders-stub.h"
 #include "polkit.h"
+#include "private-bus.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -145,15 +146,6 @@ static const sd_bus_vtable daemon_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-static sd_bus *connect_to(const char *address) {
-        sd_bus *b = NULL;
-
-        if (sd_bus_new(&b) < 0 || sd_bus_set_address(b, address) < 0 || sd_bus_set_bus_client(b, 1) < 0 ||
-            sd_bus_start(b) < 0)
-                abort();
-        return b;
-}
-
 /* In a caller: each reply as a line on out, "E name" or "R" followed by
  * " pid:uid:comm:node" per row. */
 typedef struct CallerState {
@@ -200,7 +192,7 @@ static pid_t caller(const char *address, const char *daemon_name, uid_t uid, int
                 for (int i = 0; i < n; i++) {
                         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
-                        b[i] = connect_to(address);
+                        b[i] = private_bus_connect(address);
                         if (sd_bus_attach_event(b[i], e, 0) < 0 ||
                             sd_bus_message_new_method_call(b[i], &m, daemon_name, "/test", "test.Holders",
                                                            "ListHolders") < 0 ||
@@ -277,11 +269,6 @@ static Replies read_replies(int fd) {
         return r;
 }
 
-static const char bus_config[] =
-        "<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen><auth>EXTERNAL</auth>"
-        "<policy context=\"default\"><allow user=\"*\"/><allow own=\"*\"/>"
-        "<allow send_destination=\"*\"/><allow receive_sender=\"*\"/></policy></busconfig>";
-
 int main(void) {
         /* root's Xorg on two nodes, nobody's program, another user's */
         static const Holder rows[] = {
@@ -291,16 +278,15 @@ int main(void) {
                 { .pid = 200, .uid = 1000, .comm = "cuda", .node = "card0" },
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *daemon = NULL;
-        char config[] = "/tmp/gpuswitch-test-bus-XXXXXX", address[512] = "";
+        PrivateBus bus;
+        const char *address;
         const char *daemon_name;
-        int pipefd[2], out_nobody[2], out_allowed[2], out_root[2];
+        int out_nobody[2], out_allowed[2], out_root[2];
         WorkerPool *pool = NULL;
         PolkitQueue *queue;
         StubScan s;
         Replies r;
-        pid_t busd, nobody, allowed, root;
-        FILE *f;
-        int cfd;
+        pid_t nobody, allowed, root;
 
         if (geteuid() != 0) {
                 fprintf(stderr, "test-holders-calls: needs root, skipped\n");
@@ -316,33 +302,12 @@ int main(void) {
                 fprintf(stderr, "test-holders-calls: no user but root and nobody, skipped\n");
                 return 77;
         }
-        cfd = mkstemp(config);
-        CHECK(cfd >= 0 && write(cfd, bus_config, strlen(bus_config)) == (ssize_t) strlen(bus_config));
-        close(cfd);
-        CHECK_INT(pipe(pipefd), 0);
-        busd = fork();
-        if (busd == 0) {
-                char fd[16], arg[64];
-
-                close(pipefd[0]);
-                snprintf(fd, sizeof fd, "%d", pipefd[1]);
-                snprintf(arg, sizeof arg, "--config-file=%s", config);
-                execlp("dbus-daemon", "dbus-daemon", arg, "--nofork", "--nopidfile", "--print-address", fd,
-                       (char *) NULL);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        f = fdopen(pipefd[0], "r");
-        if (!f || !fgets(address, sizeof address, f)) {
-                fprintf(stderr, "dbus-daemon did not start\n");
-                return 1;
-        }
-        fclose(f);
-        address[strcspn(address, "\n")] = 0;
+        CHECK_INT(private_bus_start(&bus), 0);
+        address = bus.address;
 
         CHECK_INT(sd_event_new(&event), 0);
-        daemon = connect_to(address);
-        polkit_bus = connect_to(address);
+        daemon = private_bus_connect(address);
+        polkit_bus = private_bus_connect(address);
         CHECK(sd_bus_attach_event(daemon, event, 0) >= 0);
         CHECK(sd_bus_attach_event(polkit_bus, event, 0) >= 0);
         CHECK(sd_bus_request_name(polkit_bus, "org.freedesktop.PolicyKit1", 0) > 0);
@@ -451,9 +416,7 @@ int main(void) {
         holders_cache_free(cache);
         worker_pool_free(pool);
         polkit_bus = sd_bus_flush_close_unref(polkit_bus);
-        kill(busd, SIGTERM);
-        waitpid(busd, NULL, 0);
-        unlink(config);
+        private_bus_stop(&bus);
         sd_event_unref(event);
         TEST_MAIN_END();
 }

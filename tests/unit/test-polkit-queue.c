@@ -13,6 +13,7 @@
 
 #include "errors.h"
 #include "polkit.h"
+#include "private-bus.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -64,15 +65,6 @@ static const sd_bus_vtable daemon_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-static sd_bus *connect_to(const char *address) {
-        sd_bus *b = NULL;
-
-        if (sd_bus_new(&b) < 0 || sd_bus_set_address(b, address) < 0 || sd_bus_set_bus_client(b, 1) < 0 ||
-            sd_bus_start(b) < 0)
-                abort();
-        return b;
-}
-
 static void attach(sd_bus *b) {
         if (sd_bus_attach_event(b, event, 0) < 0)
                 abort();
@@ -97,7 +89,7 @@ static pid_t caller(const char *address, const char *daemon_name, int calls, int
 
                 if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
                         _exit(2);
-                b = connect_to(address);
+                b = private_bus_connect(address);
                 for (int i = 0; i < calls; i++) {
                         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
                         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -120,11 +112,6 @@ static pid_t caller(const char *address, const char *daemon_name, int calls, int
         return pid;
 }
 
-static const char bus_config[] =
-        "<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen><auth>EXTERNAL</auth>"
-        "<policy context=\"default\"><allow user=\"*\"/><allow own=\"*\"/>"
-        "<allow send_destination=\"*\"/><allow receive_sender=\"*\"/></policy></busconfig>";
-
 static void read_line(int fd, char *buf, size_t size) {
         size_t n = 0;
         char c;
@@ -136,48 +123,25 @@ static void read_line(int fd, char *buf, size_t size) {
 
 int main(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *daemon = NULL, *polkit = NULL;
-        char config[] = "/tmp/gpuswitch-test-bus-XXXXXX", address[512] = "", line[128];
+        char line[128];
+        PrivateBus bus;
+        const char *address;
         const char *daemon_name;
-        int pipefd[2], alice_out[2], alice_hold[2], bob_out[2], bob_hold[2], status;
+        int alice_out[2], alice_hold[2], bob_out[2], bob_hold[2], status;
         bool never = false;
-        pid_t busd, alice, bob;
-        FILE *f;
-        int cfd;
+        pid_t alice, bob;
 
         if (geteuid() != 0) {
                 /* the callers must be another user than the daemon's */
                 fprintf(stderr, "test-polkit-queue: needs root, skipped\n");
                 return 77;
         }
-        cfd = mkstemp(config);
-        CHECK(cfd >= 0 && write(cfd, bus_config, strlen(bus_config)) == (ssize_t) strlen(bus_config));
-        close(cfd);
-
-        /* a bus of our own */
-        CHECK_INT(pipe(pipefd), 0);
-        busd = fork();
-        if (busd == 0) {
-                char fd[16], arg[64];
-
-                close(pipefd[0]);
-                snprintf(fd, sizeof fd, "%d", pipefd[1]);
-                snprintf(arg, sizeof arg, "--config-file=%s", config);
-                execlp("dbus-daemon", "dbus-daemon", arg, "--nofork", "--nopidfile", "--print-address", fd,
-                       (char *) NULL);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        f = fdopen(pipefd[0], "r");
-        if (!f || !fgets(address, sizeof address, f)) {
-                fprintf(stderr, "dbus-daemon did not start\n");
-                return 1;
-        }
-        fclose(f);
-        address[strcspn(address, "\n")] = 0;
+        CHECK_INT(private_bus_start(&bus), 0);
+        address = bus.address;
 
         CHECK_INT(sd_event_new(&event), 0);
-        daemon = connect_to(address);
-        polkit = connect_to(address);
+        daemon = private_bus_connect(address);
+        polkit = private_bus_connect(address);
         attach(daemon);
         attach(polkit);
         CHECK(sd_bus_request_name(polkit, "org.freedesktop.PolicyKit1", 0) > 0);
@@ -234,9 +198,7 @@ int main(void) {
 
         for (size_t i = 0; i < n_held; i++)
                 sd_bus_message_unref(held[i]);
-        kill(busd, SIGTERM);
-        waitpid(busd, NULL, 0);
-        unlink(config);
+        private_bus_stop(&bus);
         sd_event_unref(event);
         TEST_MAIN_END();
 }
