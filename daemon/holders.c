@@ -164,7 +164,11 @@ static int nvidia_uvm_major(const Sysfs *s, unsigned *ret) {
  * wait for them to be closed.  Seen in the test VM's 6.1 with bochs-drm: a
  * process holding card0 keeps running while the function goes to
  * vfio-pci.  nvidia's nodes are not among them: its remove() waits for its
- * usage count whatever the node. */
+ * usage count whatever the node.  Nor are nouveau's: its remove() calls
+ * drm_dev_unplug() (since 5.10), so the unbind would not wait, but its
+ * ioctls enter no drm_dev_enter() section and would run on a torn-down
+ * device; nor radeon's, whose remove() only unregisters (drm_put_dev()).
+ * Their holders count as blocking: ended first, or the switch refused. */
 static const char *const drm_unplug_drivers[] = { "bochs-drm", "amdgpu", "i915" };
 
 static bool drm_driver_unplugs(const char *driver) {
