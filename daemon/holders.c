@@ -166,8 +166,8 @@ static int nvidia_uvm_major(const Sysfs *s, unsigned *ret) {
  * vfio-pci.  nvidia's nodes are not among them: its remove() waits for its
  * usage count whatever the node.  Nor are nouveau's: its remove() calls
  * drm_dev_unplug() (since 5.10), so the unbind would not wait, but its
- * ioctls enter no drm_dev_enter() section and would run on a torn-down
- * device; nor radeon's, whose remove() only unregisters (drm_put_dev()).
+ * ioctls enter no drm_dev_enter() section: one under way while the
+ * function goes runs on a torn-down device; nor radeon's, whose remove() only unregisters (drm_put_dev()).
  * Their holders count as blocking: ended first, or the switch refused. */
 static const char *const drm_unplug_drivers[] = { "bochs-drm", "amdgpu", "i915" };
 
