@@ -26,6 +26,14 @@ export function busError(e) {
     return {name: name ?? '', message: e.message};
 }
 
+// ListHolders shows a caller whom polkit does not let switch each process
+// of another user as one row (0, 4294967295, "", ""): a count, no names.
+const HIDDEN_UID = 4294967295;
+
+export function isHidden(holder) {
+    return holder.pid === 0 && holder.uid === HIDDEN_UID;
+}
+
 let passwdCache = null;
 
 // The user's name from /etc/passwd (what gnome-shell can read without
@@ -218,7 +226,8 @@ export class GpuSwitchClient {
             SWITCH_TIMEOUT_MS, e => callback(e));
     }
 
-    // callback(error, holders): holders [{pid, uid, command, node}].
+    // callback(error, holders): holders [{pid, uid, command, node}], a
+    // process once per node it holds; hidden ones as isHidden() tells.
     listHolders(address, callback) {
         this._call('ListHolders', new GLib.Variant('(s)', [address]), '(a(uuss))', Gio.DBusCallFlags.NO_AUTO_START,
             CALL_TIMEOUT_MS, (e, reply) => callback(e, e ? [] : reply[0].map(([pid, uid, command, node]) =>

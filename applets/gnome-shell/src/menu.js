@@ -9,7 +9,7 @@ import * as Main from 'resource:///org/gnome/shell/ui/main.js';
 import * as PopupMenu from 'resource:///org/gnome/shell/ui/popupMenu.js';
 import {QuickMenuToggle, QuickToggle, SystemIndicator} from 'resource:///org/gnome/shell/ui/quickSettings.js';
 import {gettext as _} from 'resource:///org/gnome/shell/extensions/extension.js';
-import {ERROR_PREFIX, FLAG_TERMINATE_HOLDERS, GpuSwitchClient, userName} from './client.js';
+import {ERROR_PREFIX, FLAG_TERMINATE_HOLDERS, GpuSwitchClient, isHidden, userName} from './client.js';
 
 const ICON = 'video-display-symbolic';
 // GNOME 44 gave the toggles a title and a subtitle; 43 has one label.
@@ -51,6 +51,17 @@ function setTitle(toggle, title, subtitle) {
         toggle.set({title, subtitle});
     else
         toggle.label = subtitle ? `${title}: ${subtitle}` : title;
+}
+
+// "gnome-shell (PID 1234, alice)"
+function processText(h) {
+    return _('%s (PID %d, %s)').format(h.command, h.pid, userName(h.uid));
+}
+
+// The rows of ListHolders a process of another user hides: one each.
+function hiddenText(holders) {
+    const n = holders.filter(isHidden).length;
+    return n ? _('Processes of other users: %d').format(n) : '';
 }
 
 function infoItem() {
@@ -199,9 +210,13 @@ class GpuToggle extends QuickMenuToggle {
         title.label.text = this._holders.length
             ? _('In use by:') : _('No program holds it any more');
         this._holdersSection.addMenuItem(title);
-        for (const h of this._holders) {
+        const rows = this._holders.filter(h => !isHidden(h))
+            .map(h => _('%s holds %s').format(processText(h), h.node));
+        if (hiddenText(this._holders))
+            rows.push(hiddenText(this._holders));
+        for (const text of rows) {
             const item = infoItem();
-            item.label.text = _('%s (PID %d, %s) holds %s').format(h.command, h.pid, userName(h.uid), h.node);
+            item.label.text = text;
             this._holdersSection.addMenuItem(item);
         }
         const mode = this._holdersMode;
@@ -239,8 +254,11 @@ class GpuToggle extends QuickMenuToggle {
         this._vmItem.label.text = gpu.virtualMachine ? _('Held by the VM %s').format(gpu.virtualMachine) : '';
         this._vmItem.visible = this._vmItem.label.text !== '';
         const users = mode === 'vfio' ? this._users : [];
-        this._usersItem.label.text = users.length ? _('Used by: %s').format(users.map(h =>
-            _('%s (PID %d, %s)').format(h.command, h.pid, userName(h.uid))).join(', ')) : '';
+        // a process once, whatever the nodes it holds
+        const named = [...new Map(users.filter(h => !isHidden(h)).map(h => [h.pid, processText(h)])).values()];
+        if (hiddenText(users))
+            named.push(hiddenText(users));
+        this._usersItem.label.text = named.length ? _('Used by: %s').format(named.join(', ')) : '';
         this._usersItem.visible = users.length > 0;
         this._defaultItem.label.text = _('At boot: %s').format(modeText(gpu.defaultMode));
         this._outcomeItem.label.text = this._pending ? _('Switching to %s…').format(modeText(this._pending))
