@@ -9,13 +9,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bus-connect.h"
+#include "bus-users.h"
 #include "doctor.h"
 #include "errors.h"
 #include "gpu-arg.h"
@@ -207,27 +207,29 @@ static void announce_holders(sd_bus *bus, const char *gpu) {
         uint32_t pid, uid;
         unsigned hidden = 0;
         bool first = true;
+        BusUsers users;
         int r;
 
+        (void) bus_users_init(bus, arg_transport, &users);
         r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListHolders", &error, &reply, "s", gpu);
         if (r < 0)
                 return;
         r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
-                struct passwd *pw;
+                char user[BUS_USER_NAME_MAX];
 
                 if (HOLDER_IS_HIDDEN(pid, uid)) {
                         hidden++;
                         continue;
                 }
-                pw = getpwuid(uid);
                 if (first)
                         fprintf(stderr, "gpuswitchctl: --force ends %s %s%s:\n",
                                 arg_keep_holders ? "those that block the unbind of what holds" : "what holds",
                                 *gpu ? gpu : "the GPU", arg_keep_holders ? " (the others keep running)" : "");
                 first = false;
-                fprintf(stderr, "  %u %s (%s) holds %s%s\n", pid, comm, pw ? pw->pw_name : "?", node,
-                        uid != getuid() ? (uid < 1000 ? "  [a system account]" : "  [another user]") : "");
+                fprintf(stderr, "  %u %s (%s) holds %s%s\n", pid, comm, bus_users_name(&users, uid, user), node,
+                        uid == users.self || users.self == BUS_USERS_SELF_UNKNOWN ? ""
+                                : uid < 1000 ? "  [a system account]" : "  [another user]");
         }
         if (hidden > 0)
                 fprintf(stderr, "gpuswitchctl: --force ends %s%u process%s of other users that you may not see\n",
@@ -369,8 +371,10 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
         g_autoptr(JsonOut) j = arg_json ? json_out_new() : NULL;
         _cleanup_free_ char *object = NULL;
         g_autoptr(GpuInfo) info = NULL;
+        BusUsers users;
         int r;
 
+        (void) bus_users_init(bus, arg_transport, &users);
         r = get_gpu_object(bus, gpu, &object, &error);
         if (r >= 0)
                 r = gpu_info_get(bus, object, &info, &error);
@@ -378,7 +382,7 @@ static int verb_holders(sd_bus *bus, int argc, char **argv, const char *gpu) {
                 r = sd_bus_call_method(bus, GPUSWITCH_BUS_NAME, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE, "ListHolders", &error, &reply,
                                        "s", info->address);
         if (r >= 0)
-                r = holders_out(reply, info->address, j, stdout);
+                r = holders_out(reply, info->address, &users, j, stdout);
         if (r < 0)
                 return fail_bus("holders", &error, r);
         return 0;

@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "holders-out.h"
 
-#include <pwd.h>
-
 #include "gpuswitch-bus.h"
 #include "output.h"
 
-int holders_out(sd_bus_message *reply, const char *address, JsonOut *j, FILE *f) {
+int holders_out(sd_bus_message *reply, const char *address, const BusUsers *users, JsonOut *j, FILE *f) {
         g_autoptr(Table) t = table_new(4, "PID", "USER", "COMMAND", "NODE");
         const char *comm, *node;
         uint32_t pid, uid;
@@ -20,8 +18,8 @@ int holders_out(sd_bus_message *reply, const char *address, JsonOut *j, FILE *f)
         json_out_begin_array(j);
         r = sd_bus_message_enter_container(reply, 'a', "(uuss)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(uuss)", &pid, &uid, &comm, &node)) > 0) {
-                struct passwd *pw;
-                char pid_s[16], user_s[32];
+                char pid_s[16], user_buf[BUS_USER_NAME_MAX];
+                const char *user;
 
                 /* another user's process, which only root or those allowed
                  * to switch see */
@@ -29,22 +27,21 @@ int holders_out(sd_bus_message *reply, const char *address, JsonOut *j, FILE *f)
                         hidden++;
                         continue;
                 }
-                pw = getpwuid(uid);
+                user = bus_users_name(users, uid, user_buf);
                 snprintf(pid_s, sizeof pid_s, "%u", pid);
-                snprintf(user_s, sizeof user_s, "%u", uid);
                 json_out_begin_object(j);
                 json_out_member(j, "pid");
                 json_out_int(j, pid);
                 json_out_member(j, "uid");
                 json_out_int(j, uid);
                 json_out_member(j, "user");
-                json_out_string(j, pw ? pw->pw_name : user_s);
+                json_out_string(j, user);
                 json_out_member(j, "command");
                 json_out_string(j, comm);
                 json_out_member(j, "node");
                 json_out_string(j, node);
                 json_out_end_object(j);
-                table_add_row(t, pid_s, pw ? pw->pw_name : user_s, comm, node);
+                table_add_row(t, pid_s, user, comm, node);
         }
         if (r < 0)
                 return r;

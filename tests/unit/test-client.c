@@ -150,13 +150,14 @@ static sd_bus_message *holders_reply(sd_bus *bus, const uint32_t (*ids)[2], cons
         return m;
 }
 
-static char *holders_text(sd_bus *bus, const uint32_t (*ids)[2], const char *const (*names)[2], size_t n, bool json) {
+static char *holders_text(sd_bus *bus, const uint32_t (*ids)[2], const char *const (*names)[2], size_t n, bool json,
+                          const BusUsers *users) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = holders_reply(bus, ids, names, n);
         g_autoptr(JsonOut) j = json ? json_out_new() : NULL;
         char buf[2048] = "";
         FILE *f = fmemopen(buf, sizeof buf, "w");
 
-        CHECK_INT(holders_out(m, "0000:01:00", j, f), 0);
+        CHECK_INT(holders_out(m, "0000:01:00", users, j, f), 0);
         fclose(f);
         return strdup(buf);
 }
@@ -167,6 +168,7 @@ static void test_holders(void) {
         _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         const uint32_t ids[][2] = { { 4242, 0 }, { 0, HOLDER_HIDDEN_UID }, { 0, HOLDER_HIDDEN_UID } };
         const char *const names[][2] = { { "sleep", "card0" }, { "", "" }, { "", "" } };
+        const BusUsers local = { .local = true }, remote = { .local = false };
         struct passwd *root = getpwuid(0);
         char want[256];
         int sv[2];
@@ -177,26 +179,31 @@ static void test_holders(void) {
         CHECK_INT(sd_bus_new(&bus), 0);
         CHECK_INT(sd_bus_set_fd(bus, sv[0], sv[0]), 0);
         CHECK_INT(sd_bus_start(bus), 0);
-        s = holders_text(bus, ids, names, 3, false);
+        s = holders_text(bus, ids, names, 3, false, &local);
         snprintf(want, sizeof want, "PID   USER%*s  COMMAND  NODE\n4242  %s  sleep    card0\n"
                  "2 more processes of other users, hidden (root or those allowed to switch see them)\n",
                  (int) strlen(root->pw_name) - 4, "", root->pw_name);
         CHECK_STR(s, want);
         free(s);
 
-        s = holders_text(bus, ids + 1, names + 1, 1, false);
+        s = holders_text(bus, ids + 1, names + 1, 1, false, &local);
         CHECK_STR(s, "1 more process of other users, hidden (root or those allowed to switch see them)\n");
         free(s);
 
-        s = holders_text(bus, ids, names, 0, false);
+        s = holders_text(bus, ids, names, 0, false, &local);
         CHECK_STR(s, "No process holds 0000:01:00.\n");
         free(s);
 
-        s = holders_text(bus, ids, names, 3, true);
+        s = holders_text(bus, ids, names, 3, true, &local);
         snprintf(want, sizeof want, "{\n  \"gpu\" : \"0000:01:00\",\n  \"holders\" : [\n    {\n      \"pid\" : 4242,\n"
                  "      \"uid\" : 0,\n      \"user\" : \"%s\",\n      \"command\" : \"sleep\",\n"
                  "      \"node\" : \"card0\"\n    }\n  ],\n  \"hidden\" : 2\n}\n", root->pw_name);
         CHECK_STR(s, want);
+        free(s);
+
+        /* over --host the uid is the other machine's: no name from here */
+        s = holders_text(bus, ids, names, 1, false, &remote);
+        CHECK_STR(s, "PID   USER  COMMAND  NODE\n4242  0     sleep    card0\n");
         free(s);
         close(sv[1]);
 }

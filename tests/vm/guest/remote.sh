@@ -104,6 +104,19 @@ expect_rc rule-bob-denied-exit-4 4
 has_err rule-bob-not-authorized "$NOT_AUTH"
 all_original && result rule-bob-nothing-moved PASS || result rule-bob-nothing-moved FAIL "$(state)"
 
+# holders over --host: the uids are the other machine's, shown as numbers
+# (this machine's passwd could name somebody else); "another user" is
+# judged against the uid that machine knows alice by
+( as_user bob bash -c "exec sleep 1000 < /dev/gpuswitch-test0" & )
+for _ in $(seq 50); do bob_pid=$(pgrep -u bob -x sleep) && break; sleep 0.1; done
+runo $CTL -H alice@localhost holders
+echo "$OUT" | grep -qE "^$bob_pid +$(id -u bob) +sleep +" && ! echo "$OUT" | grep -qw bob \
+        && result remote-holders-uid-as-number PASS || result remote-holders-uid-as-number FAIL "$OUT"
+runo $CTL -H alice@localhost --json holders
+echo "$OUT" | python3 -c 'import json, sys; h = json.load(sys.stdin)["holders"]; sys.exit(0 if [x["user"] for x in h] == [sys.argv[1]] else 1)' "$(id -u bob)" \
+        && result remote-holders-json-uid PASS || result remote-holders-json-uid FAIL "$OUT"
+kill "$bob_pid"
+
 # monitor on both sides while the GPU moves: the same events
 # setpriv itself in the background (as_user is a function: $! would be a
 # subshell that ignores SIGINT), so that $! becomes gpuswitchctl
