@@ -33,7 +33,8 @@ DESKTOP_PASSWORD=gpuswitch-test-password
 
 desktop_session_enter() { # SCRIPT ARGS...
         [ "${GPUSWITCH_DESKTOP_NAMESPACE:-}" = $$ ] && return 0
-        command -v unshare >/dev/null || { echo "SKIP: no unshare"; exit 77; }
+        unshare --mount --propagation private true 2>/dev/null ||
+                { echo "SKIP: no mount namespace (unshare --mount fails)"; exit 77; }
         # the namespace's first process is this script again: $$ marks it
         exec unshare --mount --propagation private \
                 bash -c 'export GPUSWITCH_DESKTOP_NAMESPACE=$$; exec "$@"' bash "$@"
@@ -147,6 +148,14 @@ EOF
         # owner, session-ID.scope the session
         local root
         root=$(desktop_cgroup_root) || { echo "desktop_session_setup: no cgroup hierarchy for sd-login" >&2; return 1; }
+        # those of runs that were killed, if empty
+        local stale pid
+        for stale in "$root"/gpuswitch_test_*.slice; do
+                pid=${stale##*_test_}
+                if [ -d "$stale" ] && ! kill -0 "${pid%.slice}" 2>/dev/null; then
+                        find "$stale" -depth -type d -exec rmdir {} + 2>/dev/null
+                fi
+        done
         DESKTOP_CGROUP_TOP=$root/gpuswitch_test_$$.slice
         DESKTOP_CGROUP=$DESKTOP_CGROUP_TOP/user-$uid.slice/session-$DESKTOP_SESSION.scope
         mkdir -p "$DESKTOP_CGROUP" || return 1
