@@ -270,6 +270,8 @@ js "$DLG._cancelButton.emit('clicked', 1); 'ok'" >/dev/null
 check "Cancel: the dialog closes" within 5 dialog_is '. == null'
 check "the menu says not authorized" within 5 has_item "Not authorized"
 check "a notification says not authorized" within 2 notified "Not authorized"
+js "JSON.stringify(Main.messageTray.getSources().flatMap(s => s.notifications).map(n => n.title + ' / ' + n.bannerBodyText))" |
+        jq -r 'fromjson[] | "the notification: \(.)"'
 check "the GPU stayed on vfio" mode_is vfio
 clear_notifications
 check "host chosen again" activate "Use on the host"
