@@ -19,7 +19,8 @@ if [ "${1:-}" != --build-only ]; then
             lsof driverctl                  # the peers bench/ measures against (fuser is psmisc's)
             libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu  # the hook under a real libvirtd
             openssh-server                  # sshd for gpuswitchctl -H in the guest (guest/remote.sh)
-            gnome-shell gnome-shell-extension-prefs jq gettext)  # the GNOME Shell extension in a real gnome-shell
+            gnome-shell gnome-shell-extension-prefs jq gettext   # the GNOME Shell extension in a real gnome-shell
+            openssl)   # ... and the password its polkit dialog is given (openssl passwd)
 fi
 missing=()
 for p in "${build[@]}" "${vm[@]}"; do

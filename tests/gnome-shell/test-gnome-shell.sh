@@ -3,14 +3,18 @@
 # gnome-shell: headless, a virtual monitor, its own session bus, as an
 # ordinary user (nobody), against bench/simulated-gpuswitchd (the daemon's
 # vtables, polkit check, jobs and signals over the simulated kernel) on a
-# private system bus with gpuswitch's bus policy and a stand-in polkit
-# whose answers the test sets (polkit-standin.js).  The menu is driven and
-# read through org.gnome.Shell.Eval (--unsafe-mode); the Mode is read
-# from the bus with busctl.  Screenshots of the open menu go to RESULTS.
+# private system bus with gpuswitch's bus policy and the real polkitd,
+# whose answers the test sets with rules; the shell runs in a logind
+# session as polkit sees one, so its own polkit agent asks for the user's
+# password, checked by the real polkit-agent-helper-1 and PAM
+# (desktop-session.sh: all of it in a mount namespace of the test's).  The
+# menu and the password dialog are driven and read through
+# org.gnome.Shell.Eval (--unsafe-mode); the Mode is read from the bus with
+# busctl.  Screenshots of the open menu go to RESULTS.
 #
 #   test-gnome-shell.sh BUILD_DIR RESULTS_DIR
 #
-# Exit 77 (skipped) without gnome-shell, jq or root.
+# Exit 77 (skipped) without gnome-shell, jq, polkitd or root.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -22,11 +26,16 @@ USER_ID=65534 # nobody: the desktop's user
 SIM=$build/bench/simulated-gpuswitchd
 CTL=$build/client/gpuswitchctl
 
-for t in gnome-shell gnome-extensions jq gjs dbus-daemon busctl setpriv; do
+for t in gnome-shell gnome-extensions jq gjs dbus-daemon busctl setpriv unshare openssl; do
         command -v $t >/dev/null || { echo "SKIP: no $t"; exit 77; }
 done
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the daemon owns org.gpuswitch1, the desktop runs as nobody)"; exit 77; }
 [ -x "$SIM" ] || { echo "SKIP: no $SIM (GPUSWITCH_BENCH=OFF)"; exit 77; }
+for f in /usr/lib/polkit-1/polkitd /usr/lib/polkit-1/polkit-agent-helper-1 /usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf; do
+        [ -e $f ] || { echo "SKIP: no $f (polkitd)"; exit 77; }
+done
+. "$here/desktop-session.sh"
+desktop_session_enter "$here/$(basename "$0")" "$@"
 
 mkdir -p "$results" && results=$(cd "$results" && pwd)
 rm -f "$results"/*.png
@@ -37,6 +46,8 @@ passed=0 failed=0
 cleanup() {
         for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
         wait 2>/dev/null
+        desktop_session_cleanup
+        cp "$DESKTOP_POLKIT_LOG" "$results/polkitd.log" 2>/dev/null
         cp "$dir/shell.log" "$results/gnome-shell.log" 2>/dev/null
         cp "$dir/daemon.log" "$results/daemon.log" 2>/dev/null
         rm -rf "$dir"
@@ -52,19 +63,20 @@ check() { # DESCRIPTION COMMAND...
 t0=$EPOCHREALTIME
 elapsed() { echo $(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )); }
 
-# --- the system side: bus, polkit, daemon (root) ---
+# --- the system side: session, bus, polkit, daemon (root) ---
+desktop_session_setup "$dir" $USER_ID || { echo "the desktop session could not be set up"; exit 1; }
 . "$top/tests/lib/private-system-bus.sh"
-private_system_bus_conf "$dir/system" '        <policy user="root"><allow own="org.freedesktop.PolicyKit1"/></policy>
-        <policy context="default"><allow send_destination="org.freedesktop.PolicyKit1"/></policy>' >"$dir/system.conf"
+# at the system bus's own address: polkit-agent-helper-1 is setuid
+private_system_bus_conf /run/dbus/system_bus_socket \
+        '        <include>/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>' >"$dir/system.conf"
 dbus-daemon --config-file="$dir/system.conf" --nofork --nopidfile --nosyslog >/dev/null 2>"$dir/system-bus.log" & pids+=($!)
-for _ in $(seq 100); do [ -S "$dir/system" ] && break; sleep 0.05; done
-export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/system
+for _ in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
 has_owner() { busctl --system status "$1" >/dev/null 2>&1; }
 
-answers=$dir/polkit-answers polkit_log=$dir/polkit.log
-printf 'org.gpuswitch1.switch yes\n' >"$answers"
-: >"$polkit_log"
-gjs "$here/polkit-standin.js" "$answers" "$polkit_log" >/dev/null 2>"$dir/polkit.err" & pids+=($!)
+desktop_session_rules org.gpuswitch1.switch=yes
+desktop_session_polkitd || exit 1
+pids+=($DESKTOP_POLKITD)
 
 mkdir -p "$dir/sim" "$dir/state"
 start_daemon() { # [WRITE_DELAY_MS [FAIL_AT]]
@@ -114,11 +126,11 @@ cat >"$dir/session.conf" <<EOC
         </policy>
 </busconfig>
 EOC
-"${as_user[@]}" dbus-daemon --config-file="$dir/session.conf" --nofork --nopidfile --nosyslog \
+(desktop_session_run "${as_user[@]}" dbus-daemon --config-file="$dir/session.conf" --nofork --nopidfile --nosyslog) \
         >/dev/null 2>"$dir/session-bus.log" & pids+=($!)
 for _ in $(seq 100); do [ -S "$home/runtime/bus" ] && break; sleep 0.05; done
-"${as_user[@]}" gnome-shell --headless --virtual-monitor 1024x768 --wayland --no-x11 --unsafe-mode >"$dir/shell.log" 2>&1 &
-pids+=($!)
+(desktop_session_run "${as_user[@]}" gnome-shell --headless --virtual-monitor 1024x768 --wayland --no-x11 --unsafe-mode) \
+        >"$dir/shell.log" 2>&1 & pids+=($!)
 
 # Eval: the JavaScript's value as JSON; fails when Eval fails.
 js() {
@@ -184,7 +196,11 @@ item_has() { # PREFIX TEXT...: an item starting with PREFIX has every TEXT
                 ($t | startswith($p)) and all($ARGS.positional[]; . as $w | $t | contains($w)))' "${@:2}" >/dev/null
 }
 lacks_item() { ! has_item "$1"; }
-polkit_asked() { grep -q "^$1 1 $2\$" "$polkit_log"; }   # ACTION ANSWER, with AllowUserInteraction
+# ACTION ANSWER: polkitd's rules were asked about ACTION for the desktop's
+# user in its local, active session, and answered ANSWER (their polkit.log)
+polkit_asked() {
+        grep -qF "gpuswitch-test: $1 for nobody session $DESKTOP_SESSION local true active true: $2" "$DESKTOP_POLKIT_LOG"
+}
 
 # 1. The menu appears and shows host.
 check "one GPU item, no 'not running'" within 5 gpus_shown 1
@@ -199,19 +215,80 @@ check "vfio chosen from the menu" activate "Give to virtual machines (vfio-pci)"
 check "Mode becomes vfio on the bus" within 10 mode_is vfio
 check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
 check "the toggle is checked" test "$(gpu_field checked)" = true
-check "polkit was asked for switch, interaction allowed" polkit_asked org.gpuswitch1.switch yes
+check "polkitd was asked for switch (nobody, in the local active session)" polkit_asked org.gpuswitch1.switch yes
 check "the outcome: switched" within 2 has_item "Switched to VFIO (virtual machines)"
 shot 02-vfio
 
 # 3. Not authorized: a notification, nothing switched.
-printf 'org.gpuswitch1.switch no\n' >"$answers"
+desktop_session_rules org.gpuswitch1.switch=no
 check "host chosen from the menu" activate "Use on the host"
 check "the menu says not authorized" within 5 has_item "Not authorized"
 check "a notification says not authorized" within 2 notified "Not authorized"
+check "polkitd's rules said no" polkit_asked org.gpuswitch1.switch no
 check "the GPU stayed on vfio" mode_is vfio
 shot 03-not-authorized
 clear_notifications
-printf 'org.gpuswitch1.switch yes\n' >"$answers"
+
+# 3b. The rules want the user's password: gnome-shell's own polkit agent
+# asks for it, the real polkit-agent-helper-1 checks it with PAM.  A wrong
+# one is refused and asked again, Cancel is "not authorized", the right
+# one switches.
+DLG='Main.componentManager._allComponents.polkitAgent?._currentDialog'
+# the dialog as JSON: null when there is none
+dialog() {
+        js "(d => d ? JSON.stringify({open: d.state === imports.ui.modalDialog.State.OPENED,
+                message: d.message, user: d._identityToAuth.get_name(),
+                asking: d._passwordEntry.visible && d._passwordEntry.reactive,
+                error: d._errorMessageLabel.visible ? d._errorMessageLabel.text : ''}) : 'null')($DLG)" | jq -c 'fromjson'
+}
+dialog_is() { dialog | jq -e "$1" >/dev/null; }  # JQ_CONDITION
+asks_password() { dialog_is '.open and .asking'; }
+type_password() { # PASSWORD: typed into the entry, then Enter
+        js "(d => { d._passwordEntry.set_text('$1'); d._passwordEntry.clutter_text.activate(); return 'ok'; })($DLG)" >/dev/null
+}
+dialog_shot() { # NAME: the screen, dialog and all
+        as_user gdbus call --session --dest org.gnome.Shell --object-path /org/gnome/Shell/Screenshot \
+                --method org.gnome.Shell.Screenshot.Screenshot false false "$home/$1.png" >/dev/null &&
+                cp "$home/$1.png" "$results/$1.png"
+        check "screenshot $1.png" test -s "$results/$1.png"
+}
+check "gnome-shell registered its polkit agent for session $DESKTOP_SESSION" \
+        grep -q "Registered Authentication Agent for unix-session:$DESKTOP_SESSION " "$DESKTOP_POLKIT_LOG"
+desktop_session_rules org.gpuswitch1.switch=auth_self
+check "host chosen from the menu (password wanted)" activate "Use on the host"
+check "gnome-shell's polkit dialog asks for a password" within 10 asks_password
+check "... to move the GPU to host, as nobody" \
+        dialog_is '.message == "Authentication is required to move the GPU 0000:01:00 to host." and .user == "nobody"'
+check "polkitd's rules wanted the user's password" polkit_asked org.gpuswitch1.switch auth_self
+dialog_shot 03b-password
+type_password wrong-password
+check "a wrong password: the dialog says so" within 10 dialog_is '.open and (.error | startswith("Sorry, that didn"))'
+check "... and asks again" within 5 asks_password
+check "... the GPU stayed on vfio" mode_is vfio
+dialog_shot 03c-wrong-password
+js "$DLG._cancelButton.emit('clicked', 1); 'ok'" >/dev/null
+check "Cancel: the dialog closes" within 5 dialog_is '. == null'
+check "the menu says not authorized" within 5 has_item "Not authorized"
+check "a notification says not authorized" within 2 notified "Not authorized"
+js "JSON.stringify(Main.messageTray.getSources().flatMap(s => s.notifications).map(n => n.title + ' / ' + n.bannerBodyText))" |
+        jq -r 'fromjson[] | "the notification: \(.)"'
+check "the GPU stayed on vfio" mode_is vfio
+clear_notifications
+check "host chosen again" activate "Use on the host"
+check "the dialog asks again" within 10 asks_password
+type_password "$DESKTOP_PASSWORD"
+check "the right password: the dialog closes" within 10 dialog_is '. == null'
+check "Mode becomes host on the bus" within 10 mode_is host
+check "the outcome: switched" within 2 has_item "Switched to Host"
+check "polkitd: nobody authenticated for switch" \
+        grep -q "Operator of unix-session:$DESKTOP_SESSION successfully authenticated as unix-user:nobody to gain ONE-SHOT authorization for action org.gpuswitch1.switch" "$DESKTOP_POLKIT_LOG"
+check "no notification of a failure" test "$(js "String(Main.messageTray.getSources().flatMap(s => s.notifications).length)")" = '"0"'
+# back as section 3 left it for 4: on vfio, the menu's last outcome "not authorized"
+"$CTL" -q vfio || echo "gpuswitchctl vfio failed"
+desktop_session_rules org.gpuswitch1.switch=no
+activate "Use on the host" && within 5 has_item "Not authorized" || echo "3b: 'Not authorized' not shown again"
+clear_notifications
+desktop_session_rules org.gpuswitch1.switch=yes
 
 # 4. A switch made with gpuswitchctl shows within a second.
 "$CTL" -q host || echo "gpuswitchctl host failed"
@@ -241,7 +318,7 @@ check "... both" has_item "script (PID $SCRIPT, nobody) holds card0"
 check "the menu offers 'End them and switch'" has_item "End them and switch"
 check "the GPU stayed on host" mode_is host
 shot 05-holder
-printf 'org.gpuswitch1.switch yes\norg.gpuswitch1.terminate-holders yes\n' >"$answers"
+desktop_session_rules org.gpuswitch1.switch=yes org.gpuswitch1.terminate-holders=yes
 check "'End them and switch' chosen" activate "End them and switch"
 check "Mode becomes vfio on the bus" within 10 mode_is vfio
 check "the holders were ended" within 5 sh -c "! kill -0 $HOLDER 2>/dev/null && ! kill -0 $SCRIPT 2>/dev/null"
