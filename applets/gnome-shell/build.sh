@@ -29,6 +29,7 @@ for f in "$here"/src/*.js; do
                 echo "'use strict';"
                 sed -E -e '/@esm-only$/d' -e 's|^//@legacy ?||' \
                         -e "s|^import \\{gettext as _\\} from 'resource:///org/gnome/shell/extensions/extension.js';|const _ = imports.misc.extensionUtils.gettext;|" \
+                        -e "s|^import \\{gettext as _, ngettext\\} from 'resource:///org/gnome/shell/extensions/extension.js';|const {gettext: _, ngettext} = imports.misc.extensionUtils;|" \
                         -e "s|^import ([A-Za-z_]+) from 'gi://([A-Za-z]+)';|const \\1 = imports.gi.\\2;|" \
                         -e "s|^import \\* as ([A-Za-z_]+) from 'resource:///org/gnome/shell/([a-z]+)/([A-Za-z_]+)\\.js';|const \\1 = imports.\\2.\\3;|" \
                         -e "s|^import (\\{[^}]*\\}) from 'resource:///org/gnome/shell/([a-z]+)/([A-Za-z_]+)\\.js';|const \\1 = imports.\\2.\\3;|" \

@@ -59,7 +59,7 @@ check "legacy: the entry point is init()" grep -q '^function init()' "$built/leg
 # Every _('...') of the sources is in the template.
 pot=$src/po/gnome-shell-extension-gpuswitch.pot
 if command -v xgettext >/dev/null; then
-        xgettext --from-code=UTF-8 --language=JavaScript --keyword=_ -o "$out/now.pot" "$src"/src/*.js
+        xgettext --from-code=UTF-8 --language=JavaScript --keyword=_ --keyword=ngettext:1,2 -o "$out/now.pot" "$src"/src/*.js
         msgids() { grep -A1 '^msgid' "$1" | grep -v '^--$' | paste -sd' ' | grep -o 'msgid "[^"]*"' | sort -u; }
         check "po/*.pot has every string of the sources (make gnome-shell-extension-pot)" \
                 diff <(msgids "$out/now.pot") <(msgids "$pot")

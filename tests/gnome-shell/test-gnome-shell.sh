@@ -339,6 +339,25 @@ open_menu
 check "on vfio the menu says who uses the GPU" \
         within 5 item_has "Used by: " "script (PID $SCRIPT, nobody)" "sleep (PID $USER_PID, nobody)"
 shot 06b-used-by
+# another user's process (root's) on the node: polkit does not let nobody
+# switch without a password now, so ListHolders hides it from nobody and
+# the menu says how many such processes there are, naming none.  (Not
+# terminate-holders either: the policy says it implies switch.)
+sleep 300 <"$pts" & ROOT_HOLDER=$!
+pids+=($ROOT_HOLDER)
+desktop_session_rules org.gpuswitch1.switch=auth_self org.gpuswitch1.terminate-holders=auth_self
+others_counted() {
+        js "Main.panel.statusArea.quickSettings.menu.close(0); 'ok'" >/dev/null
+        open_menu
+        sleep 0.3
+        item_has "Used by: " "script (PID $SCRIPT, nobody)" "sleep (PID $USER_PID, nobody)" "1 process of another user" &&
+                ! describe | grep -q "PID $ROOT_HOLDER"
+}
+check "root's process is counted, not named" within 5 others_counted
+check "polkitd was asked without a password dialog (none open)" test "$(dialog)" = null
+shot 06c-used-by-others
+kill $ROOT_HOLDER
+desktop_session_rules org.gpuswitch1.switch=yes org.gpuswitch1.terminate-holders=yes
 # the VM holding it (VirtualMachine): the process with the function's VFIO
 # group open, here the same script and sleep (the daemon names a process
 # that is no QEMU by its command)
@@ -352,7 +371,7 @@ echo 511:511 >"$node_dir/dev"
 "$CTL" -q holders >/dev/null
 vm_named() { has_item "Held by the VM sleep" || has_item "Held by the VM script"; }
 check "on vfio the menu names the VM holding the VFIO group" within 5 vm_named
-shot 06c-held-by-vm
+shot 06d-held-by-vm
 kill $SCRIPT $USER_PID 2>/dev/null
 no_vm_named() { ! vm_named; }
 check "the VM gone: the menu names none" within 15 no_vm_named

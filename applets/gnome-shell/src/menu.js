@@ -8,7 +8,7 @@ import GObject from 'gi://GObject';
 import * as Main from 'resource:///org/gnome/shell/ui/main.js';
 import * as PopupMenu from 'resource:///org/gnome/shell/ui/popupMenu.js';
 import {QuickMenuToggle, QuickToggle, SystemIndicator} from 'resource:///org/gnome/shell/ui/quickSettings.js';
-import {gettext as _} from 'resource:///org/gnome/shell/extensions/extension.js';
+import {gettext as _, ngettext} from 'resource:///org/gnome/shell/extensions/extension.js';
 import {ERROR_PREFIX, FLAG_TERMINATE_HOLDERS, GpuSwitchClient, isHidden, userName} from './client.js';
 
 const ICON = 'video-display-symbolic';
@@ -61,7 +61,7 @@ function processText(h) {
 // The rows of ListHolders a process of another user hides: one each.
 function hiddenText(holders) {
     const n = holders.filter(isHidden).length;
-    return n ? _('Processes of other users: %d').format(n) : '';
+    return n ? ngettext('%d process of another user', '%d processes of other users', n).format(n) : '';
 }
 
 function infoItem() {
