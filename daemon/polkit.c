@@ -97,14 +97,14 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         const sd_bus_error *e;
         int authorized = 0, challenge = 0, r;
+        bool dismissed = false;
 
         e = sd_bus_message_get_error(reply);
         if (e) {
                 /* No polkitd: nobody but root may change anything. */
                 log_warning("polkit: checking %s failed: %s: %s", q->action, e->name, strempty(e->message));
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
-                                  "not authorized for %s: polkit could not be asked (%s)", q->action,
-                                  strempty(e->message));
+                                  "polkit could not be asked for %s (%s)", q->action, strempty(e->message));
                 auth_query_finish(q, 0, &error);
                 return 0;
         }
@@ -112,10 +112,22 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
         if (r >= 0)
                 r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "{ss}");
+        while (r >= 0) {
+                const char *key, *value;
+
+                r = sd_bus_message_read(reply, "{ss}", &key, &value);
+                if (r <= 0)
+                        break;
+                /* the user closed the agent's dialog (polkitd's own detail) */
+                if (streq(key, "polkit.dismissed") && streq(value, "true"))
+                        dismissed = true;
+        }
         if (r < 0) {
                 log_warning_errno(r, "polkit: unexpected reply to CheckAuthorization for %s", q->action);
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
-                                  "not authorized for %s: polkit's answer could not be read", q->action);
+                                  "polkit's answer for %s could not be read", q->action);
                 auth_query_finish(q, 0, &error);
                 return 0;
         }
@@ -128,9 +140,11 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 sd_bus_error_setf(&error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
                                   "authentication is required for %s (polkit): run it from a terminal or "
                                   "an agent, or add a polkit rule", q->action);
-        else
+        else if (dismissed)
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
-                                  "not authorized for %s (polkit)", q->action);
+                                  "the authentication for %s was dismissed", q->action);
+        else
+                sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED, "polkit refused %s", q->action);
         auth_query_finish(q, 0, &error);
         return 0;
 }
@@ -146,7 +160,7 @@ static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *re
         r = sd_bus_message_is_method_error(reply, NULL) ? -EIO : sd_bus_message_read(reply, "u", &uid);
         if (r < 0) {
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
-                                  "not authorized for %s: the caller's user could not be found", q->action);
+                                  "the caller's user could not be found, for %s", q->action);
                 auth_query_finish(q, 0, &error);
                 return 0;
         }
@@ -159,7 +173,7 @@ static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *re
         if (r < 0) {
                 log_warning_errno(r, "polkit: asking for %s", q->action);
                 sd_bus_error_setf(&error, SD_BUS_ERROR_ACCESS_DENIED,
-                                  "not authorized for %s: polkit could not be asked", q->action);
+                                  "polkit could not be asked for %s", q->action);
                 auth_query_finish(q, 0, &error);
         }
         return 0;

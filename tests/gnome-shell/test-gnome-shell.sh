@@ -270,6 +270,8 @@ js "$DLG._cancelButton.emit('clicked', 1); 'ok'" >/dev/null
 check "Cancel: the dialog closes" within 5 dialog_is '. == null'
 check "the menu says not authorized" within 5 has_item "Not authorized"
 check "a notification says not authorized" within 2 notified "Not authorized"
+check "... because the authentication was dismissed (polkit.dismissed)" \
+        notified "the authentication for org.gpuswitch1.switch was dismissed"
 js "JSON.stringify(Main.messageTray.getSources().flatMap(s => s.notifications).map(n => n.title + ' / ' + n.bannerBodyText))" |
         jq -r 'fromjson[] | "the notification: \(.)"'
 check "the GPU stayed on vfio" mode_is vfio
