@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "engine.h"
 
+#include "function-power.h"
 #include "gpuswitch-bus.h"
 
 #include "holders.h"
@@ -247,7 +248,10 @@ static int step_check_holders(Run *run, SwitchError *error) {
  * it at its next start and puts the GPU back. */
 static int step_write_record(Run *run, SwitchError *error) {
         const SwitchContext *c = run->c;
-        int r = switch_record_write(c->state_dir, run->now, c->target);
+        int r;
+
+        power_control_read_all(c->sysfs, run->now);
+        r = switch_record_write(c->state_dir, run->now, c->target);
 
         if (r < 0)
                 return switch_error_set(error, SWITCH_ERROR_FAILED, SWITCH_STEP_WRITE_RECORD, NULL, r,

@@ -65,6 +65,38 @@ void power_hold_renew(PowerHold *h, Sysfs *s) {
         }
 }
 
+void power_control_read_all(const Sysfs *s, Gpu *g) {
+        for (size_t i = 0; i < g->n_functions; i++) {
+                PciFunction *f = &g->functions[i];
+                _cleanup_free_ char *control = NULL;
+
+                free(f->power_control);
+                f->power_control = NULL;
+                if (sysfs_read_attr(s, f->address, "power/control", &control) >= 0 &&
+                    (streq(control, "on") || streq(control, "auto")))
+                        f->power_control = TAKE_PTR(control);
+        }
+}
+
+void power_control_restore(Sysfs *s, const Gpu *g) {
+        for (size_t i = 0; i < g->n_functions; i++) {
+                const PciFunction *f = &g->functions[i];
+                _cleanup_free_ char *now = NULL;
+                int r;
+
+                if (!f->power_control || sysfs_read_attr(s, f->address, "power/control", &now) < 0 ||
+                    streq(now, f->power_control))
+                        continue;
+                r = sysfs_write_attr(s, f->address, "power/control", f->power_control);
+                if (r < 0)
+                        log_warning_errno(r, "%s: giving power/control back (%s); it stays %s", f->address,
+                                          f->power_control, now);
+                else
+                        log_info("%s: power/control back to %s, as before the switch", f->address,
+                                 f->power_control);
+        }
+}
+
 void power_hold_release(PowerHold *h, Sysfs *s) {
         if (!h)
                 return;

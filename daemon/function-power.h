@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "gpu.h"
 #include "sysfs.h"
 
 /* Functions held awake for the length of a switch: power/control written
@@ -20,3 +21,12 @@ void power_hold_renew(PowerHold *h, Sysfs *s);
  * differs now (ours, or a driver's bound in the meantime), and frees h.  A
  * refused write is logged: the switch is over, it changes nothing of it. */
 void power_hold_release(PowerHold *h, Sysfs *s);
+
+/* Each function's power/control into its power_control, for the switch
+ * record: a switch killed mid-way leaves its hold ("on") behind, and only
+ * the record knows what to give back.  A function without the attribute,
+ * or with a value the ABI does not know, keeps NULL. */
+void power_control_read_all(const Sysfs *s, Gpu *g);
+/* Gives each function of g the power_control it has, where it differs now;
+ * refused writes are logged. */
+void power_control_restore(Sysfs *s, const Gpu *g);

@@ -11,6 +11,7 @@ void pci_function_done(PciFunction *f) {
         free(f->driver);
         free(f->driver_override);
         free(f->host_driver);
+        free(f->power_control);
         *f = (PciFunction) {};
 }
 
@@ -184,11 +185,12 @@ int gpu_copy(const Gpu *g, Gpu **ret) {
                 PciFunction *t = &c->functions[i];
 
                 *t = *f;
-                t->modalias = t->driver = t->driver_override = t->host_driver = NULL;
+                t->modalias = t->driver = t->driver_override = t->host_driver = t->power_control = NULL;
                 if (strdup_maybe(f->modalias, &t->modalias) < 0 ||
                     strdup_maybe(f->driver, &t->driver) < 0 ||
                     strdup_maybe(f->driver_override, &t->driver_override) < 0 ||
-                    strdup_maybe(f->host_driver, &t->host_driver) < 0)
+                    strdup_maybe(f->host_driver, &t->host_driver) < 0 ||
+                    strdup_maybe(f->power_control, &t->power_control) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(c);

@@ -22,6 +22,8 @@ typedef struct PciFunction {
         char *driver;                        /* NULL: unbound */
         char *driver_override;               /* NULL: none ("(null)" in sysfs) */
         char *host_driver;                   /* the default driver; NULL: none known */
+        char *power_control;                 /* power/control before a switch, as its record keeps
+                                              * it ("auto", "on"); NULL: not read */
         int iommu_group;                     /* -1: no IOMMU */
         bool boot_vga;
         bool companion;                      /* one of the GPU's Companions=, outside its slot */

@@ -59,6 +59,8 @@ int switch_record_write(const char *dir, const Gpu *g, SwitchTarget target) {
 
                 g_key_file_set_string(kf, group, "Driver", strempty(f->driver));
                 g_key_file_set_string(kf, group, "DriverOverride", strempty(f->driver_override));
+                if (f->power_control)
+                        g_key_file_set_string(kf, group, "PowerControl", f->power_control);
         }
         data = g_key_file_to_data(kf, &len, NULL);
         if (g_mkdir_with_parents(dir, 0755) < 0)
@@ -160,7 +162,7 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
 
         groups = g_key_file_get_groups(kf, NULL);
         for (char **grp = groups; *grp; grp++) {
-                g_autofree char *driver = NULL, *override = NULL;
+                g_autofree char *driver = NULL, *override = NULL, *power = NULL;
                 const char *fn = *grp + strlen(GROUP_FUNCTION_PREFIX);
                 PciFunction *fs;
                 PciAddress a;
@@ -183,6 +185,7 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
                 g->n_functions++;
                 driver = g_key_file_get_string(kf, *grp, "Driver", NULL);
                 override = g_key_file_get_string(kf, *grp, "DriverOverride", NULL);
+                power = g_key_file_get_string(kf, *grp, "PowerControl", NULL);
                 /* driver names become sysfs paths (drivers/NAME/bind) */
                 if ((!isempty(driver) && !pci_driver_name_is_valid(driver)) ||
                     (!isempty(override) && !pci_driver_name_is_valid(override))) {
@@ -192,6 +195,14 @@ int switch_record_read(const char *dir, const char *address, SwitchRecord **ret)
                 if (!isempty(driver) && !(fs[g->n_functions - 1].driver = strdup(driver)))
                         return -ENOMEM;
                 if (!isempty(override) && !(fs[g->n_functions - 1].driver_override = strdup(override)))
+                        return -ENOMEM;
+                /* the two values of the sysfs-devices-power ABI; a record
+                 * without it (an older daemon's) leaves power/control alone */
+                if (power && !streq(power, "on") && !streq(power, "auto")) {
+                        log_error("%s: %s: [%s] PowerControl='%s': on or auto", address, path, *grp, power);
+                        return -EINVAL;
+                }
+                if (power && !(fs[g->n_functions - 1].power_control = strdup(power)))
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(rec);

@@ -9,7 +9,7 @@
  * loss) and puts the GPU back as the record says it was. */
 typedef struct SwitchRecord {
         SwitchTarget target;
-        Gpu *original;      /* the functions' drivers and driver_override before the switch */
+        Gpu *original;      /* the functions' drivers, driver_override and power/control before the switch */
 } SwitchRecord;
 
 void switch_record_free(SwitchRecord *r);

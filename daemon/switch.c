@@ -287,6 +287,9 @@ int switch_restore(Sysfs *s, const Gpu *original, SwitchError *error) {
                 return r;
         r = restore_functions(s, saved, original->n_functions, &left, &n_left);
         power_hold_release(power, s);
+        /* the hold's own release gives back what it found, which after a
+         * switch that was killed is that switch's "on" */
+        power_control_restore(s, original);
         if (r < 0)
                 return r;
         if (n_left > 0)

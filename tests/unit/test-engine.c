@@ -12,6 +12,7 @@
 
 #include "engine.h"
 #include "fake-sysfs.h"
+#include "function-power.h"
 #include "gpu.h"
 #include "switch-record.h"
 #include "testlib.h"
@@ -64,6 +65,7 @@ typedef struct Watch {
         size_t n_seen;
         SwitchStep veto;             /* fail before this step; _SWITCH_STEP_INVALID: none */
         bool record_at_rebind;       /* the record was on disk when the kernel writes began */
+        char record_power[3][8];     /* and the power/control it kept of each function */
         const char *state_dir;
 } Watch;
 
@@ -73,8 +75,12 @@ static int watch_step(SwitchStep step, void *userdata) {
 
         if (w->n_seen < ELEMENTSOF(w->seen))
                 w->seen[w->n_seen++] = step;
-        if (step == SWITCH_STEP_REBIND)
+        if (step == SWITCH_STEP_REBIND) {
                 w->record_at_rebind = switch_record_read(w->state_dir, ADDRESS, &rec) == 0;
+                for (size_t i = 0; rec && i < rec->original->n_functions && i < ELEMENTSOF(w->record_power); i++)
+                        snprintf(w->record_power[i], sizeof w->record_power[i], "%s",
+                                 strempty(rec->original->functions[i].power_control));
+        }
         return step == w->veto ? -ECANCELED : 0;
 }
 
@@ -201,10 +207,15 @@ static void test_round_trip(SwitchOrigin origin) {
         Watch w;
 
         machine_init(&m);
+        fake_put_attr(m.k, "0000:01:00.1", "power/control", "on\n");
         w = watch();
         CHECK_INT(run(&m, origin, SWITCH_TARGET_VFIO, &w, NULL, &e), 0);
         check_steps(&w, to_vfio, ELEMENTSOF(to_vfio), "host -> vfio");
         CHECK(w.record_at_rebind);
+        /* the record keeps each function's power/control from before */
+        CHECK_STR(w.record_power[0], "auto");
+        CHECK_STR(w.record_power[1], "on");
+        CHECK_STR(w.record_power[2], "auto");
         CHECK(!record_exists(&m));
         CHECK_STR(fake_state(m.k), VFIO_STATE);
         CHECK(!fake_systemd.running[0] && !fake_systemd.running[1]);
@@ -660,7 +671,18 @@ static void test_recovery(void) {
                 /* the interrupted switch: services stopped, record written,
                  * the USB function (the first to move) on vfio-pci */
                 fake_systemd.running[0] = fake_systemd.running[1] = false;
+                /* its record kept power/control as the engine reads it
+                 * (auto, and "on" for the audio function); the switch's
+                 * hold was never released */
+                fake_put_attr(m.k, "0000:01:00.1", "power/control", "on\n");
+                power_control_read_all(&m.k->sysfs, m.gpu);
                 CHECK_INT(switch_record_write(m.state_dir, m.gpu, SWITCH_TARGET_VFIO), 0);
+                for (int f = 0; f < 3; f++) {
+                        char fn[PCI_FUNCTION_STRLEN];
+
+                        snprintf(fn, sizeof fn, "%s.%d", ADDRESS, f);
+                        fake_put_attr(m.k, fn, "power/control", "on\n");
+                }
                 fake_add_driver(m.k, "vfio-pci");
                 CHECK_INT(sysfs_set_driver_override(&m.k->sysfs, "0000:01:00.2", "vfio-pci"), 0);
                 CHECK_INT(sysfs_unbind(&m.k->sysfs, "0000:01:00.2", "xhci_hcd"), 0);
@@ -682,6 +704,10 @@ static void test_recovery(void) {
                         check_steps(&w, recovery, ELEMENTSOF(recovery), "recovery");
                         CHECK_STR(fake_state(m.k), HOST_STATE);
                         CHECK(services_running());
+                        /* power/control as the record kept it */
+                        CHECK_STR(fake_attr(m.k, "0000:01:00.0", "power/control"), "auto");
+                        CHECK_STR(fake_attr(m.k, "0000:01:00.1", "power/control"), "on");
+                        CHECK_STR(fake_attr(m.k, "0000:01:00.2", "power/control"), "auto");
                 } else {
                         CHECK(r < 0);
                         CHECK_INT(e.step, SWITCH_STEP_RESTORE);
