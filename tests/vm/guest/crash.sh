@@ -21,12 +21,17 @@ $CTL status >/dev/null
 # ---- SIGKILL between two steps -------------------------------------------------
 # The edu function goes first; with its driver pinned the unbind waits, so
 # the daemon is killed after driver_override and before drivers_probe.
+# Runtime PM allowed on every function, as on a laptop with TLP: the
+# switch holds them awake ("on") while it runs.
+powers() { local f; for f in $FNS; do printf '%s ' "$(cat /sys/bus/pci/devices/$f/power/control)"; done; }
+for f in $FNS; do echo auto > /sys/bus/pci/devices/$f/power/control; done
 echo 1 > $PIN
 $CTL vfio >/tmp/sw.out 2>&1 & sw=$!
 for i in $(seq 50); do [ -f "$RECORD" ] && break; sleep 0.1; done
 [ -f "$RECORD" ] && result record-written PASS || result record-written FAIL
 cat "$RECORD"
 sleep 0.5
+echo "power/control while the switch runs: $(powers)"
 pkill -KILL -x gpuswitchd
 # A process in a driver's remove() dies only when the write returns.
 echo 0 > $PIN
@@ -41,6 +46,8 @@ cat /tmp/restart.log
 grep -q "a switch to vfio was interrupted" /tmp/restart.log && grep -q "the GPU is mixed now" /tmp/restart.log \
         && result restart-says-mixed PASS || result restart-says-mixed FAIL
 all_original && result restart-puts-back PASS "$(state)" || result restart-puts-back FAIL "$(state)"
+[ "$(powers)" = "auto auto auto auto " ] && result restart-gives-power-control-back PASS \
+        || result restart-gives-power-control-back FAIL "$(powers)"
 [ "$(mode)" = 's "host"' ] && result restart-mode-host PASS || result restart-mode-host FAIL "$(mode)"
 [ ! -e "$RECORD" ] && result record-removed PASS || result record-removed FAIL
 $CTL vfio >/dev/null 2>&1 && $CTL host >/dev/null 2>&1 && all_original && [ ! -e "$RECORD" ] \
