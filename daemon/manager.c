@@ -508,15 +508,18 @@ static void on_job_stuck(const char *step, unsigned timeout_sec, void *userdata)
 }
 
 /* The switch of a GPU that left the PCI bus meanwhile: whatever its
- * writes said (ENODEV, ENOENT), the caller is told why, and at which step. */
+ * writes said (ENODEV, ENOENT) and its rollback could not do, the caller is
+ * told why, and at which step.  Nothing is left to roll back: a device that
+ * comes back is a new one, without override, on its default drivers. */
 static void gone_error(ManagedGpu *g, SwitchTarget target, const SwitchError *error, SwitchError *ret) {
         const char *step = error && error->step >= 0 ? switch_step_to_string(error->step) : "its end";
+        const char *fn = error && error->function[0] ? error->function : NULL;
+        int errnum = error && error->errnum > 0 ? error->errnum : ENODEV;
 
-        (void) switch_error_set(ret, SWITCH_ERROR_FAILED, error ? error->step : _SWITCH_STEP_INVALID,
-                                error ? error->function : NULL, ENODEV,
-                                "%s: the GPU left the PCI bus during the switch to %s (%s)%s%s", g->address,
-                                switch_target_to_string(target), step, error && error->message ? ": " : "",
-                                error && error->message ? error->message : "");
+        (void) switch_error_set(ret, SWITCH_ERROR_FAILED, error ? error->step : _SWITCH_STEP_INVALID, fn, errnum,
+                                "%s: the GPU left the PCI bus during the switch to %s, at its step %s%s%s%s: %s",
+                                g->address, switch_target_to_string(target), step, fn ? " (" : "", strempty(fn),
+                                fn ? ")" : "", strerror(errnum));
 }
 
 static void on_job_done(const SwitchError *error, void *userdata) {

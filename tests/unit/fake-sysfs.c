@@ -564,9 +564,20 @@ void fake_kernel_free(FakeKernel *k) {
 void fake_remove_function(FakeKernel *k, const char *addr) {
         char p[PATH_MAX], cmd[PATH_MAX + 16];
 
+        char group[PATH_MAX];
+        ssize_t n;
+
         pathf(k, p, sizeof p, "bus/pci/devices/%s", addr);
         if (unlink(p) < 0)
                 die(p);
+        /* out of its IOMMU group too, as iommu_release_device() does */
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/iommu_group", addr);
+        n = readlink(p, group, sizeof group - 1);
+        if (n > 0) {
+                group[n] = 0;
+                pathf(k, p, sizeof p, "kernel/iommu_groups/%s/devices/%s", strrchr(group, '/') + 1, addr);
+                (void) unlink(p);
+        }
         pathf(k, p, sizeof p, "devices/pci0000:00/%s", addr);
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
         if (system(cmd) != 0)
