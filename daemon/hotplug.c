@@ -12,7 +12,9 @@
 
 /* Whether any function of the slot is in sysfs.  A directory lookup: it
  * takes no device lock, so it is made on the loop. */
-static bool slot_present(const Sysfs *s, const PciAddress *slot) {
+bool manager_slot_present(const Manager *m, const PciAddress *slot) {
+        const Sysfs *s = &m->sysfs;
+
         for (int fn = 0; fn < 8; fn++) {
                 _cleanup_free_ char *path = NULL;
 
@@ -48,7 +50,7 @@ int manager_hotplug(Manager *m) {
 
         /* last first: a removal moves the ones after it */
         for (size_t i = m->n_gpus; i-- > 0;)
-                if (!slot_present(&m->sysfs, &m->gpus[i]->slot))
+                if (!manager_slot_present(m, &m->gpus[i]->slot))
                         manager_remove_gpu(m, m->gpus[i]);
 
         r = gpus_to_manage(&m->sysfs, m->config, &slots, &n);
@@ -57,7 +59,7 @@ int manager_hotplug(Manager *m) {
         for (size_t i = 0; i < n; i++) {
                 char address[PCI_SLOT_STRLEN];
 
-                if (managed(m, &slots[i]) || !slot_present(&m->sysfs, &slots[i]))
+                if (managed(m, &slots[i]) || !manager_slot_present(m, &slots[i]))
                         continue;
                 pci_address_format_slot(&slots[i], address);
                 if (switch_of_gone(m, &slots[i])) {

@@ -532,6 +532,9 @@ static void on_job_done(const SwitchError *error, void *userdata) {
         Gpu *after = job_steal_state(job);
 
         g->owner = (SwitchOwner) {};
+        /* its writes may fail before the removal's uevents are read */
+        if (error && !g->gone && !manager_slot_present(g->manager, &g->slot))
+                manager_remove_gpu(g->manager, g);
         if (g->gone) {
                 /* its record was cleared by the switch's cleanup: the device
                  * that comes back is a new one, with no override to undo */

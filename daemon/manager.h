@@ -124,6 +124,8 @@ int manager_serve_config_error(Manager *m, const char *message);
  * GPU still has a switch under way waits for its end (its kernel writes
  * must not reach the new device). */
 int manager_hotplug(Manager *m);
+/* Whether a function of the slot is in sysfs (a lookup, no device lock). */
+bool manager_slot_present(const Manager *m, const PciAddress *slot);
 
 /* Reads the GPU at slot and manages it; published on the bus (InterfacesAdded,
  * Gpus changed) when the bus is attached.  0 when the slot has no function. */
