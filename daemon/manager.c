@@ -176,6 +176,19 @@ static void emit_gpus_changed(Manager *m) {
                                                       "Gpus", NULL);
 }
 
+/* The companions not present in now (that were in before, when given):
+ * at start, and when one is removed while the daemon runs. */
+static void warn_missing_companions(const char *address, const Gpu *before, const Gpu *now) {
+        for (size_t i = 0; i < now->n_companions; i++) {
+                char c[PCI_FUNCTION_STRLEN];
+
+                pci_address_format_function(&now->companions[i], c);
+                if (!gpu_find_function(now, c) && (!before || gpu_find_function(before, c)))
+                        log_warning("%s: companion %s (Companions=) is not present: the GPU moves without it",
+                                    address, c);
+        }
+}
+
 int manager_add_gpu(Manager *m, const PciAddress *slot) {
         _cleanup_(gpu_freep) Gpu *state = NULL;
         const GpuConfig *gc = config_find_gpu(m->config, slot);
@@ -191,14 +204,7 @@ int manager_add_gpu(Manager *m, const PciAddress *slot) {
         }
         if (r < 0)
                 return log_error_errno(r, "%s: reading its functions", address);
-        for (size_t i = 0; i < state->n_companions; i++) {
-                char c[PCI_FUNCTION_STRLEN];
-
-                pci_address_format_function(&state->companions[i], c);
-                if (!gpu_find_function(state, c))
-                        log_warning("%s: companion %s (Companions=) is not present: the GPU moves without it",
-                                    address, c);
-        }
+        warn_missing_companions(address, NULL, state);
         r = resolve_host_drivers(m, state, gc);
         if (r < 0)
                 return r;
@@ -631,6 +637,8 @@ static int managed_gpu_apply(ManagedGpu *g, Gpu *now_owned) {
         if (r < 0)
                 return r;
         changed = !functions_equal(g->state, now);
+        if (changed)
+                warn_missing_companions(g->address, g->state, now);
         gpu_free(g->state);
         g->state = TAKE_PTR(now);
         g->generation++;

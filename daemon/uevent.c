@@ -163,5 +163,7 @@ int uevent_monitor_start(Manager *m) {
         if (r < 0)
                 return r;
         TAKE_FD(fd);
-        return 0;
+        /* what came or went since the GPUs were found (the boot's
+         * DefaultMode= switches may have taken seconds) */
+        return manager_hotplug(m);
 }

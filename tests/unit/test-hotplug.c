@@ -253,8 +253,33 @@ static void test_remove_while_switching(void) {
         CHECK_STR(fake_state(k), "bochs-drm[(null)] snd_hda_intel[(null)] xhci_hcd[(null)]");
 }
 
+/* A companion removed is no GPU going: the GPU moves without it; back, it
+ * is read into the GPU again. */
+static void test_companion(void) {
+        _cleanup_(fake_kernel_freep) FakeKernel *k = fake_kernel_new();
+        _cleanup_(manager_freep) Manager *m = NULL;
+
+        fake_add_function(k, "0000:03:00.0", 0x0c0330, 0x1033, 0x0194, "xhci_hcd", 5, false);
+        m = manager(k, "[Daemon]\nGpus=0000:01:00\n[Gpu 0000:01:00]\nCompanions=0000:03:00.0\n");
+        CHECK_INT(m->n_gpus, 1);
+        if (m->n_gpus != 1)
+                return;
+        CHECK_INT(m->gpus[0]->state->n_functions, 4);
+        fake_remove_function(k, "0000:03:00.0");
+        feed(m, "remove", "0000:03:00.0");
+        settle(m);
+        CHECK_INT(m->n_gpus, 1);
+        CHECK_INT(m->gpus[0]->state->n_functions, 3);
+        fake_add_function(k, "0000:03:00.0", 0x0c0330, 0x1033, 0x0194, "xhci_hcd", 5, false);
+        feed(m, "add", "0000:03:00.0");
+        settle(m);
+        CHECK_INT(m->n_gpus, 1);
+        CHECK_INT(m->gpus[0]->state->n_functions, 4);
+}
+
 int main(void) {
         test_configured();
+        test_companion();
         test_auto();
         test_remove_while_switching();
         free(switch_error);
