@@ -692,7 +692,10 @@ static void refresh_done(int result, void *userdata) {
                 managed_gpu_unref(g);
                 return;
         }
-        if (result < 0)
+        /* gone, and its uevents lost (ENOBUFS) or not read yet */
+        if (result == -ENODEV && !manager_slot_present(g->manager, &g->slot))
+                manager_remove_gpu(g->manager, g);
+        else if (result < 0)
                 log_warning_errno(result, "%s: reading its functions", g->address);
         /* A switch that began or ended meanwhile has read them itself. */
         else if (!g->job && q->generation == g->generation) {

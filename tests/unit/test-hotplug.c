@@ -275,6 +275,15 @@ static void test_companion(void) {
         settle(m);
         CHECK_INT(m->n_gpus, 1);
         CHECK_INT(m->gpus[0]->state->n_functions, 4);
+
+        /* the slot gone with its uevents lost (ENOBUFS): the next read
+         * finds no function, and the GPU goes */
+        fake_gpu_remove(k);
+        managed_gpu_refresh(m->gpus[0], true);
+        for (int i = 0; i < 500 && m->n_gpus > 0 && m->gpus[0]->refreshing; i++)
+                (void) sd_event_run(m->event, 10 * 1000);
+        CHECK_INT(m->n_gpus, 0);
+        CHECK_INT(m->n_gone, 0);
 }
 
 int main(void) {
