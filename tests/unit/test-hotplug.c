@@ -2,7 +2,9 @@
 /* GPUs that appear and go while the daemon runs: the kernel's uevent
  * messages, as its netlink group carries them, fed to the daemon's handler
  * over the simulated kernel, which adds and removes the functions. */
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -286,8 +288,58 @@ static void test_companion(void) {
         CHECK_INT(m->n_gone, 0);
 }
 
+/* A scan that waits on a pipe: it holds the one scan thread. */
+static int blocker_work(void *userdata) {
+        char c;
+
+        return read(*(int *) userdata, &c, 1) == 1 ? 0 : -EIO;
+}
+
+static void blocker_done(int result, void *userdata) {
+        CHECK_INT(result, 0);
+}
+
+/* Gone while on vfio-pci with the VM watch's look queued on the pool (its
+ * one scan thread held): the look runs and comes back after its watch is
+ * freed, and finds none (ASan). */
+static void test_gone_while_vm_watch_looks(void) {
+        _cleanup_(fake_kernel_freep) FakeKernel *k = fake_kernel_new();
+        g_autofree char *state = g_build_filename(k->root, "state", NULL);
+        _cleanup_(manager_freep) Manager *m = NULL;
+        uint64_t start, now;
+        int pipefd[2];
+
+        setenv("GPUSWITCH_STATE_DIR", state, 1);
+        setenv("GPUSWITCH_RUNTIME_DIR", state, 1);
+        m = manager(k, "[Daemon]\nGpus=0000:01:00\n");
+        CHECK_INT(m->n_gpus, 1);
+        if (m->n_gpus != 1)
+                return;
+        CHECK_INT(pipe2(pipefd, O_CLOEXEC), 0);
+        CHECK_INT(worker_pool_set_limits(m->workers, WORK_SCAN, 1, 8), 0);
+        CHECK_INT(worker_start(m->workers, WORK_SCAN, blocker_work, blocker_done, &pipefd[0]), 0);
+        switch_to(m, m->gpus[0], SWITCH_TARGET_VFIO);
+        CHECK(!switch_error);
+        /* its first look is queued 200 ms after the switch */
+        CHECK_INT(sd_event_now(m->event, CLOCK_MONOTONIC, &start), 0);
+        do {
+                (void) sd_event_run(m->event, 10 * 1000);
+                CHECK_INT(sd_event_now(m->event, CLOCK_MONOTONIC, &now), 0);
+        } while (now - start < 300 * 1000);
+        fake_gpu_remove(k);
+        CHECK_INT(manager_hotplug(m), 0);
+        CHECK_INT(m->n_gpus, 0);
+        CHECK_INT(m->n_gone, 0);
+        CHECK_INT(write(pipefd[1], "x", 1), 1);
+        for (int i = 0; i < 50; i++)
+                (void) sd_event_run(m->event, 10 * 1000);
+        close(pipefd[0]);
+        close(pipefd[1]);
+}
+
 int main(void) {
         test_configured();
+        test_gone_while_vm_watch_looks();
         test_companion();
         test_auto();
         test_remove_while_switching();
