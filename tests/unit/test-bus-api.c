@@ -425,6 +425,21 @@ static size_t managed_objects(sd_bus *bus) {
         return n;
 }
 
+typedef struct SwitchReply {
+        int done;
+        char *name, *message;
+} SwitchReply;
+
+static int on_switch_reply(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        SwitchReply *r = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(msg);
+
+        r->name = e ? strdup(e->name) : NULL;
+        r->message = e && e->message ? strdup(e->message) : NULL;
+        r->done++;
+        return 0;
+}
+
 static void test_hotplug(sd_bus *bus, FakeKernel *k, int commands) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *added = NULL, *removed = NULL, *changed = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -465,6 +480,40 @@ static void test_hotplug(sd_bus *bus, FakeKernel *k, int commands) {
         CHECK_STR(str, "host");
         free(str);
         CHECK_STR(fake_state(k), "bochs-drm[(null)] snd_hda_intel[(null)] xhci_hcd[(null)]");
+        /* gone in the middle of a switch (root's: no polkit on a direct
+         * connection): the caller is answered, naming the GPU and the step */
+        if (geteuid() != 0)
+                return;
+        k->write_delay_ms = 300;
+        {
+                _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *call = NULL;
+                SwitchReply reply = {};
+                bool rebinding = false;
+
+                CHECK(sd_bus_call_method_async(bus, &call, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE,
+                                               "Switch", on_switch_reply, &reply, "sst", "0000:01:00", "vfio",
+                                               (uint64_t) 0) >= 0);
+                for (int i = 0; i < 500 && !rebinding && !reply.done; i++) {
+                        (void) sd_bus_process(bus, NULL);
+                        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "Step", &e,
+                                                             &str), 0);
+                        rebinding = str && strstr(str, "unbind");
+                        free(str);
+                        str = NULL;
+                        if (!rebinding)
+                                usleep(10 * 1000);
+                }
+                CHECK(rebinding);
+                CHECK_INT(write(commands, "remove\n", 7), 7);
+                wait_for(bus, &reply.done, 1);
+                CHECK_STR(reply.name, GS_ERROR_SWITCH_FAILED);
+                CHECK_CONTAINS(reply.message,
+                               "0000:01:00: the GPU left the PCI bus during the switch to vfio, at its step rebind");
+                wait_for(bus, &seen.removed, 2);
+                free(reply.name);
+                free(reply.message);
+        }
+        k->write_delay_ms = 0;
 }
 
 static void serve_hotplug(const char *conf) {
