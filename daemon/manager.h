@@ -70,6 +70,7 @@ struct Manager {
         sd_event_source *uevent_source;
         sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
         bool uevent_refresh_whole;        /* the burst had more than bind/unbind: read every attribute */
+        bool uevent_refresh_gpus;         /* the burst was about a managed GPU: read them */
         bool uevent_hotplug;              /* the burst added or removed PCI functions: manager_hotplug() */
         sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot, *object_manager_slot;
         WorkerPool *workers;      /* the threads of switches, reads and holder scans */

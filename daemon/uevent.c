@@ -38,16 +38,21 @@ static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
                 m->uevent_hotplug = false;
                 (void) manager_hotplug(m);
         }
-        refresh_all(m, whole);
+        /* a burst of other devices' add events only */
+        if (m->uevent_refresh_gpus) {
+                m->uevent_refresh_gpus = false;
+                refresh_all(m, whole);
+        }
         return 0;
 }
 
 /* A bind or unbind changes a function's driver (and the writer its
  * driver_override) only; anything else (add, remove, change) may change
  * what else the daemon keeps of it. */
-static void refresh_soon(Manager *m, bool whole) {
+static void refresh_soon(Manager *m, bool gpus, bool whole) {
         int enabled = SD_EVENT_OFF, r;
 
+        m->uevent_refresh_gpus = m->uevent_refresh_gpus || gpus;
         m->uevent_refresh_whole = m->uevent_refresh_whole || whole;
 
         if (m->uevent_refresh) {
@@ -86,16 +91,18 @@ void uevent_handle(Manager *m, const char *buf, size_t len) {
         for (size_t i = 0; i < m->n_gpus; i++)
                 if (gpu_has_address(m->gpus[i]->state, &a)) {
                         log_debug("%s: uevent %s", slot_name, buf);
-                        refresh_soon(m, strncmp(buf, "bind@", 5) != 0 && strncmp(buf, "unbind@", 7) != 0);
+                        refresh_soon(m, true, strncmp(buf, "bind@", 5) != 0 && strncmp(buf, "unbind@", 7) != 0);
                 }
         /* Any function added (it may make a slot to manage: the kernel adds
          * function 0 first and the others right after, so the slot is read
          * once the burst is over), or a managed one removed (its GPU may be
          * gone).  A companion's removal is only the refresh above. */
         if (hotplug && (buf[0] == 'a' || managed_slot(m, &a))) {
+                bool ours = managed_slot(m, &a);
+
                 log_debug("%s: uevent %s", slot_name, buf);
                 m->uevent_hotplug = true;
-                refresh_soon(m, true);
+                refresh_soon(m, ours, ours);
         }
 }
 
@@ -133,7 +140,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         Manager *m = userdata;
 
                         m->uevent_hotplug = true;
-                        refresh_soon(m, true);
+                        refresh_soon(m, true, true);
                         continue;
                 }
                 if (n < 0)

@@ -157,6 +157,14 @@ static void test_configured(void) {
                 CHECK_INT(managed_gpu_state(m->gpus[0]), GPU_STATE_HOST);
         }
 
+        /* another device's add: the GPU is not read again */
+        fake_opens_start(k);
+        fake_add_function(k, "0000:07:00.0", 0x020000, 0x8086, 0x10d3, "e1000e", 10, false);
+        feed(m, "add", "0000:07:00.0");
+        settle(m);
+        CHECK_INT(m->n_gpus, 1);
+        CHECK_INT(fake_opens(k, NULL), 0);
+
         /* a function of the slot removed, the others there: still managed */
         fake_remove_function(k, "0000:01:00.2");
         feed(m, "remove", "0000:01:00.2");
