@@ -21,14 +21,28 @@
  * bind) makes that write of the simulated kernel fail with EIO.
  * $GPUSWITCH_TEST_CONFIG names a gpuswitch.conf to use instead of the
  * built-in one (StepTimeoutSec=, or Gpus= naming a slot the simulated
- * kernel lacks: no GPU managed). */
+ * kernel lacks: no GPU managed).
+ *
+ * The GPU comes and goes as on a real machine (tests/unit/fake-hotplug.h):
+ * each line on stdin is a command to the simulated kernel, and the
+ * daemon's uevent handler is fed the messages the kernel's netlink group
+ * would carry for it, ACTION@DEVPATH, then KEY=VALUE with SUBSYSTEM=pci and
+ * PCI_SLOT_NAME=, NUL-separated:
+ *   remove   the three functions of 0000:01:00 leave the tree (after the
+ *            kernel write under way), remove@/devices/pci0000:00/0000:01:00.N
+ *   add      they are back on their host drivers, with card0, then add@
+ * An end of stdin (</dev/null, or stdin a file) leaves it serving as before.
+ * $GPUSWITCH_TEST_SLOT_ABSENT=1 starts it with the slot not in the tree:
+ * with Gpus=0000:01:00 (the built-in config) no GPU is managed until "add". */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <glib.h>
 
 #include "config.h"
 #include "errors.h"
+#include "fake-hotplug.h"
 #include "fake-sysfs.h"
 #include "bus.h"
 #include "manager.h"
@@ -39,6 +53,18 @@ static const char config_text[] = "[Daemon]\nGpus=0000:01:00\n\n[Gpu 0000:01:00]
 static void fake_kernel_freep(FakeKernel **k) {
         if (*k)
                 fake_kernel_free(*k);
+}
+
+/* a DRM card node, so that ListHolders scans this machine's /proc for its
+ * device number as on a real GPU (a scan for no node ends at once) */
+static void add_drm_node(FakeKernel *k) {
+        g_autofree char *drm = g_build_filename(k->root, "devices/pci0000:00/0000:01:00.0/drm/card0", NULL);
+
+        if (g_mkdir_with_parents(drm, 0755) < 0) {
+                log_error_errno(errno, "making the simulated DRM node");
+                return;
+        }
+        fake_put_attr(k, "0000:01:00.0", "drm/card0/dev", "226:0\n");
 }
 
 static int run(unsigned delay_ms, const char *state_dir) {
@@ -53,16 +79,10 @@ static int run(unsigned delay_ms, const char *state_dir) {
         /* the fault injection the installed daemon does not have */
         if (!isempty(getenv("GPUSWITCH_TEST_FAIL_AT")))
                 snprintf(k->fail_at, sizeof k->fail_at, "%s", getenv("GPUSWITCH_TEST_FAIL_AT"));
-        /* a DRM card node, so that ListHolders scans this machine's /proc
-         * for its device number as on a real GPU (a scan for no node ends
-         * at once) */
-        {
-                g_autofree char *drm = g_build_filename(k->root, "devices/pci0000:00/0000:01:00.0/drm/card0", NULL);
-
-                if (g_mkdir_with_parents(drm, 0755) < 0)
-                        return log_error_errno(errno, "making the simulated DRM node");
-                fake_put_attr(k, "0000:01:00.0", "drm/card0/dev", "226:0\n");
-        }
+        if (streq_ptr(getenv("GPUSWITCH_TEST_SLOT_ABSENT"), "1"))
+                fake_gpu_remove(k);
+        else
+                add_drm_node(k);
         r = manager_new(&m);
         if (r < 0)
                 return log_error_errno(r, "setting up");
@@ -104,6 +124,9 @@ static int run(unsigned delay_ms, const char *state_dir) {
                 r = sd_bus_request_name(m->bus, GPUSWITCH_BUS_NAME, 0);
         if (r < 0)
                 return log_error_errno(r, "serving on the bus");
+        r = fake_hotplug_watch(k, m, STDIN_FILENO, add_drm_node);
+        if (r < 0 && r != -EPERM)
+                return log_error_errno(r, "reading commands on stdin");
         log_info("simulated-gpuswitchd: serving, %u ms a write", delay_ms);
         return sd_event_loop(m->event);
 }

@@ -183,6 +183,71 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
+static GpuInfo *find_gpu(const Monitor *mon, const char *object, guint *ret_index) {
+        for (guint i = 0; i < mon->gpus->len; i++) {
+                GpuInfo *g = g_ptr_array_index(mon->gpus, i);
+
+                if (streq(g->object, object)) {
+                        if (ret_index)
+                                *ret_index = i;
+                        return g;
+                }
+        }
+        return NULL;
+}
+
+/* A GPU appeared (a card plugged in, found by a rescan, powered on): its
+ * properties come with the signal. */
+static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Monitor *mon = userdata;
+        const char *object, *interface;
+        GpuInfo *g = NULL;
+
+        if (!streq_ptr(sd_bus_message_get_sender(m), mon->owner) || sd_bus_message_read(m, "o", &object) < 0 ||
+            (mon->only && !streq(mon->only, object)) || find_gpu(mon, object, NULL))
+                return 0;
+        if (sd_bus_message_enter_container(m, 'a', "{sa{sv}}") < 0)
+                return 0;
+        while (!g && sd_bus_message_enter_container(m, 'e', "sa{sv}") > 0) {
+                if (sd_bus_message_read(m, "s", &interface) < 0)
+                        return 0;
+                if (streq(interface, GPUSWITCH_GPU_INTERFACE)) {
+                        if (gpu_info_read(m, object, &g, &error) < 0)
+                                return 0;
+                } else if (sd_bus_message_skip(m, "a{sv}") < 0 || sd_bus_message_exit_container(m) < 0)
+                        return 0;
+        }
+        if (!g)
+                return 0;
+        g_ptr_array_add(mon->gpus, g);
+        {
+                g_autofree char *text = g_strdup_printf("%s, %s", g->name ? g->name : "", g->mode ? g->mode : "");
+
+                print_event(mon, g->address, "added", text, FIELD_STRING, "name", g->name, FIELD_STRING, "mode",
+                            g->mode, FIELD_STRING, "object", g->object, FIELD_END);
+        }
+        return 0;
+}
+
+/* A GPU went (unplugged, removed through sysfs). */
+static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Monitor *mon = userdata;
+        const char *object;
+        GpuInfo *g;
+        guint i;
+
+        if (!streq_ptr(sd_bus_message_get_sender(m), mon->owner) || sd_bus_message_read(m, "o", &object) < 0)
+                return 0;
+        g = find_gpu(mon, object, &i);
+        if (!g)
+                return 0;
+        print_event(mon, g->address, "removed", g->name ? g->name : "", FIELD_STRING, "name", g->name,
+                    FIELD_STRING, "object", g->object, FIELD_END);
+        g_ptr_array_remove_index(mon->gpus, i);
+        return 0;
+}
+
 static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         Monitor *mon = userdata;
@@ -204,7 +269,8 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
 }
 
 int monitor_run(sd_bus *bus, const char *object, bool json, sd_bus_error *error) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *owner_slot = NULL, *changes_slot = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *owner_slot = NULL, *changes_slot = NULL, *added_slot = NULL,
+                                             *removed_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(monitor_done) Monitor mon = {
                 .bus = bus, .json = json, .only = object,
@@ -234,6 +300,14 @@ int monitor_run(sd_bus *bus, const char *object, bool json, sd_bus_error *error)
                                         "org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, &mon);
         if (r >= 0)
                 r = gpu_changes_match(bus, object, on_properties_changed, &mon, &changes_slot);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &added_slot, NULL, GPUSWITCH_MANAGER_PATH,
+                                        "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_interfaces_added,
+                                        &mon);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &removed_slot, NULL, GPUSWITCH_MANAGER_PATH,
+                                        "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
+                                        on_interfaces_removed, &mon);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "subscribing to the daemon's signals: %m");
 

@@ -433,13 +433,22 @@ static void switch_start(sd_bus_message *msg, ManagedGpu *g, SwitchTarget target
         }
 }
 
+/* The GPU may have left the PCI bus while polkit was asked. */
+static bool reply_if_gone(sd_bus_message *msg, ManagedGpu *g) {
+        if (!g->gone)
+                return false;
+        (void) sd_bus_reply_method_errorf(msg, GS_ERROR_NO_SUCH_GPU, "%s left the PCI bus", g->address);
+        return true;
+}
+
 static void on_switch_authorized(sd_bus_message *msg, int authorized, const sd_bus_error *error, void *userdata) {
         SwitchRequest *req = userdata;
 
-        if (authorized > 0)
-                switch_start(msg, req->gpu, req->target, req->flags);
-        else
+        if (authorized <= 0)
                 (void) sd_bus_reply_method_error(msg, error);
+        else if (!reply_if_gone(msg, req->gpu))
+                switch_start(msg, req->gpu, req->target, req->flags);
+        managed_gpu_unref(req->gpu);
         free(req);
 }
 
@@ -488,17 +497,19 @@ static int method_switch(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         req = calloc(1, sizeof *req);
         if (!req)
                 return -ENOMEM;
-        *req = (SwitchRequest) { .gpu = g, .target = target, .flags = flags };
+        *req = (SwitchRequest) { .gpu = managed_gpu_ref(g), .target = target, .flags = flags };
 
         r = polkit_check_async(m->polkit, msg, (flags & SWITCH_FLAG_TERMINATE_HOLDERS) ? POLKIT_ACTION_TERMINATE_HOLDERS
                                                                             : POLKIT_ACTION_SWITCH,
                                details, on_switch_authorized, req);
         if (r < 0) {
+                managed_gpu_unref(g);
                 free(req);
                 return polkit_refusal(r, g, error);
         }
         if (r > 0) {
                 switch_start(msg, g, target, flags);
+                managed_gpu_unref(g);
                 free(req);
         }
         /* The reply comes when the switch is done. */
@@ -523,10 +534,11 @@ static void set_default_mode_reply(sd_bus_message *msg, ManagedGpu *g, DefaultMo
 static void on_configure_authorized(sd_bus_message *msg, int authorized, const sd_bus_error *error, void *userdata) {
         DefaultModeRequest *req = userdata;
 
-        if (authorized > 0)
-                set_default_mode_reply(msg, req->gpu, req->mode);
-        else
+        if (authorized <= 0)
                 (void) sd_bus_reply_method_error(msg, error);
+        else if (!reply_if_gone(msg, req->gpu))
+                set_default_mode_reply(msg, req->gpu, req->mode);
+        managed_gpu_unref(req->gpu);
         free(req);
 }
 
@@ -561,14 +573,16 @@ static int method_set_default_mode(sd_bus_message *msg, void *userdata, sd_bus_e
         req = calloc(1, sizeof *req);
         if (!req)
                 return -ENOMEM;
-        *req = (DefaultModeRequest) { .gpu = g, .mode = mode };
+        *req = (DefaultModeRequest) { .gpu = managed_gpu_ref(g), .mode = mode };
         r = polkit_check_async(m->polkit, msg, POLKIT_ACTION_CONFIGURE, details, on_configure_authorized, req);
         if (r < 0) {
+                managed_gpu_unref(g);
                 free(req);
                 return polkit_refusal(r, g, error);
         }
         if (r > 0) {
                 set_default_mode_reply(msg, g, mode);
+                managed_gpu_unref(g);
                 free(req);
         }
         return 1;
@@ -577,7 +591,7 @@ static int method_set_default_mode(sd_bus_message *msg, void *userdata, sd_bus_e
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Gpus", "ao", property_get_gpus, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Gpus", "ao", property_get_gpus, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("ListGpus",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(osss)", gpus),
@@ -653,5 +667,10 @@ int bus_attach(Manager *m) {
                                        gpu_object_enumerate, m);
         if (r < 0)
                 return log_error_errno(r, "registering the GPU enumerator");
+        /* GetManagedObjects, InterfacesAdded and InterfacesRemoved for the
+         * GPUs that come and go (manager_add_gpu(), manager_remove_gpu()) */
+        r = sd_bus_add_object_manager(m->bus, &m->object_manager_slot, GPUSWITCH_MANAGER_PATH);
+        if (r < 0)
+                return log_error_errno(r, "registering the object manager");
         return 0;
 }

@@ -219,6 +219,20 @@ static void call_error(HoldersCall *c, const char *name, const char *fmt, ...) {
         call_free(c);
 }
 
+void holders_calls_cancel_cache(HoldersCalls *l, HoldersCache *cache, const char *error_name, const char *message) {
+        /* from the head again each time: answering one may answer others
+         * (the next polkit check of its user) */
+        for (;;) {
+                HoldersCall *c = l->calls;
+
+                while (c && !(c->query.cache == cache && (c->scanning || c->uid_query)))
+                        c = c->next;
+                if (!c)
+                        return;
+                call_error(c, error_name, "%s: %s", c->gpu, message);
+        }
+}
+
 static void on_authorized(sd_bus_message *request, int authorized, const sd_bus_error *error, void *userdata) {
         HoldersCall *c = userdata;
 

@@ -45,5 +45,11 @@ typedef struct HoldersQuery {
  * errno with error set. */
 int holders_calls_start(HoldersCalls *l, const HoldersQuery *q, sd_bus_message *request, sd_bus_error *error);
 
+/* The GPU of cache is gone: the calls that still wait for its user or a
+ * scan of cache are answered with error_name and message; those past it
+ * (a polkit check for the rows they have) are answered as usual.  Then no
+ * call refers to cache any more. */
+void holders_calls_cancel_cache(HoldersCalls *l, HoldersCache *cache, const char *error_name, const char *message);
+
 /* Calls under way, for tests: all, and those of uid. */
 unsigned holders_calls_pending(const HoldersCalls *l);

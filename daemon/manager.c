@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "manager.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "config-write.h"
 #include "errors.h"
 #include "gpu-rules.h"
+#include "holders-calls.h"
 #include "host-driver.h"
 #include "instance-lock.h"
 #include "pci-name.h"
@@ -25,6 +27,8 @@ static int managed_gpu_apply(ManagedGpu *g, Gpu *now_owned);
 static void managed_gpu_free(ManagedGpu *g) {
         if (!g)
                 return;
+        /* every user of it held a reference: none is under way */
+        assert(!g->job && !g->refreshing);
         job_free(g->job);
         vm_watch_free(g->vm_watch);
         holders_cache_free(g->holders_cache);
@@ -34,6 +38,32 @@ static void managed_gpu_free(ManagedGpu *g) {
         free(g->step);
         g_strfreev(g->stop_services);
         free(g);
+}
+
+ManagedGpu *managed_gpu_ref(ManagedGpu *g) {
+        g->n_ref++;
+        return g;
+}
+
+/* The one place a ManagedGpu is freed. */
+void managed_gpu_unref(ManagedGpu *g) {
+        Manager *m;
+
+        if (!g || --g->n_ref > 0)
+                return;
+        m = g->manager;
+        for (size_t i = 0; i < m->n_gone; i++)
+                if (m->gone[i] == g) {
+                        m->gone[i] = m->gone[--m->n_gone];
+                        break;
+                }
+        managed_gpu_free(g);
+}
+
+void managed_gpu_emit_changed(ManagedGpu *g, const char *property) {
+        if (g->manager->bus && !g->gone)
+                (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
+                                                      property, NULL);
 }
 
 int manager_new(Manager **ret) {
@@ -105,8 +135,14 @@ void manager_free(Manager *m) {
          * must not be cut off halfway. */
         worker_join_all(m->workers);
         for (size_t i = 0; i < m->n_gpus; i++)
-                managed_gpu_free(m->gpus[i]);
+                managed_gpu_unref(m->gpus[i]);
         free(m->gpus);
+        /* their switches and reads were delivered above, their polkit
+         * checks answered: nothing is left to let go of them */
+        while (m->n_gone > 0)
+                managed_gpu_free(m->gone[--m->n_gone]);
+        free(m->gone);
+        sd_bus_slot_unref(m->object_manager_slot);
         worker_pool_free(m->workers);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
@@ -133,7 +169,27 @@ static int resolve_host_drivers(Manager *m, Gpu *state, const GpuConfig *gc) {
         return 0;
 }
 
-static int manager_add_gpu(Manager *m, const PciAddress *slot) {
+/* Gpus changed: after a GPU was added or removed. */
+static void emit_gpus_changed(Manager *m) {
+        if (m->bus)
+                (void) sd_bus_emit_properties_changed(m->bus, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE,
+                                                      "Gpus", NULL);
+}
+
+/* The companions not present in now (that were in before, when given):
+ * at start, and when one is removed while the daemon runs. */
+static void warn_missing_companions(const char *address, const Gpu *before, const Gpu *now) {
+        for (size_t i = 0; i < now->n_companions; i++) {
+                char c[PCI_FUNCTION_STRLEN];
+
+                pci_address_format_function(&now->companions[i], c);
+                if (!gpu_find_function(now, c) && (!before || gpu_find_function(before, c)))
+                        log_warning("%s: companion %s (Companions=) is not present: the GPU moves without it",
+                                    address, c);
+        }
+}
+
+int manager_add_gpu(Manager *m, const PciAddress *slot) {
         _cleanup_(gpu_freep) Gpu *state = NULL;
         const GpuConfig *gc = config_find_gpu(m->config, slot);
         ManagedGpu *g, **n;
@@ -143,19 +199,12 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
         pci_address_format_slot(slot, address);
         r = gpu_read(&m->sysfs, slot, gc ? gc->companions : NULL, gc ? gc->n_companions : 0, &state);
         if (r == -ENODEV) {
-                log_warning("%s: configured GPU not present, not managing it", address);
+                log_warning("%s: configured GPU not present, managed when it appears", address);
                 return 0;
         }
         if (r < 0)
                 return log_error_errno(r, "%s: reading its functions", address);
-        for (size_t i = 0; i < state->n_companions; i++) {
-                char c[PCI_FUNCTION_STRLEN];
-
-                pci_address_format_function(&state->companions[i], c);
-                if (!gpu_find_function(state, c))
-                        log_warning("%s: companion %s (Companions=) is not present: the GPU moves without it",
-                                    address, c);
-        }
+        warn_missing_companions(address, NULL, state);
         r = resolve_host_drivers(m, state, gc);
         if (r < 0)
                 return r;
@@ -169,6 +218,7 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
                 return -ENOMEM;
         m->gpus[m->n_gpus++] = g;
 
+        g->n_ref = 1;             /* m->gpus' */
         g->manager = m;
         g->slot = *slot;
         memcpy(g->address, address, sizeof g->address);
@@ -196,7 +246,54 @@ static int manager_add_gpu(Manager *m, const PciAddress *slot) {
                          f->driver ? f->driver : "(none)", f->host_driver ? f->host_driver : "(none)",
                          f->iommu_group);
         }
-        return 0;
+        /* after it is found by its path: the signal lists its interfaces */
+        if (m->bus) {
+                r = sd_bus_emit_object_added(m->bus, g->object_path);
+                if (r < 0)
+                        log_warning_errno(r, "%s: announcing its object", g->address);
+        }
+        emit_gpus_changed(m);
+        return 1;
+}
+
+void manager_remove_gpu(Manager *m, ManagedGpu *g) {
+        size_t i;
+        int r;
+
+        for (i = 0; i < m->n_gpus && m->gpus[i] != g; i++)
+                ;
+        if (i == m->n_gpus)
+                return;
+        log_notice("%s: gone from the PCI bus, no longer managed%s", g->address,
+                   g->job ? "; the switch under way fails" : "");
+        /* while it is still found by its path: the signal lists its interfaces */
+        if (m->bus) {
+                r = sd_bus_emit_object_removed(m->bus, g->object_path);
+                if (r < 0)
+                        log_warning_errno(r, "%s: announcing its removal", g->address);
+        }
+        memmove(m->gpus + i, m->gpus + i + 1, (m->n_gpus - i - 1) * sizeof *m->gpus);
+        m->n_gpus--;
+        g->gone = true;
+        emit_gpus_changed(m);
+
+        /* what only serves its properties and ListHolders ends now */
+        if (m->holders_calls && g->holders_cache)
+                holders_calls_cancel_cache(m->holders_calls, g->holders_cache, GS_ERROR_NO_SUCH_GPU,
+                                           "the GPU left the PCI bus");
+        holders_cache_free(TAKE_PTR(g->holders_cache));
+        vm_watch_free(TAKE_PTR(g->vm_watch));
+
+        if (g->n_ref > 1) {
+                ManagedGpu **n = realloc(m->gone, (m->n_gone + 1) * sizeof *n);
+
+                /* without the entry its slot only waits less for its switch */
+                if (n) {
+                        m->gone = n;
+                        m->gone[m->n_gone++] = g;
+                }
+        }
+        managed_gpu_unref(g);
 }
 
 int manager_discover(Manager *m, char **config_error) {
@@ -393,9 +490,7 @@ static void announce_mode(ManagedGpu *g) {
         if (g->announced == now)
                 return;
         g->announced = now;
-        if (g->manager->bus)
-                (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
-                                                      "Mode", NULL);
+        managed_gpu_emit_changed(g, "Mode");
 }
 
 static void set_step(ManagedGpu *g, const char *step) {
@@ -403,9 +498,7 @@ static void set_step(ManagedGpu *g, const char *step) {
                 return;
         free(g->step);
         g->step = step ? strdup(step) : NULL;
-        if (g->manager->bus)
-                (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
-                                                      "Step", NULL);
+        managed_gpu_emit_changed(g, "Step");
 }
 
 static void on_job_progress(const char *step, void *userdata) {
@@ -420,7 +513,23 @@ static void on_job_stuck(const char *step, unsigned timeout_sec, void *userdata)
                 g->owner.stuck(g, step, timeout_sec, g->owner.userdata);
 }
 
+/* The switch of a GPU that left the PCI bus meanwhile: whatever its
+ * writes said (ENODEV, ENOENT) and its rollback could not do, the caller is
+ * told why, and at which step.  Nothing is left to roll back: a device that
+ * comes back is a new one, without override, on its default drivers. */
+static void gone_error(ManagedGpu *g, SwitchTarget target, const SwitchError *error, SwitchError *ret) {
+        const char *step = error && error->step >= 0 ? switch_step_to_string(error->step) : "its end";
+        const char *fn = error && error->function[0] ? error->function : NULL;
+        int errnum = error && error->errnum > 0 ? error->errnum : ENODEV;
+
+        (void) switch_error_set(ret, SWITCH_ERROR_FAILED, error ? error->step : _SWITCH_STEP_INVALID, fn, errnum,
+                                "%s: the GPU left the PCI bus during the switch to %s, at its step %s%s%s%s: %s",
+                                g->address, switch_target_to_string(target), step, fn ? " (" : "", strempty(fn),
+                                fn ? ")" : "", strerror(errnum));
+}
+
 static void on_job_done(const SwitchError *error, void *userdata) {
+        _cleanup_(switch_error_done) SwitchError gone = SWITCH_ERROR_INIT;
         ManagedGpu *g = userdata;
         SwitchOwner owner = g->owner;
         /* error lives in the job: freed last */
@@ -429,12 +538,23 @@ static void on_job_done(const SwitchError *error, void *userdata) {
         Gpu *after = job_steal_state(job);
 
         g->owner = (SwitchOwner) {};
-        if (after)
-                (void) managed_gpu_apply(g, after);
-        /* a whole read asked for meanwhile (a function added, say), or the
-         * switch's own read failed */
-        if (!after || g->reread_whole)
-                managed_gpu_refresh(g, true);
+        /* its writes may fail before the removal's uevents are read */
+        if (error && !g->gone && !manager_slot_present(g->manager, &g->slot))
+                manager_remove_gpu(g->manager, g);
+        if (g->gone) {
+                /* its record was cleared by the switch's cleanup: the device
+                 * that comes back is a new one, with no override to undo */
+                gpu_free(after);
+                gone_error(g, target, error, &gone);
+                error = &gone;
+        } else {
+                if (after)
+                        (void) managed_gpu_apply(g, after);
+                /* a whole read asked for meanwhile (a function added, say), or
+                 * the switch's own read failed */
+                if (!after || g->reread_whole)
+                        managed_gpu_refresh(g, true);
+        }
         if (error)
                 log_error("%s: switch to %s failed: %s", g->address, switch_target_to_string(target),
                           strempty(error->message));
@@ -442,6 +562,10 @@ static void on_job_done(const SwitchError *error, void *userdata) {
                 log_info("%s: now %s", g->address, gpu_state_to_string(managed_gpu_state(g)));
         if (owner.done)
                 owner.done(g, error, owner.userdata);
+        /* its slot waited for this switch's end to be managed again */
+        if (g->gone)
+                (void) manager_hotplug(g->manager);
+        managed_gpu_unref(g);
 }
 
 static const JobCallbacks job_callbacks = {
@@ -459,9 +583,12 @@ int managed_gpu_switch(ManagedGpu *g, SwitchTarget target, uint64_t flags, const
         ctx.keep_holders = flags & SWITCH_FLAG_KEEP_HOLDERS;
         if (g->job)
                 return -EBUSY;
+        if (g->gone)
+                return -ENODEV;
         r = job_start(m->event, m->workers, &ctx, m->config->step_timeout_sec, &job_callbacks, g, &g->job);
         if (r < 0)
                 return log_error_errno(r, "%s: starting the switch to %s", g->address, switch_target_to_string(target));
+        managed_gpu_ref(g);       /* on_job_done()'s */
         g->owner = *owner;
         log_info("%s: switching to %s", g->address, switch_target_to_string(target));
         announce_mode(g);
@@ -483,9 +610,7 @@ int managed_gpu_set_default_mode(ManagedGpu *g, DefaultMode mode, sd_bus_error *
         if (g->default_mode == mode)
                 return 0;
         g->default_mode = mode;
-        if (g->manager->bus)
-                (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
-                                                      "DefaultMode", NULL);
+        managed_gpu_emit_changed(g, "DefaultMode");
         return 0;
 }
 
@@ -512,14 +637,15 @@ static int managed_gpu_apply(ManagedGpu *g, Gpu *now_owned) {
         if (r < 0)
                 return r;
         changed = !functions_equal(g->state, now);
+        if (changed)
+                warn_missing_companions(g->address, g->state, now);
         gpu_free(g->state);
         g->state = TAKE_PTR(now);
         g->generation++;
-        if (changed && m->bus)
-                (void) sd_bus_emit_properties_changed(m->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
-                                                      "Functions", NULL);
-        announce_mode(g);
         if (changed)
+                managed_gpu_emit_changed(g, "Functions");
+        announce_mode(g);
+        if (changed && g->vm_watch)
                 vm_watch_state_changed(g->vm_watch);
         return 0;
 }
@@ -561,7 +687,15 @@ static void refresh_done(int result, void *userdata) {
         ManagedGpu *g = q->gpu;
 
         g->refreshing = false;
-        if (result < 0)
+        if (g->gone) {
+                refresh_free(q);
+                managed_gpu_unref(g);
+                return;
+        }
+        /* gone, and its uevents lost (ENOBUFS) or not read yet */
+        if (result == -ENODEV && !manager_slot_present(g->manager, &g->slot))
+                manager_remove_gpu(g->manager, g);
+        else if (result < 0)
                 log_warning_errno(result, "%s: reading its functions", g->address);
         /* A switch that began or ended meanwhile has read them itself. */
         else if (!g->job && q->generation == g->generation) {
@@ -574,6 +708,7 @@ static void refresh_done(int result, void *userdata) {
                 g->refresh_again = false;
                 managed_gpu_refresh(g, g->reread_whole);
         }
+        managed_gpu_unref(g);
 }
 
 void managed_gpu_refresh(ManagedGpu *g, bool whole) {
@@ -582,7 +717,7 @@ void managed_gpu_refresh(ManagedGpu *g, bool whole) {
 
         g->reread_whole = g->reread_whole || whole;
         /* the switch under way reads them when it ends */
-        if (g->job)
+        if (g->job || g->gone)
                 return;
         /* one read at a time; a burst of requests makes one more */
         if (g->refreshing) {
@@ -606,6 +741,7 @@ void managed_gpu_refresh(ManagedGpu *g, bool whole) {
                 return;
         }
         g->refreshing = true;
+        managed_gpu_ref(g);       /* refresh_done()'s */
 }
 
 /* Every method call but Peer's gets BadConfig: a client learns what is

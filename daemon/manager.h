@@ -27,9 +27,15 @@ typedef struct SwitchOwner {
         void *userdata;
 } SwitchOwner;
 
-/* A GPU the daemon manages: its last known state and the switch under way. */
+/* A GPU the daemon manages: its last known state and the switch under way.
+ * Counted: m->gpus holds one reference while it is managed; a switch, a
+ * read on a worker and a polkit check under way each hold one, so a GPU
+ * that leaves the PCI bus meanwhile (manager_remove_gpu()) is freed when
+ * the last of them lets go, never under them. */
 struct ManagedGpu {
         Manager *manager;
+        unsigned n_ref;
+        bool gone;                /* removed: off the bus and out of m->gpus */
         PciAddress slot;
         char address[PCI_SLOT_STRLEN];
         char *object_path;
@@ -59,10 +65,14 @@ struct Manager {
         char *config_path;        /* read at start, written by SetDefaultMode */
         ManagedGpu **gpus;
         size_t n_gpus;
+        ManagedGpu **gone;        /* removed GPUs still referred to (a switch under way, ...) */
+        size_t n_gone;
         sd_event_source *uevent_source;
         sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
         bool uevent_refresh_whole;        /* the burst had more than bind/unbind: read every attribute */
-        sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot;
+        bool uevent_refresh_gpus;         /* the burst was about a managed GPU: read them */
+        bool uevent_hotplug;              /* the burst added or removed PCI functions: manager_hotplug() */
+        sd_bus_slot *manager_slot, *gpu_slot, *gpu_enumerator_slot, *object_manager_slot;
         WorkerPool *workers;      /* the threads of switches, reads and holder scans */
         PolkitQueue *polkit;      /* the authorization checks under way */
         HoldersCalls *holders_calls;  /* the ListHolders calls under way, made on the first */
@@ -106,6 +116,30 @@ int manager_exit_on_signals(Manager *m);
  * parses, so that the next call starts one that uses it. */
 int manager_serve_config_error(Manager *m, const char *message);
 
+
+/* The GPUs to manage looked at again, after PCI functions were added or
+ * removed (uevents; hotplug.c): a managed GPU none of whose slot's
+ * functions is left goes (manager_remove_gpu()); a slot that the start-up
+ * rules (gpus_to_manage(): Gpus= or Gpus=auto) would manage now and that
+ * is present and not managed is read and published.  A slot whose removed
+ * GPU still has a switch under way waits for its end (its kernel writes
+ * must not reach the new device). */
+int manager_hotplug(Manager *m);
+/* Whether a function of the slot is in sysfs (a lookup, no device lock). */
+bool manager_slot_present(const Manager *m, const PciAddress *slot);
+
+/* Reads the GPU at slot and manages it; published on the bus (InterfacesAdded,
+ * Gpus changed) when the bus is attached.  0 when the slot has no function. */
+int manager_add_gpu(Manager *m, const PciAddress *slot);
+/* The GPU left the PCI bus: off the bus at once (InterfacesRemoved, Gpus
+ * changed), out of m->gpus (calls get NoSuchGpu), ListHolders calls waiting
+ * for its scan answered; freed when nothing refers to it any more. */
+void manager_remove_gpu(Manager *m, ManagedGpu *g);
+
+ManagedGpu *managed_gpu_ref(ManagedGpu *g);
+void managed_gpu_unref(ManagedGpu *g);
+/* Emits PropertiesChanged for a property of the GPU, while it is published. */
+void managed_gpu_emit_changed(ManagedGpu *g, const char *property);
 
 /* By the "gpu" argument of a method: slot, function, short form or ""
  * for the only GPU.  NoSuchGpu or InvalidArgs in error otherwise. */

@@ -16,6 +16,13 @@
  * the daemon a read or two instead of one per event. */
 #define UEVENT_REFRESH_DELAY_USEC (20 * 1000)
 
+static bool managed_slot(const Manager *m, const PciAddress *a) {
+        for (size_t i = 0; i < m->n_gpus; i++)
+                if (pci_address_same_slot(&m->gpus[i]->slot, a))
+                        return true;
+        return false;
+}
+
 static void refresh_all(Manager *m, bool whole) {
         for (size_t i = 0; i < m->n_gpus; i++)
                 managed_gpu_refresh(m->gpus[i], whole);
@@ -26,16 +33,26 @@ static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
         bool whole = m->uevent_refresh_whole;
 
         m->uevent_refresh_whole = false;
-        refresh_all(m, whole);
+        /* first: a GPU that went is not read, one that came is read whole */
+        if (m->uevent_hotplug) {
+                m->uevent_hotplug = false;
+                (void) manager_hotplug(m);
+        }
+        /* a burst of other devices' add events only */
+        if (m->uevent_refresh_gpus) {
+                m->uevent_refresh_gpus = false;
+                refresh_all(m, whole);
+        }
         return 0;
 }
 
 /* A bind or unbind changes a function's driver (and the writer its
  * driver_override) only; anything else (add, remove, change) may change
  * what else the daemon keeps of it. */
-static void refresh_soon(Manager *m, bool whole) {
+static void refresh_soon(Manager *m, bool gpus, bool whole) {
         int enabled = SD_EVENT_OFF, r;
 
+        m->uevent_refresh_gpus = m->uevent_refresh_gpus || gpus;
         m->uevent_refresh_whole = m->uevent_refresh_whole || whole;
 
         if (m->uevent_refresh) {
@@ -52,8 +69,9 @@ static void refresh_soon(Manager *m, bool whole) {
                 (void) on_refresh(NULL, 0, m);
 }
 
-static void handle_uevent(Manager *m, const char *buf, size_t len) {
+void uevent_handle(Manager *m, const char *buf, size_t len) {
         const char *subsystem = NULL, *slot_name = NULL;
+        bool hotplug = strncmp(buf, "add@", 4) == 0 || strncmp(buf, "remove@", 7) == 0;
 
         /* "ACTION@DEVPATH\0KEY=VALUE\0KEY=VALUE\0..." */
         for (size_t i = strnlen(buf, len) + 1; i < len; i += strnlen(buf + i, len - i) + 1) {
@@ -73,8 +91,19 @@ static void handle_uevent(Manager *m, const char *buf, size_t len) {
         for (size_t i = 0; i < m->n_gpus; i++)
                 if (gpu_has_address(m->gpus[i]->state, &a)) {
                         log_debug("%s: uevent %s", slot_name, buf);
-                        refresh_soon(m, strncmp(buf, "bind@", 5) != 0 && strncmp(buf, "unbind@", 7) != 0);
+                        refresh_soon(m, true, strncmp(buf, "bind@", 5) != 0 && strncmp(buf, "unbind@", 7) != 0);
                 }
+        /* Any function added (it may make a slot to manage: the kernel adds
+         * function 0 first and the others right after, so the slot is read
+         * once the burst is over), or a managed one removed (its GPU may be
+         * gone).  A companion's removal is only the refresh above. */
+        if (hotplug && (buf[0] == 'a' || managed_slot(m, &a))) {
+                bool ours = managed_slot(m, &a);
+
+                log_debug("%s: uevent %s", slot_name, buf);
+                m->uevent_hotplug = true;
+                refresh_soon(m, ours, ours);
+        }
 }
 
 bool uevent_sender_is_kernel(const struct sockaddr_nl *sender, socklen_t len) {
@@ -108,13 +137,16 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         return 0;
                 /* ENOBUFS: events were lost; refresh everything. */
                 if (n == -ENOBUFS) {
-                        refresh_all(userdata, true);
+                        Manager *m = userdata;
+
+                        m->uevent_hotplug = true;
+                        refresh_soon(m, true, true);
                         continue;
                 }
                 if (n < 0)
                         return log_warning_errno((int) n, "reading uevents");
                 if (n > 0)
-                        handle_uevent(userdata, buf, (size_t) n);
+                        uevent_handle(userdata, buf, (size_t) n);
         }
 }
 
@@ -138,5 +170,7 @@ int uevent_monitor_start(Manager *m) {
         if (r < 0)
                 return r;
         TAKE_FD(fd);
-        return 0;
+        /* what came or went since the GPUs were found (the boot's
+         * DefaultMode= switches may have taken seconds) */
+        return manager_hotplug(m);
 }

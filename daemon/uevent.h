@@ -14,8 +14,15 @@
 typedef struct Manager Manager;
 
 /* Follows bind/unbind of managed functions, whoever does them: the GPUs
- * are read again (managed_gpu_refresh()) after a burst of uevents. */
+ * are read again (managed_gpu_refresh()) after a burst of uevents; and PCI
+ * functions added and removed: the GPUs to manage are looked at again
+ * (manager_hotplug()) after the burst. */
 int uevent_monitor_start(Manager *m);
+
+/* One message as the kernel's netlink group carries it
+ * ("ACTION@DEVPATH\0KEY=VALUE\0..."), len bytes; on_uevent() calls it for
+ * each message from the kernel, the simulated kernel of the tests too. */
+void uevent_handle(Manager *m, const char *buf, size_t len);
 
 bool uevent_sender_is_kernel(const struct sockaddr_nl *sender, socklen_t len);
 

@@ -23,11 +23,13 @@ struct VmWatch {
         sd_event_source *exit_source; /* the VM's pidfd */
         int pidfd;
         bool scanning, scan_again;
+        struct VmScan *running;      /* the look on a worker, told when the watch goes first */
         uint64_t generation;         /* counts state changes, so a look begun before one is not taken */
 };
 
 typedef struct VmScan {
-        VmWatch *watch;
+        VmWatch *watch;              /* NULL once the watch is freed (its GPU left the bus) */
+        const Sysfs *sysfs;          /* the manager's: it outlives the pool's work */
         Gpu *snapshot;
         const char *proc_root;
         uint64_t generation;
@@ -60,9 +62,7 @@ static void set_name(VmWatch *w, const char *name) {
                 w->name = strdup("");
         if (name[0])
                 log_info("%s: held by the VM %s", g->address, name);
-        if (g->manager->bus)
-                (void) sd_bus_emit_properties_changed(g->manager->bus, g->object_path, GPUSWITCH_GPU_INTERFACE,
-                                                      "VirtualMachine", NULL);
+        managed_gpu_emit_changed(g, "VirtualMachine");
 }
 
 static void drop_pidfd(VmWatch *w) {
@@ -82,7 +82,7 @@ static int vm_scan_work(void *userdata) {
         size_t n_nodes = 0, n_vfio = 0, n = 0;
         int r;
 
-        r = gpu_device_nodes(&s->watch->gpu->manager->sysfs, s->snapshot, &nodes, &n_nodes);
+        r = gpu_device_nodes(s->sysfs, s->snapshot, &nodes, &n_nodes);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n_nodes; i++)
@@ -119,8 +119,14 @@ static int on_vm_exit(sd_event_source *source, int fd, uint32_t revents, void *u
 static void vm_scan_done(int result, void *userdata) {
         VmScan *s = userdata;
         VmWatch *w = s->watch;
-        ManagedGpu *g = w->gpu;
+        ManagedGpu *g;
 
+        if (!w) {
+                vm_scan_free(s);
+                return;
+        }
+        g = w->gpu;
+        w->running = NULL;
         w->scanning = false;
         if (result < 0)
                 log_warning_errno(result, "%s: looking for the VM that holds it", g->address);
@@ -160,6 +166,7 @@ static void start_scan(VmWatch *w) {
                 return;
         }
         s->watch = w;
+        s->sysfs = &g->manager->sysfs;
         s->pidfd = -1;
         s->generation = w->generation;
         s->proc_root = g->manager->sysfs.proc_root ? g->manager->sysfs.proc_root : "/proc";
@@ -172,6 +179,7 @@ static void start_scan(VmWatch *w) {
                 return;
         }
         w->scanning = true;
+        w->running = s;
 }
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -251,6 +259,9 @@ int vm_watch_new(ManagedGpu *g, VmWatch **ret) {
 void vm_watch_free(VmWatch *w) {
         if (!w)
                 return;
+        /* the pool delivers it later: it must not find us */
+        if (w->running)
+                w->running->watch = NULL;
         sd_event_source_disable_unref(w->timer);
         drop_pidfd(w);
         free(w->name);

@@ -17,6 +17,8 @@ typedef struct VmWatch VmWatch;
  * looks again after 1 s, then 2, 4 ... up to a minute, and at once after
  * every change of the GPU's functions (a switch, a rebind by others). */
 int vm_watch_new(ManagedGpu *g, VmWatch **ret);
+/* Also while a look is under way on a worker (its GPU left the bus): the
+ * look is dropped when it comes back. */
 void vm_watch_free(VmWatch *w);
 
 /* The GPU's functions changed: look soon if one is on vfio-pci, else

@@ -2,6 +2,7 @@
 #include "fake-sysfs.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pci-address.h"
 #include "util.h"
 
 static void die(const char *what) {
@@ -304,8 +306,26 @@ static bool fail_at(FakeKernel *k, const char *rel, const char *value) {
 }
 
 /* The simulated kernel: paths are taken apart relative to the root. */
-static int fake_write(Sysfs *s, const char *path, const char *value) {
-        FakeKernel *k = s->userdata;
+/* Whether the function a write is about was removed: a kernel write to a
+ * device that has gone (its open attribute, or an address that names no
+ * device any more) gives ENODEV. */
+static bool function_gone(FakeKernel *k, const char *rel, const char *value) {
+        char addr[64], p[PATH_MAX];
+        PciAddress a;
+
+        if (strncmp(rel, "bus/pci/devices/", 16) == 0)
+                snprintf(addr, sizeof addr, "%.*s", (int) strcspn(rel + 16, "/"), rel + 16);
+        else if (strstr(rel, "/unbind") || strstr(rel, "/bind") || streq(rel, "bus/pci/drivers_probe"))
+                snprintf(addr, sizeof addr, "%s", value);
+        else
+                return false;
+        if (pci_address_parse(addr, &a) < 0 || a.function < 0)
+                return false;
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s", addr);
+        return access(p, F_OK) < 0;
+}
+
+static int fake_write_locked(FakeKernel *k, const char *path, const char *value) {
         size_t rl = strlen(k->root);
         const char *rel;
         char addr[64], drv[64], p[PATH_MAX], override[64];
@@ -314,6 +334,10 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
                 abort();        /* a write outside the fake tree: never */
         rel = path + rl + 1;
 
+        if (function_gone(k, rel, value)) {
+                k->n_gone_writes++;
+                return -ENODEV;
+        }
         if (match(rel, "bus/pci/devices/", "/power/control", addr, sizeof addr)) {
                 k->n_power_writes++;
                 if (k->power_write_fails)
@@ -415,6 +439,18 @@ static int fake_write(Sysfs *s, const char *path, const char *value) {
         return -EACCES;
 }
 
+/* Under the lock a hot unplug takes too (fake_gpu_remove()): as the
+ * kernel's device lock, a removal waits for the write under way. */
+static int fake_write(Sysfs *s, const char *path, const char *value) {
+        FakeKernel *k = s->userdata;
+        int r;
+
+        pthread_mutex_lock(&k->lock);
+        r = fake_write_locked(k, path, value);
+        pthread_mutex_unlock(&k->lock);
+        return r;
+}
+
 static int fake_load_module(Sysfs *s, const char *module) {
         FakeKernel *k = s->userdata;
 
@@ -425,6 +461,48 @@ static int fake_load_module(Sysfs *s, const char *module) {
                 return 0;
         fake_add_driver(k, module);
         return 0;
+}
+
+static const char *const gpu_functions[] = { "0000:01:00.0", "0000:01:00.1", "0000:01:00.2" };
+
+static void add_gpu(FakeKernel *k) {
+        fake_add_function(k, gpu_functions[0], 0x030000, 0x1234, 0x1111, "bochs-drm", 5, false);
+        fake_add_function(k, gpu_functions[1], 0x040300, 0x8086, 0x293e, "snd_hda_intel", 5, false);
+        fake_add_function(k, gpu_functions[2], 0x0c0330, 0x1b36, 0x000d, "xhci_hcd", 5, false);
+}
+
+size_t fake_uevent(const char *action, const char *function, char *buf, size_t size) {
+        static unsigned seqnum = 1000;
+        int n;
+
+        /* as lib/kobject_uevent.c fills it, with pci_uevent()'s PCI_SLOT_NAME
+         * (its PCI_CLASS, PCI_ID and MODALIAS are not read) */
+        n = snprintf(buf, size,
+                     "%s@/devices/pci0000:00/%s%cACTION=%s%cDEVPATH=/devices/pci0000:00/%s%cSUBSYSTEM=pci%c"
+                     "PCI_SLOT_NAME=%s%cSEQNUM=%u",
+                     action, function, 0, action, 0, function, 0, 0, function, 0, seqnum++);
+        if (n < 0 || (size_t) n >= size)
+                abort();
+        return (size_t) n + 1;
+}
+
+size_t fake_gpu_uevents(const char *action, char msgs[3][512], size_t lens[3]) {
+        for (size_t i = 0; i < ELEMENTSOF(gpu_functions); i++)
+                lens[i] = fake_uevent(action, gpu_functions[i], msgs[i], sizeof msgs[i]);
+        return ELEMENTSOF(gpu_functions);
+}
+
+void fake_gpu_remove(FakeKernel *k) {
+        pthread_mutex_lock(&k->lock);
+        for (size_t i = 0; i < ELEMENTSOF(gpu_functions); i++)
+                fake_remove_function(k, gpu_functions[i]);
+        pthread_mutex_unlock(&k->lock);
+}
+
+void fake_gpu_add(FakeKernel *k) {
+        pthread_mutex_lock(&k->lock);
+        add_gpu(k);
+        pthread_mutex_unlock(&k->lock);
 }
 
 FakeKernel *fake_kernel_new(void) {
@@ -446,6 +524,7 @@ FakeKernel *fake_kernel_new(void) {
         };
         k->fail_errno = EIO;
         k->opens_fd = -1;
+        pthread_mutex_init(&k->lock, NULL);
 
         pathf(k, p, sizeof p, "bus/pci/drivers_probe");
         mkdir_p(k->root);
@@ -458,9 +537,7 @@ FakeKernel *fake_kernel_new(void) {
         put(k->kmsg, "");
 
         fake_add_function(k, "0000:00:05.0", 0x060400, 0x1b36, 0x000c, "pcieport", 5, false);
-        fake_add_function(k, "0000:01:00.0", 0x030000, 0x1234, 0x1111, "bochs-drm", 5, false);
-        fake_add_function(k, "0000:01:00.1", 0x040300, 0x8086, 0x293e, "snd_hda_intel", 5, false);
-        fake_add_function(k, "0000:01:00.2", 0x0c0330, 0x1b36, 0x000d, "xhci_hcd", 5, false);
+        add_gpu(k);
         fake_add_function(k, "0000:02:00.0", 0x020000, 0x8086, 0x10d3, "e1000e", 6, false);
         add_module(k, "bochs", "bochs-drm");
         add_module(k, "snd_hda_intel", "snd_hda_intel");
@@ -487,9 +564,20 @@ void fake_kernel_free(FakeKernel *k) {
 void fake_remove_function(FakeKernel *k, const char *addr) {
         char p[PATH_MAX], cmd[PATH_MAX + 16];
 
+        char group[PATH_MAX];
+        ssize_t n;
+
         pathf(k, p, sizeof p, "bus/pci/devices/%s", addr);
         if (unlink(p) < 0)
                 die(p);
+        /* out of its IOMMU group too, as iommu_release_device() does */
+        pathf(k, p, sizeof p, "devices/pci0000:00/%s/iommu_group", addr);
+        n = readlink(p, group, sizeof group - 1);
+        if (n > 0) {
+                group[n] = 0;
+                pathf(k, p, sizeof p, "kernel/iommu_groups/%s/devices/%s", strrchr(group, '/') + 1, addr);
+                (void) unlink(p);
+        }
         pathf(k, p, sizeof p, "devices/pci0000:00/%s", addr);
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
         if (system(cmd) != 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -43,6 +44,8 @@ typedef struct FakeKernel {
         char open_names[32][32];    /* the attributes opened since, and how often */
         int open_counts[32];
         size_t n_open_names;
+        int n_gone_writes;          /* writes about a function that was removed: ENODEV */
+        pthread_mutex_t lock;       /* a write, against a hot unplug (fake_gpu_remove()) */
 } FakeKernel;
 
 /* Each function has power/control "auto", power_state "D0", reset_method
@@ -77,6 +80,19 @@ const char *fake_state(FakeKernel *k);
 
 /* Takes a function out of the tree, as a hot unplug does. */
 void fake_remove_function(FakeKernel *k, const char *addr);
+
+/* The GPU slot 0000:01:00 (its three functions) taken out of the tree, as
+ * `echo 1 > .../remove` of each does, after the write under way; and put
+ * back as the standard machine has it (host drivers bound, no override),
+ * as a rescan does.  From any thread. */
+void fake_gpu_remove(FakeKernel *k);
+void fake_gpu_add(FakeKernel *k);
+/* The message the kernel's netlink group carries for ACTION ("add",
+ * "remove") of a PCI function: "ACTION@DEVPATH\0KEY=VALUE\0...", with
+ * SUBSYSTEM=pci and PCI_SLOT_NAME=; its length with the last NUL. */
+size_t fake_uevent(const char *action, const char *function, char *buf, size_t size);
+/* ... for each of the GPU slot's functions, function 0 first. */
+size_t fake_gpu_uevents(const char *action, char msgs[3][512], size_t lens[3]);
 
 /* Counts from now on the opens of the attribute files of the GPU's three
  * functions (inotify IN_OPEN: what open(2) reads; the driver and

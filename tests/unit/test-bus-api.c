@@ -5,9 +5,12 @@
  * (a socketpair: no dbus-daemon), over the simulated sysfs. */
 #include <gio/gio.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "errors.h"
+#include "fake-hotplug.h"
 #include "fake-sysfs.h"
 #include "bus.h"
 #include "manager.h"
@@ -18,6 +21,7 @@
 
 typedef struct Server {
         int fd;
+        int commands;             /* fake_hotplug_watch()'s, -1: none */
         FakeKernel *kernel;
         const char *conf;
         int result;
@@ -54,6 +58,8 @@ static void *server_thread(void *p) {
                 r = sd_bus_attach_event(m->bus, m->event, 0);
         if (r >= 0)
                 r = sd_bus_set_exit_on_disconnect(m->bus, 1);
+        if (r >= 0 && srv->commands >= 0)
+                r = fake_hotplug_watch(srv->kernel, m, srv->commands, NULL);
         if (r >= 0)
                 r = sd_event_loop(m->event);
 out:
@@ -310,9 +316,237 @@ static void test_two_gpus(sd_bus *bus, FakeKernel *k) {
         reply = sd_bus_message_unref(reply);
 }
 
-static void serve(const char *conf, void (*test)(sd_bus *bus, FakeKernel *k), bool second_gpu) {
+/* What a client of the bus sees of a GPU that goes and comes back: the
+ * signals of the ObjectManager and of Gpus, as a desktop applet follows
+ * them; NoSuchGpu and no object while it is gone. */
+typedef struct Seen {
+        int added, removed, gpus_changed;
+        char added_path[64], removed_path[64], address[16];
+        bool removed_gpu_interface;
+        int n_gpus;               /* in the last Gpus change */
+} Seen;
+
+static int on_interfaces_added(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Seen *s = userdata;
+        const char *path, *iface, *prop, *address;
+
+        CHECK_INT(sd_bus_message_read(msg, "o", &path), 1);
+        snprintf(s->added_path, sizeof s->added_path, "%s", path);
+        CHECK_INT(sd_bus_message_enter_container(msg, 'a', "{sa{sv}}"), 1);
+        while (sd_bus_message_enter_container(msg, 'e', "sa{sv}") > 0) {
+                CHECK_INT(sd_bus_message_read(msg, "s", &iface), 1);
+                if (!streq(iface, GPUSWITCH_GPU_INTERFACE)) {
+                        CHECK(sd_bus_message_skip(msg, "a{sv}") >= 0);
+                } else {
+                        CHECK_INT(sd_bus_message_enter_container(msg, 'a', "{sv}"), 1);
+                        while (sd_bus_message_enter_container(msg, 'e', "sv") > 0) {
+                                CHECK_INT(sd_bus_message_read(msg, "s", &prop), 1);
+                                if (streq(prop, "Address")) {
+                                        CHECK_INT(sd_bus_message_read(msg, "v", "s", &address), 1);
+                                        snprintf(s->address, sizeof s->address, "%s", address);
+                                } else
+                                        CHECK(sd_bus_message_skip(msg, "v") >= 0);
+                                CHECK(sd_bus_message_exit_container(msg) >= 0);
+                        }
+                        CHECK(sd_bus_message_exit_container(msg) >= 0);
+                }
+                CHECK(sd_bus_message_exit_container(msg) >= 0);
+        }
+        s->added++;
+        return 0;
+}
+
+static int on_interfaces_removed(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Seen *s = userdata;
+        const char *path, *iface;
+
+        CHECK_INT(sd_bus_message_read(msg, "o", &path), 1);
+        snprintf(s->removed_path, sizeof s->removed_path, "%s", path);
+        CHECK_INT(sd_bus_message_enter_container(msg, 'a', "s"), 1);
+        while (sd_bus_message_read(msg, "s", &iface) > 0)
+                s->removed_gpu_interface = s->removed_gpu_interface || streq(iface, GPUSWITCH_GPU_INTERFACE);
+        s->removed++;
+        return 0;
+}
+
+static int on_manager_changed(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Seen *s = userdata;
+        const char *iface, *prop, *o;
+
+        CHECK_INT(sd_bus_message_read(msg, "s", &iface), 1);
+        if (!streq(iface, GPUSWITCH_MANAGER_INTERFACE))
+                return 0;
+        CHECK_INT(sd_bus_message_enter_container(msg, 'a', "{sv}"), 1);
+        while (sd_bus_message_enter_container(msg, 'e', "sv") > 0) {
+                CHECK_INT(sd_bus_message_read(msg, "s", &prop), 1);
+                if (streq(prop, "Gpus")) {
+                        s->n_gpus = 0;
+                        CHECK_INT(sd_bus_message_enter_container(msg, 'v', "ao"), 1);
+                        CHECK_INT(sd_bus_message_enter_container(msg, 'a', "o"), 1);
+                        while (sd_bus_message_read(msg, "o", &o) > 0)
+                                s->n_gpus++;
+                        CHECK(sd_bus_message_exit_container(msg) >= 0);
+                        CHECK(sd_bus_message_exit_container(msg) >= 0);
+                        s->gpus_changed++;
+                } else
+                        CHECK(sd_bus_message_skip(msg, "v") >= 0);
+                CHECK(sd_bus_message_exit_container(msg) >= 0);
+        }
+        return 0;
+}
+
+static void wait_for(sd_bus *bus, const int *counter, int want) {
+        for (int i = 0; i < 500 && *counter < want; i++) {
+                if (sd_bus_process(bus, NULL) > 0)
+                        continue;
+                (void) sd_bus_wait(bus, 10 * 1000);
+        }
+        CHECK_INT(*counter, want);
+}
+
+static size_t managed_objects(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        size_t n = 0;
+
+        CHECK(sd_bus_call_method(bus, NULL, GPUSWITCH_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
+                                 "GetManagedObjects", &e, &reply, NULL) >= 0);
+        if (!reply)
+                return SIZE_MAX;
+        CHECK_INT(sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}"), 1);
+        while (sd_bus_message_enter_container(reply, 'e', "oa{sa{sv}}") > 0) {
+                CHECK_INT(sd_bus_message_read(reply, "o", &path), 1);
+                CHECK_STR(path, GPU_PATH);
+                CHECK(sd_bus_message_skip(reply, "a{sa{sv}}") >= 0);
+                CHECK(sd_bus_message_exit_container(reply) >= 0);
+                n++;
+        }
+        return n;
+}
+
+typedef struct SwitchReply {
+        int done;
+        char *name, *message;
+} SwitchReply;
+
+static int on_switch_reply(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        SwitchReply *r = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(msg);
+
+        r->name = e ? strdup(e->name) : NULL;
+        r->message = e && e->message ? strdup(e->message) : NULL;
+        r->done++;
+        return 0;
+}
+
+static void test_hotplug(sd_bus *bus, FakeKernel *k, int commands) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *added = NULL, *removed = NULL, *changed = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        Seen seen = {};
+        char *str = NULL;
+
+        CHECK(sd_bus_match_signal(bus, &added, NULL, GPUSWITCH_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
+                                  "InterfacesAdded", on_interfaces_added, &seen) >= 0);
+        CHECK(sd_bus_match_signal(bus, &removed, NULL, GPUSWITCH_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
+                                  "InterfacesRemoved", on_interfaces_removed, &seen) >= 0);
+        CHECK(sd_bus_match_signal(bus, &changed, NULL, GPUSWITCH_MANAGER_PATH, "org.freedesktop.DBus.Properties",
+                                  "PropertiesChanged", on_manager_changed, &seen) >= 0);
+        CHECK_INT(managed_objects(bus), 1);
+
+        CHECK_INT(write(commands, "remove\n", 7), 7);
+        wait_for(bus, &seen.removed, 1);
+        wait_for(bus, &seen.gpus_changed, 1);
+        CHECK_STR(seen.removed_path, GPU_PATH);
+        CHECK(seen.removed_gpu_interface);
+        CHECK_INT(seen.n_gpus, 0);
+        CHECK_INT(seen.added, 0);
+        CHECK_INT(managed_objects(bus), 0);
+        expect_error(bus, "GetGpu", GS_ERROR_NO_SUCH_GPU, "s", "0000:01:00");
+        expect_error(bus, "GetGpu", GS_ERROR_NO_SUCH_GPU, "s", "");
+        expect_error(bus, "ListHolders", GS_ERROR_NO_SUCH_GPU, "s", "0000:01:00");
+        CHECK(sd_bus_get_property_string(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "Mode", &e, &str) < 0);
+        CHECK(e.name && strncmp(e.name, "org.freedesktop.DBus.Error.Unknown", 34) == 0);
+        sd_bus_error_free(&e);
+
+        CHECK_INT(write(commands, "add\n", 4), 4);
+        wait_for(bus, &seen.added, 1);
+        wait_for(bus, &seen.gpus_changed, 2);
+        CHECK_STR(seen.added_path, GPU_PATH);
+        CHECK_STR(seen.address, "0000:01:00");
+        CHECK_INT(seen.n_gpus, 1);
+        CHECK_INT(managed_objects(bus), 1);
+        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "Mode", &e, &str), 0);
+        CHECK_STR(str, "host");
+        free(str);
+        CHECK_STR(fake_state(k), "bochs-drm[(null)] snd_hda_intel[(null)] xhci_hcd[(null)]");
+        /* gone in the middle of a switch (root's: no polkit on a direct
+         * connection): the caller is answered, naming the GPU and the step */
+        if (geteuid() != 0)
+                return;
+        k->write_delay_ms = 300;
+        {
+                _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *call = NULL;
+                SwitchReply reply = {};
+                bool rebinding = false;
+
+                CHECK(sd_bus_call_method_async(bus, &call, NULL, GPUSWITCH_MANAGER_PATH, GPUSWITCH_MANAGER_INTERFACE,
+                                               "Switch", on_switch_reply, &reply, "sst", "0000:01:00", "vfio",
+                                               (uint64_t) 0) >= 0);
+                for (int i = 0; i < 500 && !rebinding && !reply.done; i++) {
+                        (void) sd_bus_process(bus, NULL);
+                        CHECK_INT(sd_bus_get_property_string(bus, NULL, GPU_PATH, GPUSWITCH_GPU_INTERFACE, "Step", &e,
+                                                             &str), 0);
+                        rebinding = str && strstr(str, "unbind");
+                        free(str);
+                        str = NULL;
+                        if (!rebinding)
+                                usleep(10 * 1000);
+                }
+                CHECK(rebinding);
+                CHECK_INT(write(commands, "remove\n", 7), 7);
+                wait_for(bus, &reply.done, 1);
+                CHECK_STR(reply.name, GS_ERROR_SWITCH_FAILED);
+                CHECK_CONTAINS(reply.message,
+                               "0000:01:00: the GPU left the PCI bus during the switch to vfio, at its step rebind");
+                wait_for(bus, &seen.removed, 2);
+                free(reply.name);
+                free(reply.message);
+        }
+        k->write_delay_ms = 0;
+}
+
+static void serve_hotplug(const char *conf) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         Server srv = { .conf = conf };
+        pthread_t t;
+        int pair[2], pipefd[2];
+
+        CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        CHECK_INT(pipe2(pipefd, O_CLOEXEC), 0);
+        srv.fd = pair[0];
+        srv.commands = pipefd[0];
+        srv.kernel = fake_kernel_new();
+        CHECK_INT(pthread_create(&t, NULL, server_thread, &srv), 0);
+
+        CHECK_INT(sd_bus_new(&bus), 0);
+        CHECK_INT(sd_bus_set_fd(bus, pair[1], pair[1]), 0);
+        CHECK(sd_bus_start(bus) >= 0);
+        (void) gs_errors_register();
+
+        test_hotplug(bus, srv.kernel, pipefd[1]);
+
+        bus = sd_bus_flush_close_unref(bus);
+        pthread_join(t, NULL);
+        CHECK_INT(srv.result >= 0, 1);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        fake_kernel_free(srv.kernel);
+}
+
+static void serve(const char *conf, void (*test)(sd_bus *bus, FakeKernel *k), bool second_gpu) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        Server srv = { .conf = conf, .commands = -1 };
         pthread_t t;
         int pair[2];
 
@@ -347,5 +581,6 @@ int main(void) {
         serve("[Daemon]\nGpus=0000:01:00\n[Gpu 0000:01:00]\nDefaultMode=host\n", test_one_gpu, false);
         serve("[Daemon]\nGpus=0000:01:00;0000:04:00\n[Gpu 0000:01:00]\nCompanions=0000:03:00.0\n", test_two_gpus,
               true);
+        serve_hotplug("[Daemon]\nGpus=0000:01:00\n");
         TEST_MAIN_END();
 }

@@ -228,7 +228,7 @@ static void spin(unsigned ms) {
 }
 
 typedef struct Replies {
-        unsigned ok, busy, other_errors;
+        unsigned ok, busy, no_such_gpu, other_errors;
         unsigned rows, hidden;    /* over the replies */
         bool pid_100, pid_101, pid_200;
 } Replies;
@@ -246,6 +246,8 @@ static Replies read_replies(int fd) {
                 if (line[0] == 'E') {
                         if (streq(line + 2, GS_ERROR_BUSY))
                                 r.busy++;
+                        else if (streq(line + 2, GS_ERROR_NO_SUCH_GPU))
+                                r.no_such_gpu++;
                         else {
                                 fprintf(stderr, "unexpected reply: %s\n", line);
                                 r.other_errors++;
@@ -408,6 +410,25 @@ int main(void) {
         CHECK_INT(r.hidden, 0);
         CHECK_INT(stub_runs(&s), 3);
         CHECK_INT(checks, HOLDERS_CALLS_PER_UID + 1 + 2);
+
+        /* the GPU leaves the PCI bus while calls wait for its scan: they are
+         * answered NoSuchGpu at once, and the scan that ends later finds no
+         * caller */
+        key++;
+        stub_gate(&s, false);
+        nobody = caller(address, daemon_name, UID_NOBODY, 2, out_nobody[1]);
+        for (unsigned i = 0; i < 500 && (holders_calls_pending(calls) < 2 || stub_runs(&s) < 4); i++)
+                (void) sd_event_run(event, 10 * 1000);
+        CHECK_INT(holders_calls_pending(calls), 2);
+        CHECK_INT(stub_runs(&s), 4);
+        holders_calls_cancel_cache(calls, cache, GS_ERROR_NO_SUCH_GPU, "the GPU left the PCI bus");
+        CHECK_INT(holders_calls_pending(calls), 0);
+        spin_until_exit(nobody, false);
+        r = read_replies(out_nobody[0]);
+        CHECK_INT(r.no_such_gpu, 2);
+        CHECK_INT(r.ok, 0);
+        stub_gate(&s, true);
+        spin(100);
 
         /* the daemon ends as manager_free() does it */
         polkit_queue_free(queue);
