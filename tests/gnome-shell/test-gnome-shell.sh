@@ -79,10 +79,12 @@ desktop_session_polkitd || exit 1
 pids+=($DESKTOP_POLKITD)
 
 mkdir -p "$dir/sim" "$dir/state"
+# SIM_COMMANDS: a file its simulated kernel reads commands from (add,
+# remove: the GPU comes and goes)
 start_daemon() { # [WRITE_DELAY_MS [FAIL_AT]]
         rm -rf "$dir"/sim/*
         GPUSWITCH_STATE_DIR=$dir/state GPUSWITCH_RUNTIME_DIR=$dir/state TMPDIR=$dir/sim GPUSWITCH_TEST_FAIL_AT=${2:-} \
-                "$SIM" "${1:-20}" >/dev/null 2>>"$dir/daemon.log" & DAEMON=$!
+                "$SIM" "${1:-20}" <"${SIM_COMMANDS:-/dev/null}" >/dev/null 2>>"$dir/daemon.log" & DAEMON=$!
         pids+=($DAEMON)
         for _ in $(seq 200); do has_owner org.gpuswitch1 && return 0; sleep 0.05; done
         return 1
@@ -438,7 +440,33 @@ check "... and no 'not running'" test "$(describe | jq -r '.notRunning')" = null
 check "... and no panel icon" test "$(describe | jq -r '.icon')" = false
 shot 12-no-gpu
 
-# 10. No JavaScript error from the extension in the shell's journal.
+# 10. GPUs appearing and going while the daemon runs (plugged in, removed,
+# a rescan): the simulated kernel's slot is empty at start, then the GPU
+# is added, removed and added again, each with the kernel's uevents.
+mkfifo "$dir/sim-commands"
+exec 7<>"$dir/sim-commands"
+stop_daemon
+GPUSWITCH_TEST_SLOT_ABSENT=1 SIM_COMMANDS=$dir/sim-commands start_daemon ||
+        echo "simulated-gpuswitchd did not start again"
+running_without_gpu() { [ "$(describe | jq -c '[(.gpus | length), .notRunning]')" = '[0,null]' ]; }
+check "the slot empty: no item, no 'not running'" within 5 running_without_gpu
+echo add >&7
+t=$EPOCHREALTIME
+check "the GPU appears: its item shows host within a second" within 1 shown_mode_is host Host
+echo "the menu showed the GPU $(( (${WITHIN_AT/./} - ${t/./}) / 1000 )) ms after the add"
+shot 13-appeared
+check "vfio chosen on the GPU that appeared" activate "Give to virtual machines (vfio-pci)"
+check "Mode becomes vfio on the bus" within 10 mode_is vfio
+check "the menu shows vfio" within 2 shown_mode_is vfio "VFIO (virtual machines)"
+echo remove >&7
+check "the GPU goes: its item is gone within a second, no 'not running'" within 1 running_without_gpu
+check "... and no panel icon" test "$(describe | jq -r '.icon')" = false
+shot 14-gone
+echo add >&7
+check "the GPU back (on its host drivers, as the kernel probes them)" within 1 shown_mode_is host Host
+exec 7>&-
+
+# 11. No JavaScript error from the extension in the shell's journal.
 js "$EXT.error || ''" >"$dir/ext-error"
 check "the extension has no error" test "$(cat "$dir/ext-error")" = '""'
 check "no JS error or warning naming the extension in the shell's log" \
