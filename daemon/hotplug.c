@@ -9,6 +9,17 @@
 #include "gpu-rules.h"
 #include "manager.h"
 #include "util.h"
+#include "worker.h"
+
+/* The first read of a GPU that appeared: on a worker, since the kernel
+ * probes its functions' drivers right after adding them and holds each
+ * one's device lock meanwhile (nvidia's probe takes a second or more),
+ * which reading driver_override waits for. */
+typedef struct AppearingRead {
+        Manager *manager;
+        PciAddress slot;
+        Gpu *state;
+} AppearingRead;
 
 /* Whether any function of the slot is in sysfs.  A directory lookup: it
  * takes no device lock, so it is made on the loop. */
@@ -41,6 +52,73 @@ static bool managed(const Manager *m, const PciAddress *slot) {
         return false;
 }
 
+static bool appearing(const Manager *m, const PciAddress *slot) {
+        for (size_t i = 0; i < m->n_appearing; i++)
+                if (pci_address_same_slot(&m->appearing[i], slot))
+                        return true;
+        return false;
+}
+
+static void appearing_remove(Manager *m, const PciAddress *slot) {
+        for (size_t i = 0; i < m->n_appearing; i++)
+                if (pci_address_same_slot(&m->appearing[i], slot)) {
+                        m->appearing[i] = m->appearing[--m->n_appearing];
+                        return;
+                }
+}
+
+static int appearing_read(void *userdata) {
+        AppearingRead *a = userdata;
+
+        return manager_read_gpu(a->manager, &a->slot, &a->state);
+}
+
+static void appearing_read_done(int result, void *userdata) {
+        AppearingRead *a = userdata;
+        Manager *m = a->manager;
+        char address[PCI_SLOT_STRLEN];
+        int r;
+
+        pci_address_format_slot(&a->slot, address);
+        appearing_remove(m, &a->slot);
+        if (m->stopping || result == -ECANCELED)
+                ;
+        else if (result == -ENODEV || (result >= 0 && !manager_slot_present(m, &a->slot)))
+                log_info("%s: gone again before it was read", address);
+        else if (result < 0)
+                log_error_errno(result, "%s: reading its functions", address);
+        else if (!managed(m, &a->slot)) {
+                r = manager_publish_gpu(m, &a->slot, TAKE_PTR(a->state));
+                if (r < 0)
+                        log_error_errno(r, "%s: cannot manage it", address);
+        }
+        gpu_free(a->state);
+        free(a);
+}
+
+/* Reads the slot on a worker and manages it when the read is delivered. */
+static int appearing_start(Manager *m, const PciAddress *slot) {
+        PciAddress *grown;
+        AppearingRead *a;
+        int r;
+
+        grown = realloc(m->appearing, (m->n_appearing + 1) * sizeof *grown);
+        if (!grown)
+                return -ENOMEM;
+        m->appearing = grown;
+        a = calloc(1, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        *a = (AppearingRead) { .manager = m, .slot = *slot };
+        r = worker_start(m->workers, WORK_READ, appearing_read, appearing_read_done, a);
+        if (r < 0) {
+                free(a);
+                return r;
+        }
+        m->appearing[m->n_appearing++] = *slot;
+        return 0;
+}
+
 int manager_hotplug(Manager *m) {
         _cleanup_free_ PciAddress *slots = NULL;
         _cleanup_free_ char *error = NULL;
@@ -59,7 +137,7 @@ int manager_hotplug(Manager *m) {
         for (size_t i = 0; i < n; i++) {
                 char address[PCI_SLOT_STRLEN];
 
-                if (managed(m, &slots[i]) || !manager_slot_present(m, &slots[i]))
+                if (managed(m, &slots[i]) || appearing(m, &slots[i]) || !manager_slot_present(m, &slots[i]))
                         continue;
                 pci_address_format_slot(&slots[i], address);
                 if (switch_of_gone(m, &slots[i])) {
@@ -76,9 +154,11 @@ int manager_hotplug(Manager *m) {
                         continue;
                 }
                 log_info("%s: appeared on the PCI bus", address);
-                r = manager_add_gpu(m, &slots[i]);
-                if (r < 0)
-                        log_error_errno(r, "%s: cannot manage it", address);
+                r = appearing_start(m, &slots[i]);
+                if (r == -EBUSY)
+                        log_warning("%s: not read yet, too many reads under way: at the next uevent", address);
+                else if (r < 0)
+                        log_error_errno(r, "%s: cannot read it", address);
         }
         return 0;
 }

@@ -119,6 +119,7 @@ int manager_exit_on_signals(Manager *m) {
 void manager_free(Manager *m) {
         if (!m)
                 return;
+        m->stopping = true;
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->gpu_slot);
         sd_bus_slot_unref(m->gpu_enumerator_slot);
@@ -142,6 +143,7 @@ void manager_free(Manager *m) {
         while (m->n_gone > 0)
                 managed_gpu_free(m->gone[--m->n_gone]);
         free(m->gone);
+        free(m->appearing);
         sd_bus_slot_unref(m->object_manager_slot);
         worker_pool_free(m->workers);
         sd_bus_flush_close_unref(m->bus);
@@ -189,21 +191,36 @@ static void warn_missing_companions(const char *address, const Gpu *before, cons
         }
 }
 
-int manager_add_gpu(Manager *m, const PciAddress *slot) {
-        _cleanup_(gpu_freep) Gpu *state = NULL;
+int manager_read_gpu(const Manager *m, const PciAddress *slot, Gpu **ret) {
         const GpuConfig *gc = config_find_gpu(m->config, slot);
-        ManagedGpu *g, **n;
+
+        return gpu_read(&m->sysfs, slot, gc ? gc->companions : NULL, gc ? gc->n_companions : 0, ret);
+}
+
+int manager_add_gpu(Manager *m, const PciAddress *slot) {
+        Gpu *state = NULL;
         char address[PCI_SLOT_STRLEN];
         int r;
 
         pci_address_format_slot(slot, address);
-        r = gpu_read(&m->sysfs, slot, gc ? gc->companions : NULL, gc ? gc->n_companions : 0, &state);
+        r = manager_read_gpu(m, slot, &state);
         if (r == -ENODEV) {
                 log_warning("%s: configured GPU not present, managed when it appears", address);
                 return 0;
         }
         if (r < 0)
                 return log_error_errno(r, "%s: reading its functions", address);
+        return manager_publish_gpu(m, slot, state);
+}
+
+int manager_publish_gpu(Manager *m, const PciAddress *slot, Gpu *state_owned) {
+        _cleanup_(gpu_freep) Gpu *state = state_owned;
+        const GpuConfig *gc = config_find_gpu(m->config, slot);
+        ManagedGpu *g, **n;
+        char address[PCI_SLOT_STRLEN];
+        int r;
+
+        pci_address_format_slot(slot, address);
         warn_missing_companions(address, NULL, state);
         r = resolve_host_drivers(m, state, gc);
         if (r < 0)

@@ -67,6 +67,9 @@ struct Manager {
         size_t n_gpus;
         ManagedGpu **gone;        /* removed GPUs still referred to (a switch under way, ...) */
         size_t n_gone;
+        PciAddress *appearing;    /* slots read on a worker before they are managed (hotplug.c) */
+        size_t n_appearing;
+        bool stopping;            /* in manager_free(): reads delivered now publish nothing */
         sd_event_source *uevent_source;
         sd_event_source *uevent_refresh;  /* the GPUs read again after a burst of uevents */
         bool uevent_refresh_whole;        /* the burst had more than bind/unbind: read every attribute */
@@ -128,9 +131,18 @@ int manager_hotplug(Manager *m);
 /* Whether a function of the slot is in sysfs (a lookup, no device lock). */
 bool manager_slot_present(const Manager *m, const PciAddress *slot);
 
-/* Reads the GPU at slot and manages it; published on the bus (InterfacesAdded,
- * Gpus changed) when the bus is attached.  0 when the slot has no function. */
+/* Reads the GPU at slot and manages it (manager_read_gpu(), then
+ * manager_publish_gpu()), at start.  0 when the slot has no function. */
 int manager_add_gpu(Manager *m, const PciAddress *slot);
+/* The GPU's functions as the start-up read takes them.  Reading
+ * driver_override waits for the function's device lock: a GPU that appears
+ * while the daemon runs is read on a worker (hotplug.c), while the kernel
+ * probes its drivers. */
+int manager_read_gpu(const Manager *m, const PciAddress *slot, Gpu **ret);
+/* Manages the GPU read as state (taken); published on the bus
+ * (InterfacesAdded, Gpus changed) when the bus is attached.  1, or a
+ * negative errno. */
+int manager_publish_gpu(Manager *m, const PciAddress *slot, Gpu *state);
 /* The GPU left the PCI bus: off the bus at once (InterfacesRemoved, Gpus
  * changed), out of m->gpus (calls get NoSuchGpu), ListHolders calls waiting
  * for its scan answered; freed when nothing refers to it any more. */

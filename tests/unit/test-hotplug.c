@@ -3,7 +3,10 @@
  * messages, as its netlink group carries them, fed to the daemon's handler
  * over the simulated kernel, which adds and removes the functions. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -45,6 +48,7 @@ static void settle(Manager *m) {
         for (int i = 0; i < 500; i++) {
                 bool busy = false;
 
+                busy = m->n_appearing > 0;
                 for (size_t k = 0; k < m->n_gpus; k++)
                         busy = busy || m->gpus[k]->refreshing;
                 if (!busy)
@@ -345,7 +349,67 @@ static void test_gone_while_vm_watch_looks(void) {
         close(pipefd[1]);
 }
 
+static uint64_t now_usec(void) {
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (uint64_t) t.tv_sec * 1000000 + (uint64_t) t.tv_nsec / 1000;
+}
+
+static void *probe_ends(void *path) {
+        int fd;
+
+        usleep(1000 * 1000);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                (void) !write(fd, "(null)\n", 7);
+                close(fd);
+        }
+        return NULL;
+}
+
+/* The kernel probes a function it has just added, holding its device lock,
+ * which reading its driver_override waits for (nvidia's probe takes a
+ * second or more): here a FIFO that answers when a thread of the test
+ * writes to it, a second later.  The loop turns meanwhile, and the GPU is
+ * managed once its read is delivered. */
+static void test_read_off_the_loop(void) {
+        _cleanup_(fake_kernel_freep) FakeKernel *k = fake_kernel_new();
+        _cleanup_(manager_freep) Manager *m = NULL;
+        g_autofree char *fifo = NULL;
+        unsigned turns = 0;
+        pthread_t probe;
+        uint64_t t0;
+
+        fake_gpu_remove(k);
+        m = manager(k, "[Daemon]\nGpus=0000:01:00\n");
+        fake_add_function(k, "0000:01:00.0", 0x030000, 0x1234, 0x1111, "bochs-drm", 5, false);
+        fifo = g_build_filename(k->root, "devices/pci0000:00/0000:01:00.0/driver_override", NULL);
+        CHECK_INT(unlink(fifo), 0);
+        CHECK_INT(mkfifo(fifo, 0644), 0);
+        CHECK_INT(pthread_create(&probe, NULL, probe_ends, fifo), 0);
+
+        feed(m, "add", "0000:01:00.0");
+        t0 = now_usec();
+        while (now_usec() - t0 < 500 * 1000) {
+                (void) sd_event_run(m->event, 10 * 1000);
+                turns++;
+        }
+        /* a turn is 10 ms at most while nothing happens */
+        CHECK(turns >= 20);
+        CHECK_INT(m->n_gpus, 0);
+        CHECK_INT(m->n_appearing, 1);
+
+        CHECK_INT(pthread_join(probe, NULL), 0);
+        settle(m);
+        CHECK_INT(m->n_appearing, 0);
+        CHECK_INT(m->n_gpus, 1);
+        if (m->n_gpus == 1)
+                CHECK_STR(m->gpus[0]->object_path, GPU_PATH);
+}
+
 int main(void) {
+        test_read_off_the_loop();
         test_configured();
         test_gone_while_vm_watch_looks();
         test_companion();
