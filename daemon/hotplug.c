@@ -45,7 +45,7 @@ static bool switch_of_gone(const Manager *m, const PciAddress *slot) {
         return false;
 }
 
-static bool managed(const Manager *m, const PciAddress *slot) {
+bool manager_manages_slot(const Manager *m, const PciAddress *slot) {
         for (size_t i = 0; i < m->n_gpus; i++)
                 if (pci_address_same_slot(&m->gpus[i]->slot, slot))
                         return true;
@@ -87,7 +87,7 @@ static void appearing_read_done(int result, void *userdata) {
                 log_info("%s: gone again before it was read", address);
         else if (result < 0)
                 log_error_errno(result, "%s: reading its functions", address);
-        else if (!managed(m, &a->slot)) {
+        else if (!manager_manages_slot(m, &a->slot)) {
                 r = manager_publish_gpu(m, &a->slot, TAKE_PTR(a->state));
                 if (r < 0)
                         log_error_errno(r, "%s: cannot manage it", address);
@@ -137,7 +137,7 @@ int manager_hotplug(Manager *m) {
         for (size_t i = 0; i < n; i++) {
                 char address[PCI_SLOT_STRLEN];
 
-                if (managed(m, &slots[i]) || appearing(m, &slots[i]) || !manager_slot_present(m, &slots[i]))
+                if (manager_manages_slot(m, &slots[i]) || appearing(m, &slots[i]) || !manager_slot_present(m, &slots[i]))
                         continue;
                 pci_address_format_slot(&slots[i], address);
                 if (switch_of_gone(m, &slots[i])) {

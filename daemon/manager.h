@@ -130,6 +130,8 @@ int manager_serve_config_error(Manager *m, const char *message);
 int manager_hotplug(Manager *m);
 /* Whether a function of the slot is in sysfs (a lookup, no device lock). */
 bool manager_slot_present(const Manager *m, const PciAddress *slot);
+/* Whether one of m->gpus is at the slot. */
+bool manager_manages_slot(const Manager *m, const PciAddress *slot);
 
 /* Reads the GPU at slot and manages it (manager_read_gpu(), then
  * manager_publish_gpu()), at start.  0 when the slot has no function. */

@@ -16,13 +16,6 @@
  * the daemon a read or two instead of one per event. */
 #define UEVENT_REFRESH_DELAY_USEC (20 * 1000)
 
-static bool managed_slot(const Manager *m, const PciAddress *a) {
-        for (size_t i = 0; i < m->n_gpus; i++)
-                if (pci_address_same_slot(&m->gpus[i]->slot, a))
-                        return true;
-        return false;
-}
-
 static void refresh_all(Manager *m, bool whole) {
         for (size_t i = 0; i < m->n_gpus; i++)
                 managed_gpu_refresh(m->gpus[i], whole);
@@ -97,8 +90,8 @@ void uevent_handle(Manager *m, const char *buf, size_t len) {
          * function 0 first and the others right after, so the slot is read
          * once the burst is over), or a managed one removed (its GPU may be
          * gone).  A companion's removal is only the refresh above. */
-        if (hotplug && (buf[0] == 'a' || managed_slot(m, &a))) {
-                bool ours = managed_slot(m, &a);
+        if (hotplug && (buf[0] == 'a' || manager_manages_slot(m, &a))) {
+                bool ours = manager_manages_slot(m, &a);
 
                 log_debug("%s: uevent %s", slot_name, buf);
                 m->uevent_hotplug = true;
