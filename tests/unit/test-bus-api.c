@@ -516,6 +516,16 @@ static void test_hotplug(sd_bus *bus, FakeKernel *k, int commands) {
         k->write_delay_ms = 0;
 }
 
+/* The switch records and the runtime marker in the fake tree, never in
+ * /var/lib/gpuswitch: the test VM's root has this machine's as its lower
+ * layer, where a record would be one of its own. */
+static void use_fake_state_dir(FakeKernel *k) {
+        g_autofree char *state = g_build_filename(k->root, "state", NULL);
+
+        setenv("GPUSWITCH_STATE_DIR", state, 1);
+        setenv("GPUSWITCH_RUNTIME_DIR", state, 1);
+}
+
 static void serve_hotplug(const char *conf) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         Server srv = { .conf = conf };
@@ -527,6 +537,7 @@ static void serve_hotplug(const char *conf) {
         srv.fd = pair[0];
         srv.commands = pipefd[0];
         srv.kernel = fake_kernel_new();
+        use_fake_state_dir(srv.kernel);
         CHECK_INT(pthread_create(&t, NULL, server_thread, &srv), 0);
 
         CHECK_INT(sd_bus_new(&bus), 0);
@@ -553,6 +564,7 @@ static void serve(const char *conf, void (*test)(sd_bus *bus, FakeKernel *k), bo
         CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
         srv.fd = pair[0];
         srv.kernel = fake_kernel_new();
+        use_fake_state_dir(srv.kernel);
         if (second_gpu) {
                 fake_add_function(srv.kernel, "0000:03:00.0", 0x0c0330, 0x1033, 0x0194, "xhci_hcd", 5, false);
                 fake_add_function(srv.kernel, "0000:04:00.0", 0x030000, 0x1234, 0x1111, "bochs-drm", 7, false);
