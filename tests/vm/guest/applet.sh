@@ -15,7 +15,7 @@ sleep 1
 blocks=$(awk '/^### Desktop applets/ {in_section = 1; next} in_section && /^##/ {exit}
         in_section && /^```sh$/ {n++; next} in_section && /^```$/ {next}
         in_section && n && /^(busctl|gdbus|gpuswitchctl) / {print n "\t" $0}' "$README")
-[ "$(echo "$blocks" | cut -f1 | sort -u | tr '\n' ' ')" = "1 2 " ] && [ "$(echo "$blocks" | wc -l)" = 10 ] \
+[ "$(echo "$blocks" | cut -f1 | sort -u | tr '\n' ' ')" = "1 2 " ] && [ "$(echo "$blocks" | wc -l)" = 11 ] \
         && result readme-has-two-sequences PASS || result readme-has-two-sequences FAIL "$blocks"
 
 run_sequence() { # N: the README's block N, line by line, as alice
