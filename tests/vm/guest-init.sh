@@ -44,18 +44,18 @@ done
 [ -n "$VMTEST_TESTMOD" ] && { insmod "$VMTEST_TESTMOD" || echo "VMTEST: insmod $VMTEST_TESTMOD failed"; }
 sleep 0.3   # the HDA codec probes asynchronously
 
-# gpuswitch's state and config folders are the guest's own.  The root's
-# lower layer is the host's root, whose /var/lib/gpuswitch (switch records
-# a daemon here would "recover") and /etc/gpuswitch would show through,
-# and change under the guest while host-side tests run.  A folder removed
-# and made again in the overlay is opaque, hiding the lower one's files;
-# one the host does not have is marked opaque in the upper layer, so that
-# one it makes later stays hidden too.
-for d in /var/lib/gpuswitch /etc/gpuswitch; do
-        rm -rf "$d" && mkdir -p "$d" &&
-                python3 -c 'import os, sys; os.setxattr(sys.argv[1], "trusted.overlay.opaque", b"y")' \
-                        "/run/vmtest/rw/upper$d" || echo "VMTEST: making $d the guest's own failed"
-done
+# gpuswitch's state folder is the guest's own.  The root's lower layer is
+# the host's root, whose /var/lib/gpuswitch (switch records a daemon here
+# would "recover") would show through, and change under the guest while
+# host-side tests run.  A folder removed and made again in the overlay is
+# opaque, hiding the lower one's files; one the host does not have is
+# marked opaque in the upper layer, so that one it makes later stays
+# hidden too.  The host's /etc/gpuswitch, if any, is removed: the scripts
+# begin without a config.
+rm -rf /var/lib/gpuswitch && mkdir -p /var/lib/gpuswitch &&
+        python3 -c 'import os, sys; os.setxattr(sys.argv[1], "trusted.overlay.opaque", b"y")' \
+                /run/vmtest/rw/upper/var/lib/gpuswitch || echo "VMTEST: making /var/lib/gpuswitch the guest's own failed"
+rm -rf /etc/gpuswitch
 
 # gpuswitch as `cmake --install` puts it; --keep-directory-symlink because
 # /lib is a link to usr/lib here, --no-overwrite-dir so that the stage's own

@@ -32,8 +32,8 @@ done
 [ "$(drv $VGA) $(drv $HDA) $(drv $XHCI) $(drv $EDU)" = "bochs-drm snd_hda_intel xhci_hcd gpuswitch_test" ] \
         && result by-hand-back PASS || result by-hand-back FAIL "$(drv $VGA) $(drv $HDA) $(drv $XHCI) $(drv $EDU)"
 rmmod vfio_pci vfio_pci_core 2>/dev/null   # leave the daemon tests to load it
-# the host's gpuswitch folders do not show through the root overlay
-opaque() { python3 -c 'import os, sys; sys.exit(os.getxattr(sys.argv[1], "trusted.overlay.opaque") != b"y")' "$1" 2>/dev/null; }
-opaque /run/vmtest/rw/upper/var/lib/gpuswitch && opaque /run/vmtest/rw/upper/etc/gpuswitch \
-        && result host-gpuswitch-folders-hidden PASS || result host-gpuswitch-folders-hidden FAIL
+# the host's switch records do not show through the root overlay
+python3 -c 'import os, sys; sys.exit(os.getxattr(sys.argv[1], "trusted.overlay.opaque") != b"y")' \
+        /run/vmtest/rw/upper/var/lib/gpuswitch 2>/dev/null && [ ! -e /etc/gpuswitch ] \
+        && result host-gpuswitch-state-hidden PASS || result host-gpuswitch-state-hidden FAIL
 finish
